@@ -1,0 +1,71 @@
+"""Reading and writing table files. Parquet and CSV both; writes are atomic (temp file, rename)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from data_contracts.schema import TABLE_NAMES
+
+SUPPORTED_SUFFIXES = (".parquet", ".csv")
+
+
+def find_table_file(directory: Path, name: str) -> Path | None:
+    """The file holding table ``name`` in ``directory`` (``name.parquet`` preferred over ``name.csv``)."""
+    for suffix in SUPPORTED_SUFFIXES:
+        candidate = Path(directory) / f"{name}{suffix}"
+        if candidate.exists():
+            return candidate
+    return None
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it over ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_frame(frame: pd.DataFrame, path: Path) -> Path:
+    """Write ``frame`` to ``path`` (.parquet or .csv) atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if path.suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        elif path.suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            raise ValueError(f"cannot write '{path}': expected a .parquet or .csv file, got '{path.suffix}'")
+    return path
+
+
+def read_validated(directory: Path) -> dict[str, pd.DataFrame]:
+    """Read the validated tables (Parquet, canonical dtypes) written by ``rewards validate``."""
+    directory = Path(directory)
+    tables: dict[str, pd.DataFrame] = {}
+    missing = []
+    for name in TABLE_NAMES:
+        path = directory / f"{name}.parquet"
+        if not path.exists():
+            missing.append(str(path))
+            continue
+        tables[name] = pd.read_parquet(path)
+    if missing:
+        raise FileNotFoundError(
+            f"validated data in '{directory}' is incomplete: missing {missing}; run `rewards validate` first"
+        )
+    return tables
