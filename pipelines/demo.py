@@ -1,0 +1,109 @@
+"""`rewards demo`: the main job end to end on the built-in sample, one CLI step after another."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from pipelines import config
+
+DEMO_API_KEY = "demo-key"
+
+
+def _run(args: list[str], ok_codes: tuple[int, ...] = (0,)) -> int:
+    """Run one `rewards` step, echoing it; stop the demo on an unexpected exit code."""
+    shown = "rewards " + " ".join(shlex.quote(a) for a in args)
+    typer.secho(f"\n$ {shown}", bold=True)
+    started = time.perf_counter()
+    code = subprocess.call([sys.executable, "-m", "pipelines.cli", *args])
+    typer.secho(f"  ({time.perf_counter() - started:.1f} s, exit {code})", dim=True)
+    if code not in ok_codes:
+        typer.secho(f"demo stopped: `{shown}` exited with {code}", fg="red", err=True)
+        raise typer.Exit(code)
+    return code
+
+
+def _curl(port: int, customer_id: str, timestamp: str) -> str:
+    body = json.dumps(
+        {"customer_id": customer_id, "k": 3, "context": {"timestamp": timestamp, "channel": "app", "store_id": "S001"}}
+    )
+    return (
+        f"curl -s -X POST http://127.0.0.1:{port}/recommend -H 'Content-Type: application/json' "
+        f"-H 'X-API-Key: {DEMO_API_KEY}' -d '{body}'"
+    )
+
+
+def _serve_and_show(port: int, keep_serving: bool, customer_id: str, timestamp: str) -> None:
+    import httpx
+
+    from pipelines.serve import start_server, stop_server, wait_ready
+
+    typer.secho(f"\n$ rewards serve --host 127.0.0.1 --port {port}", bold=True)
+    proc = start_server("127.0.0.1", port)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", timeout=180, process=proc)
+        curl = _curl(port, customer_id, timestamp)
+        out = subprocess.run(curl, shell=True, capture_output=True, text=True, timeout=30)
+        typer.secho("\nThe offer API is up. Ask it for offers with:\n", fg="green")
+        typer.echo(f"  {curl}\n")
+        try:
+            typer.echo(json.dumps(json.loads(out.stdout), indent=2))
+        except json.JSONDecodeError:
+            typer.secho(f"unexpected answer from /recommend: {out.stdout or out.stderr}", fg="red", err=True)
+            raise typer.Exit(1) from None
+        if keep_serving:
+            typer.secho("\nServing on http://127.0.0.1:%d (Ctrl-C to stop)" % port, fg="green")
+            try:
+                proc.wait()
+            except KeyboardInterrupt:
+                pass
+        else:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).raise_for_status()
+    finally:
+        stop_server(proc)
+
+
+def demo_command(
+    customers: int = typer.Option(5000, help="Customers in the generated sample."),
+    days: int = typer.Option(365, help="Days of history in the generated sample."),
+    seed: int = typer.Option(42, help="Random seed of the generator."),
+    port: int = typer.Option(3000, help="Port for the offer API at the end of the demo."),
+    serve: bool = typer.Option(
+        None,
+        "--serve/--no-serve",
+        help="Keep the offer API running at the end (default: only when attached to a terminal and not in CI).",
+    ),
+) -> None:
+    """Run the main job end to end on the built-in sample: generate, validate, profile, train, score, serve."""
+    if serve is None:
+        serve = sys.stdin.isatty() and not os.environ.get("CI")
+    os.environ.setdefault("REWARDS_API_KEYS", DEMO_API_KEY)
+    as_of = config.SAMPLE_END_DATE
+    raw, validated = config.raw_dir(), config.validated_dir()
+    profiles = config.profiles_dir() / "profiles.parquet"
+    campaign = config.campaigns_dir() / "demo.parquet"
+
+    typer.secho(f"reward-recommender demo: data in {config.data_dir()}, MLflow at {config.tracking_uri()}", bold=True)
+    _run(["generate", "--customers", str(customers), "--days", str(days), "--seed", str(seed), "--out", str(raw)])
+    _run(["validate", str(raw), "--out", str(validated)], ok_codes=(0, 1))
+    _run(["features", "--data", str(validated), "--as-of", as_of, "--out", str(profiles)])
+    _run(["train", "all", "--data", str(validated)])
+    _run(["models"])
+    _run(
+        [
+            "score", "--as-of", as_of, "--campaign", "demo", "--k", "3", "--holdout", "0.05",
+            "--data", str(validated), "--profiles", str(profiles), "--out", str(campaign),
+        ]
+    )
+    import pandas as pd
+
+    customer_id = str(pd.read_parquet(profiles, columns=["customer_id"])["customer_id"].iloc[0])
+    _serve_and_show(port, serve, customer_id, f"{as_of}T08:15:00")
+    typer.secho("\ndemo finished", fg="green", bold=True)
