@@ -1,0 +1,260 @@
+"""The next-best-offer policy on tiny hand-built frames, with a stub offer model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.policy import (
+    STATUS_CONTACT_CAP,
+    STATUS_CONTROL,
+    STATUS_COOLDOWN,
+    STATUS_NO_CONSENT,
+    STATUS_OK,
+    Context,
+    PolicyConfig,
+    PolicyError,
+    UnknownOfferError,
+    customer_frame,
+    index_history,
+    is_holdout,
+    prepare_offers,
+    recommend,
+)
+
+T = pd.Timestamp("2026-06-29 08:30")
+NO_HOLDOUT = PolicyConfig(holdout_fraction=0.0)
+
+
+def offer(offer_id, category, *, tiers=("bronze", "silver", "gold", "platinum"), channels=("app", "push"),
+          valid_from="2026-06-01", valid_to="2026-07-31", budget=None, min_spend=5.0, cost=1.0, offer_type="discount"):
+    return {
+        "offer_id": offer_id, "name": f"{category} offer {offer_id}", "reward_category": category,
+        "offer_type": offer_type, "value": 1.0, "cost_per_redemption": cost, "min_spend": min_spend,
+        "eligible_tiers": list(tiers), "channels": list(channels),
+        "valid_from": pd.Timestamp(valid_from), "valid_to": pd.Timestamp(valid_to), "budget_redemptions": budget,
+    }
+
+
+def offers_frame(*rows) -> pd.DataFrame:
+    f = pd.DataFrame(list(rows))
+    f["budget_redemptions"] = f["budget_redemptions"].astype("Int64")
+    return f
+
+
+def customers(*rows) -> pd.DataFrame:
+    """rows: (customer_id, tier, consent, {category: preference})."""
+    out = []
+    for cid, tier, consent, prefs in rows:
+        out.append({"customer_id": cid, "tier": tier, "marketing_consent": consent, "known": True,
+                    "churn_risk": 0.1, "habit_tags": ["buys coffee before 11:00"], "prefs": prefs})
+    return pd.DataFrame(out)
+
+
+def events(*rows) -> pd.DataFrame:
+    """rows: (customer_id, offer_id, sent_at, redeemed_at or None[, is_control])."""
+    out = []
+    for r in rows:
+        cid, oid, sent, redeemed = r[:4]
+        out.append({"customer_id": cid, "offer_id": oid, "sent_at": pd.Timestamp(sent), "channel": "app",
+                    "viewed_at": pd.NaT, "redeemed_at": pd.Timestamp(redeemed) if redeemed else pd.NaT,
+                    "is_control": r[4] if len(r) > 4 else False})
+    f = pd.DataFrame(out, columns=["customer_id", "offer_id", "sent_at", "channel", "viewed_at", "redeemed_at", "is_control"])
+    return f.astype({"sent_at": "datetime64[ns]", "viewed_at": "datetime64[ns]", "redeemed_at": "datetime64[ns]",
+                     "is_control": bool})
+
+
+def stub_features(profiles: pd.DataFrame, offers: pd.DataFrame, context: dict) -> pd.DataFrame:
+    """Customer-major cross product; feature 'pref' = the customer's preference for the offer's category."""
+    rows = []
+    for _, c in profiles.iterrows():
+        for _, o in offers.iterrows():
+            rows.append({"pref": float(c["prefs"].get(o["reward_category"], 0.1)), "offer_value": 1.0})
+    return pd.DataFrame(rows, columns=["pref", "offer_value"])
+
+
+class StubModel:
+    def predict_proba(self, X):
+        p = X["pref"].to_numpy(dtype=float)
+        return np.column_stack([1 - p, p])
+
+    def contributions(self, X):
+        return pd.DataFrame({"pref": X["pref"].to_numpy() - 0.2, "offer_value": 0.0, "bias": -1.0})
+
+
+def decide(custs, offers, history=None, ctx=None, config=NO_HOLDOUT, k=3, **kw):
+    history = events() if history is None else history
+    ctx = ctx or Context(T, "app")
+    return recommend(custs, offers, history, ctx, StubModel(), config, k, feature_builder=stub_features, **kw)
+
+
+def test_top_k_orders_by_priority_with_one_offer_per_category():
+    offers = offers_frame(offer("B1", "bakery"), offer("B2", "bakery"), offer("C1", "coffee"), offer("L1", "lunch"))
+    d = decide(customers(("c1", "gold", True, {"bakery": 0.6, "coffee": 0.4, "lunch": 0.2})), offers, k=3)
+    got = d.offers
+    assert got["reward_category"].is_unique
+    assert got["reward_category"].tolist() == ["bakery", "coffee", "lunch"]
+    assert got["rank"].tolist() == [1, 2, 3]
+    assert got["score"].is_monotonic_decreasing
+    assert d.customers.loc[0, "status"] == STATUS_OK and d.customers.loc[0, "n_offers"] == 3
+
+
+def test_k_limits_the_number_of_offers():
+    offers = offers_frame(offer("B1", "bakery"), offer("C1", "coffee"), offer("L1", "lunch"))
+    d = decide(customers(("c1", "gold", True, {"bakery": 0.6})), offers, k=1)
+    assert d.offers["offer_id"].tolist() == ["B1"]
+
+
+def test_inactive_offers_are_not_candidates():
+    offers = offers_frame(offer("OLD", "bakery", valid_to="2026-06-28"), offer("NEW", "coffee", valid_from="2026-06-30"),
+                          offer("NOW", "lunch"))
+    d = decide(customers(("c1", "gold", True, {"bakery": 0.9, "coffee": 0.9})), offers)
+    assert d.offers["offer_id"].tolist() == ["NOW"]
+
+
+def test_tier_and_channel_eligibility():
+    offers = offers_frame(offer("GOLD", "bakery", tiers=("gold", "platinum")), offer("PUSH", "coffee", channels=("push",)),
+                          offer("ANY", "lunch", channels=("app",)))
+    d = decide(customers(("b", "bronze", True, {"bakery": 0.9, "coffee": 0.9}), ("g", "gold", True, {"bakery": 0.9})), offers)
+    assert set(d.offers_for("b")["offer_id"]) == {"ANY"}
+    assert set(d.offers_for("g")["offer_id"]) == {"GOLD", "ANY"}
+    d_push = decide(customers(("b", "bronze", True, {"coffee": 0.9})), offers, ctx=Context(T, "push"))
+    assert d_push.offers["offer_id"].tolist() == ["PUSH"]
+
+
+def test_customers_without_marketing_consent_get_nothing():
+    offers = offers_frame(offer("B1", "bakery"))
+    d = decide(customers(("c1", "gold", False, {"bakery": 0.9})), offers)
+    assert d.offers.empty
+    assert d.customers.loc[0, "status"] == STATUS_NO_CONSENT
+
+
+def test_exhausted_budget_removes_the_offer_but_counts_only_past_redemptions():
+    offers = offers_frame(offer("B1", "bakery", budget=2), offer("C1", "coffee", budget=2))
+    hist = events(("x", "B1", "2026-06-10", "2026-06-11"), ("y", "B1", "2026-06-10", "2026-06-12"),
+                  ("x", "C1", "2026-06-10", "2026-06-11"), ("y", "C1", "2026-06-10", "2026-07-05"))
+    d = decide(customers(("c1", "gold", True, {"bakery": 0.9, "coffee": 0.5})), offers, hist)
+    assert d.offers["offer_id"].tolist() == ["C1"]  # B1 has used its 2 redemptions by T; C1 only 1
+
+
+def test_recently_redeemed_offer_is_not_suitable():
+    offers = offers_frame(offer("B1", "bakery"), offer("C1", "coffee"))
+    hist = events(("c1", "B1", "2026-06-10", "2026-06-12"))
+    d = decide(customers(("c1", "gold", True, {"bakery": 0.9, "coffee": 0.5})), offers, hist)
+    assert "B1" not in d.offers["offer_id"].tolist()
+    old = events(("c1", "B1", "2026-04-10", "2026-04-12"))
+    assert "B1" in decide(customers(("c1", "gold", True, {"bakery": 0.9})), offers, old).offers["offer_id"].tolist()
+
+
+def test_weekly_contact_cap_and_cooldown():
+    offers = offers_frame(offer("B1", "bakery"), offer("C1", "coffee"))
+    config = PolicyConfig(holdout_fraction=0.0, max_sends_per_week=2, cooldown_hours=12)
+    capped = events(("c1", "C1", "2026-06-24", None), ("c1", "C1", "2026-06-27", None))
+    d = decide(customers(("c1", "gold", True, {"bakery": 0.9})), offers, capped, config=config)
+    assert d.offers.empty and d.customers.loc[0, "status"] == STATUS_CONTACT_CAP
+    # control sends are not contacts
+    control = events(("c1", "C1", "2026-06-24", None, True), ("c1", "C1", "2026-06-27", None, True))
+    assert decide(customers(("c1", "gold", True, {"bakery": 0.9})), offers, control, config=config).customers.loc[0, "status"] == STATUS_OK
+    cooling = events(("c1", "C1", "2026-06-29 01:00", None))
+    d = decide(customers(("c1", "gold", True, {"bakery": 0.9})), offers, cooling, config=config)
+    assert d.offers.empty and d.customers.loc[0, "status"] == STATUS_COOLDOWN
+    # sends after the decision time do not count
+    future = events(("c1", "C1", "2026-06-29 09:00", None), ("c1", "C1", "2026-06-29 10:00", None))
+    assert not decide(customers(("c1", "gold", True, {"bakery": 0.9})), offers, future, config=config).offers.empty
+
+
+def test_category_suppressed_after_k_ignored_sends():
+    offers = offers_frame(offer("B1", "bakery"), offer("B2", "bakery"), offer("C1", "coffee"))
+    config = PolicyConfig(holdout_fraction=0.0, max_ignored_per_category=2, max_sends_per_week=10)
+    ignored = events(("c1", "B1", "2026-05-01", None), ("c1", "B2", "2026-05-20", None))
+    d = decide(customers(("c1", "gold", True, {"bakery": 0.9, "coffee": 0.3})), offers, ignored, config=config)
+    assert d.offers["reward_category"].tolist() == ["coffee"]
+    one = events(("c1", "B1", "2026-05-01", None))
+    assert "bakery" in decide(customers(("c1", "gold", True, {"bakery": 0.9})), offers, one, config=config).offers["reward_category"].tolist()
+
+
+def test_control_group_gets_no_offer_and_is_flagged():
+    ids = [f"c{i}" for i in range(400)]
+    config = PolicyConfig(holdout_fraction=0.25)
+    held = is_holdout(ids, 0.25, config.holdout_salt)
+    assert 0.18 < held.mean() < 0.32
+    assert (is_holdout(ids, 0.25, config.holdout_salt) == held).all()  # deterministic
+    assert not (is_holdout(ids, 0.25, "other-salt") == held).all()  # the salt matters
+    offers = offers_frame(offer("B1", "bakery"))
+    custs = customers(*[(cid, "gold", True, {"bakery": 0.9}) for cid in ids[:40]])
+    d = decide(custs, offers, config=config)
+    flagged = d.customers.set_index("customer_id")
+    for cid, h in zip(ids[:40], held[:40], strict=True):
+        assert bool(flagged.loc[cid, "control_group"]) == bool(h)
+        assert (flagged.loc[cid, "status"] == STATUS_CONTROL) == bool(h)
+        assert (cid in set(d.offers["customer_id"])) != bool(h)
+
+
+def test_churn_weight_and_levers_move_the_arbitration():
+    offers = offers_frame(offer("B1", "bakery", offer_type="discount"), offer("C1", "coffee", offer_type="bonus_points"))
+    c = customers(("c1", "gold", True, {"bakery": 0.5, "coffee": 0.45}))
+    assert decide(c, offers).offers["offer_id"].iloc[0] == "B1"
+    lever = PolicyConfig(holdout_fraction=0.0, offer_type_levers={"bonus_points": 2.0})
+    assert decide(c, offers, config=lever).offers["offer_id"].iloc[0] == "C1"
+    risky = c.assign(churn_risk=0.9)
+    assert decide(risky, offers).offers["score"].iloc[0] > decide(c, offers).offers["score"].iloc[0]
+    # cost lowers the priority; a floor removes offers that lose money
+    costly = offers_frame(offer("B1", "bakery", cost=50.0), offer("C1", "coffee"))
+    floor = PolicyConfig(holdout_fraction=0.0, min_priority=0.0)
+    assert decide(c, costly, config=floor).offers["offer_id"].tolist() == ["C1"]
+
+
+def test_reasons_use_habit_tags_and_positive_contributions():
+    offers = offers_frame(offer("C1", "coffee"))
+    d = decide(customers(("c1", "gold", True, {"coffee": 0.8})), offers)
+    reasons = d.offers["reasons"].iloc[0]
+    assert reasons[0] == "buys coffee before 11:00"  # habit tag about the offer's category first
+    assert any(r.startswith("pref") and "0.80" in r for r in reasons)  # the contribution that pushed it up
+    assert not any("offer value" in r for r in reasons)  # zero contribution is not a reason
+
+
+def test_unknown_customer_gets_cold_start_offers_from_popularity_in_context():
+    offers = offers_frame(offer("B1", "bakery"), offer("L1", "lunch"))
+    hist = events(*[(f"h{i}", "B1", "2026-06-01 08:00", "2026-06-02" if i % 2 else None) for i in range(20)],
+                  *[(f"h{i}", "L1", "2026-06-01 08:00", None) for i in range(20)])
+    known = pd.DataFrame({"customer_id": ["c1"], "tier": ["gold"], "marketing_consent": [True]})
+    custs = customer_frame(["new-1"], profiles=pd.DataFrame({"customer_id": ["c1"], "prefs": [{}]}), customers=known)
+    assert not custs.loc[0, "known"]
+    d = recommend(custs, offers, hist, Context(T, "app"), None, NO_HOLDOUT, 2)
+    assert d.customers.loc[0, "cold_start"]
+    assert d.offers["offer_id"].tolist() == ["B1", "L1"]
+    assert d.offers["p_redeem"].iloc[0] > d.offers["p_redeem"].iloc[1]
+    assert "new customer" in d.offers["reasons"].iloc[0][0]
+
+
+def test_offer_ids_restrict_candidates_and_unknown_ids_raise():
+    offers = offers_frame(offer("B1", "bakery"), offer("C1", "coffee"))
+    c = customers(("c1", "gold", True, {"bakery": 0.9, "coffee": 0.1}))
+    assert decide(c, offers, offer_ids=["C1"]).offers["offer_id"].tolist() == ["C1"]
+    with pytest.raises(UnknownOfferError, match=r"offer_ids \['NOPE'\] are not in the offer catalogue"):
+        decide(c, offers, offer_ids=["C1", "NOPE"])
+
+
+def test_prepared_inputs_give_the_same_decisions_as_tables():
+    offers = offers_frame(offer("B1", "bakery", budget=5), offer("C1", "coffee"), offer("L1", "lunch"))
+    hist = events(("c1", "B1", "2026-06-20", None), ("c2", "C1", "2026-06-10", "2026-06-11"))
+    c = customers(("c1", "gold", True, {"bakery": 0.9, "coffee": 0.4}), ("c2", "silver", True, {"coffee": 0.7}),
+                  ("c3", "bronze", True, {"lunch": 0.7}))
+    a = decide(c, offers, hist)
+    b = decide(c, prepare_offers(offers), index_history(hist))
+    pd.testing.assert_frame_equal(a.offers, b.offers)
+    pd.testing.assert_frame_equal(a.customers, b.customers)
+
+
+def test_bad_inputs_raise_clear_errors():
+    offers = offers_frame(offer("B1", "bakery"))
+    c = customers(("c1", "gold", True, {}))
+    with pytest.raises(PolicyError, match=r"k must be an integer in \[1, 8\], got 0"):
+        decide(c, offers, k=0)
+    with pytest.raises(PolicyError, match="context.channel must be one of"):
+        Context(T, "fax")
+    with pytest.raises(PolicyError, match=r"customers must contain columns \['tier'\]"):
+        decide(c.drop(columns=["tier"]), offers)
+    with pytest.raises(PolicyError, match="holdout_fraction must be in"):
+        PolicyConfig(holdout_fraction=1.5)
