@@ -1,0 +1,290 @@
+"""Offer response: will this customer redeem this offer, sent in this context?
+
+``offer_features`` builds the customer x offer x context rows; training, the service and batch
+scoring all call it, so the model always sees the same columns. ``OfferResponseModel`` is LightGBM
+on those rows. Offer identity is deliberately not a feature: offers are described by their
+attributes and by how this customer relates to the offer's reward category and type, so a new offer
+can be scored on day one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils.validation import check_is_fitted
+
+from data_contracts.errors import MissingColumnsError
+from data_contracts.schema import CATEGORIES, OFFER_TYPES, OFFERS
+from features.catalogue import ATTACH_PAIRS, DAYPARTS, feature_names
+from models.churn import check_binary_target
+from models.tabular import check_frame, learn_layout, to_matrix
+
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+# Offer attributes and sending context, as the model sees them.
+OFFER_COLUMNS: tuple[str, ...] = (
+    "offer_type",
+    "reward_category",
+    "offer_value",
+    "offer_min_spend",
+    "offer_cost",
+    "offer_value_share_of_min_spend",
+)
+CONTEXT_COLUMNS: tuple[str, ...] = ("send_channel", "send_daypart", "send_weekday", "send_hour", "send_is_weekend")
+# How this customer relates to this offer: the columns that let the model generalise to new offers.
+INTERACTION_COLUMNS: tuple[str, ...] = (
+    "cust_share_of_reward_category",
+    "cust_visit_share_reward_category",
+    "cust_attach_rate_reward_category",
+    "cust_redeem_rate_reward_category",
+    "cust_sent_reward_category",
+    "cust_redeem_rate_offer_type",
+    "cust_sent_offer_type",
+    "cust_visit_share_send_daypart",
+    "offer_value_to_avg_basket",
+    "offer_min_spend_to_avg_basket",
+)
+
+
+def _is_per_offer_group_feature(name: str) -> bool:
+    # The per-category / per-type offer-history blocks enter through the interaction columns.
+    return name.startswith("offers_") and (name.startswith("offers_cat_") or any(
+        name.startswith(f"offers_{t}_") for t in OFFER_TYPES
+    ))
+
+
+def profile_columns_used() -> list[str]:
+    """The profile features copied as they are into offer rows (catalogue order)."""
+    return [n for n in feature_names() if not _is_per_offer_group_feature(n)]
+
+
+def offer_feature_columns() -> list[str]:
+    """The model-facing columns of an offer row, in order."""
+    return profile_columns_used() + list(OFFER_COLUMNS) + list(CONTEXT_COLUMNS) + list(INTERACTION_COLUMNS)
+
+
+def daypart_of(hours: pd.Series) -> pd.Series:
+    """The catalogue daypart name for fractional hours of day."""
+    edges = [start for _, start, _ in DAYPARTS] + [DAYPARTS[-1][2]]
+    labels = [name for name, _, _ in DAYPARTS]
+    return pd.Series(
+        pd.cut(hours, bins=edges, labels=labels, right=False).astype("object"), index=hours.index, dtype="str"
+    )
+
+
+def _context_frame(context, profiles: pd.DataFrame, offers: pd.DataFrame) -> pd.DataFrame:
+    """One row per (customer, offer, [as_of]) to score, with timestamp and channel."""
+    if isinstance(context, Mapping):
+        missing = [k for k in ("timestamp", "channel") if k not in context]
+        if missing:
+            raise MissingColumnsError("context", missing, list(context))
+        pairs = profiles[["customer_id"]].merge(offers[["offer_id"]], how="cross")
+        pairs["timestamp"] = pd.Timestamp(context["timestamp"])
+        pairs["channel"] = str(context["channel"])
+        return pairs
+    if not isinstance(context, pd.DataFrame):
+        raise TypeError(f"offer_features: context must be a dict or a DataFrame, got {type(context).__name__}")
+    ctx = context
+    if "timestamp" not in ctx.columns and "sent_at" in ctx.columns:
+        ctx = ctx.rename(columns={"sent_at": "timestamp"})
+    missing = [c for c in ("timestamp", "channel") if c not in ctx.columns]
+    if missing:
+        raise MissingColumnsError("context", missing, list(ctx.columns))
+    if "customer_id" in ctx.columns and "offer_id" in ctx.columns:
+        return ctx.reset_index(drop=True)
+    if len(ctx) != 1:
+        raise ValueError(
+            "offer_features: a context frame without customer_id and offer_id must have exactly one row "
+            f"(applied to every customer x offer pair), got {len(ctx)} rows"
+        )
+    return _context_frame(ctx.iloc[0].to_dict(), profiles, offers)
+
+
+def _lookup(frame: pd.DataFrame, column_by_row: pd.Series) -> np.ndarray:
+    """Per row i, the value of column ``column_by_row[i]`` (NaN where that column does not exist)."""
+    out = np.full(len(frame), np.nan)
+    for col in column_by_row.dropna().unique():
+        if col in frame.columns:
+            mask = (column_by_row == col).to_numpy()
+            out[mask] = pd.to_numeric(frame.loc[mask, col], errors="coerce").to_numpy(dtype=float)
+    return out
+
+
+def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context) -> pd.DataFrame:
+    """Customer x offer x context rows: customer_id, offer_id, [as_of], then ``offer_feature_columns()``.
+
+    ``profiles``: one row per customer (``features.build_profiles``), or several per customer with an
+    ``as_of`` column (training: the profile as of each send date). ``offers``: rows of the offers
+    table. ``context``: ``{"timestamp": ..., "channel": ...}`` applied to every customer x offer pair,
+    or a frame with customer_id, offer_id, timestamp (or sent_at), channel, and ``as_of`` when the
+    profiles carry one, giving exactly the rows to build (in that order).
+    """
+    need_profile = ["customer_id"] + profile_columns_used()
+    missing = [c for c in need_profile if c not in profiles.columns]
+    if missing:
+        raise MissingColumnsError("profiles", missing, list(profiles.columns))
+    need_offer = ["offer_id", "offer_type", "reward_category", "value", "min_spend", "cost_per_redemption"]
+    missing = [c for c in need_offer if c not in offers.columns]
+    if missing:
+        raise MissingColumnsError(OFFERS.name, missing, list(offers.columns))
+
+    rows = _context_frame(context, profiles, offers)
+    keys = ["customer_id", "as_of"] if ("as_of" in profiles.columns and "as_of" in rows.columns) else ["customer_id"]
+    prof_cols = list(dict.fromkeys(keys + [c for c in profiles.columns if c not in ("habit_tags",)]))
+    rows = rows[[c for c in rows.columns if c not in prof_cols or c in keys]]
+    merged = rows.merge(profiles[prof_cols], on=keys, how="left", validate="many_to_one", indicator="_profile")
+    unknown = merged.pop("_profile") == "left_only"
+    if unknown.any():
+        raise ValueError(
+            f"offer_features: {int(unknown.sum())} context rows name customers (at as_of) missing from profiles, "
+            f"e.g. {merged.loc[unknown, 'customer_id'].head(3).tolist()}"
+        )
+    off = offers[need_offer].drop_duplicates("offer_id")
+    merged = merged.merge(off, on="offer_id", how="left", validate="many_to_one")
+    if merged["offer_type"].isna().any():
+        bad = merged.loc[merged["offer_type"].isna(), "offer_id"].unique()[:3].tolist()
+        raise ValueError(f"offer_features: context names offers missing from the offers table, e.g. {bad}")
+
+    ts = pd.to_datetime(merged["timestamp"])
+    hours = ts.dt.hour + ts.dt.minute / 60.0
+    daypart = daypart_of(hours)
+    cat = merged["reward_category"].astype("str")
+    otype = merged["offer_type"].astype("str")
+    attach_col = {t: f"attach_{t}_given_{g}" for t, g in reversed(ATTACH_PAIRS)}  # first pair wins
+    basket = pd.to_numeric(merged["avg_basket_365d"], errors="coerce").where(lambda s: s > 0)
+
+    out = pd.DataFrame({"customer_id": merged["customer_id"].astype("str"), "offer_id": merged["offer_id"].astype("str")})
+    if keys == ["customer_id", "as_of"]:
+        out["as_of"] = merged["as_of"]
+    out = pd.concat([out, merged[profile_columns_used()].reset_index(drop=True)], axis=1)
+    value = merged["value"].astype(float)
+    min_spend = merged["min_spend"].astype(float)
+    extra = {
+        "offer_type": otype,
+        "reward_category": cat,
+        "offer_value": value,
+        "offer_min_spend": min_spend,
+        "offer_cost": merged["cost_per_redemption"].astype(float),
+        "offer_value_share_of_min_spend": value / min_spend.where(min_spend > 0),
+        "send_channel": merged["channel"].astype("str"),
+        "send_daypart": daypart,
+        "send_weekday": pd.Series(np.array(WEEKDAYS, dtype=object)[ts.dt.weekday.to_numpy()], dtype="str"),
+        "send_hour": hours.astype(float),
+        "send_is_weekend": (ts.dt.weekday >= 5).astype(float),
+        "cust_share_of_reward_category": _lookup(merged, "spend_share_" + cat),
+        "cust_visit_share_reward_category": _lookup(merged, "visit_share_" + cat),
+        "cust_attach_rate_reward_category": _lookup(merged, cat.map(attach_col)),
+        "cust_redeem_rate_reward_category": _lookup(merged, "offers_cat_" + cat + "_redeem_rate"),
+        "cust_sent_reward_category": _lookup(merged, "offers_cat_" + cat + "_sent"),
+        "cust_redeem_rate_offer_type": _lookup(merged, "offers_" + otype + "_redeem_rate"),
+        "cust_sent_offer_type": _lookup(merged, "offers_" + otype + "_sent"),
+        "cust_visit_share_send_daypart": _lookup(merged, "visit_share_" + daypart),
+        "offer_value_to_avg_basket": value / basket,
+        "offer_min_spend_to_avg_basket": min_spend / basket,
+    }
+    for name in list(OFFER_COLUMNS) + list(CONTEXT_COLUMNS) + list(INTERACTION_COLUMNS):
+        col = extra[name]
+        out[name] = col.to_numpy() if isinstance(col, pd.Series) else col
+    return out
+
+
+class OfferResponseModel(ClassifierMixin, BaseEstimator):
+    """LightGBM over ``offer_features`` rows: P(redeemed within the offer's validity)."""
+
+    def __init__(
+        self,
+        n_estimators: int = 400,
+        learning_rate: float = 0.05,
+        num_leaves: int = 31,
+        min_child_samples: int = 50,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        reg_lambda: float = 1.0,
+        validation_fraction: float = 0.15,
+        early_stopping_rounds: int = 30,
+        random_state: int = 0,
+        n_jobs: int = 2,
+    ):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.validation_fraction = validation_fraction
+        self.early_stopping_rounds = early_stopping_rounds
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def fit(self, X: pd.DataFrame, y) -> "OfferResponseModel":
+        import lightgbm as lgb
+
+        name = type(self).__name__
+        X = check_frame(X, name)
+        y = check_binary_target(y, X.shape[0], name)
+        if not 0 <= self.validation_fraction < 1:
+            raise ValueError(f"{name}: validation_fraction must be in [0, 1), got {self.validation_fraction}")
+        names, self.categories_ = learn_layout(X)
+        self.feature_names_in_ = np.asarray(names, dtype=object)
+        M = to_matrix(X, names, self.categories_, name)
+        self.booster_model_ = lgb.LGBMClassifier(
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples,
+            subsample=self.subsample,
+            subsample_freq=1,
+            colsample_bytree=self.colsample_bytree,
+            reg_lambda=self.reg_lambda,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+            deterministic=True,
+            force_row_wise=True,
+            verbose=-1,
+        )
+        if self.validation_fraction > 0:
+            M_fit, M_val, y_fit, y_val = train_test_split(
+                M, y, test_size=self.validation_fraction, random_state=self.random_state, stratify=y
+            )
+            self.booster_model_.fit(
+                M_fit, y_fit, eval_X=(M_val,), eval_y=(y_val,),
+                callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+            )
+        else:
+            self.booster_model_.fit(M, y)
+        self.classes_ = np.array([0, 1])
+        self.n_features_in_ = len(names)
+        self.best_iteration_ = int(self.booster_model_.best_iteration_ or self.n_estimators)
+        self.feature_importances_ = pd.Series(
+            self.booster_model_.booster_.feature_importance(importance_type="gain"), index=names
+        )
+        return self
+
+    def _matrix(self, X: pd.DataFrame) -> pd.DataFrame:
+        check_is_fitted(self, "booster_model_")
+        X = check_frame(X, type(self).__name__)
+        return to_matrix(X, list(self.feature_names_in_), self.categories_, type(self).__name__)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Columns: P(not redeemed), P(redeemed)."""
+        M = self._matrix(X)
+        return self.booster_model_.predict_proba(M)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Per-row additive contributions to the log-odds (LightGBM pred_contrib): one column per feature + "bias".
+
+        Each row sums to the logit of ``predict_proba(X)[:, 1]``.
+        """
+        M = self._matrix(X)
+        contrib = self.booster_model_.predict(M, pred_contrib=True)
+        return pd.DataFrame(
+            np.asarray(contrib), columns=list(self.feature_names_in_) + ["bias"], index=X.index
+        )

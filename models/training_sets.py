@@ -1,0 +1,218 @@
+"""Labelled training rows built from validated tables: pure functions, point-in-time correct.
+
+Churn: one row per customer and snapshot date ``as_of``, features from ``features.build_training_snapshots``
+(history strictly before ``as_of``), label 1 when the customer makes no visit in
+``[as_of, as_of + horizon_days)``. Customers already inactive for more than ``max_inactive_days`` at
+``as_of`` (no visit in that long, or signed up that long ago without a visit) are left out: they
+have already churned, predicting it again teaches nothing. Their count is reported, not hidden.
+
+Offer response: one row per sent (non-control) offer event, with the customer's profile as of the
+send date's midnight, offer attributes and sending context (``models.offer_response.offer_features``);
+label 1 when redeemed between sending and the offer's ``valid_to``. Sends whose validity ends after
+the observed data are left out (label not yet known), also counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from data_contracts.errors import MissingColumnsError
+from models.offer_response import offer_features
+from models.tabular import KEY_COLUMNS
+
+NS_PER_DAY = 86_400 * 10**9
+
+
+class LabelHorizonError(ValueError):
+    """A snapshot date's label window reaches past the end of the observed data."""
+
+
+def _require(frame: pd.DataFrame, table: str, columns: Sequence[str]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise MissingColumnsError(table, missing, list(frame.columns))
+
+
+def observed_until(tables: dict[str, pd.DataFrame]) -> pd.Timestamp:
+    """Midnight after the last transaction: the end of what the data has observed."""
+    ts = tables["transactions"]["ts"]
+    if ts.empty:
+        raise ValueError("table 'transactions': no rows, cannot tell how far the data reaches")
+    return ts.max().normalize() + pd.Timedelta(days=1)
+
+
+def visit_days(transactions: pd.DataFrame) -> pd.DataFrame:
+    """One row per (customer_id, day) with at least one purchase (non-refund line)."""
+    _require(transactions, "transactions", ["customer_id", "ts", "is_refund"])
+    bought = transactions.loc[~transactions["is_refund"].astype(bool), ["customer_id", "ts"]]
+    days = pd.DataFrame({"customer_id": bought["customer_id"].astype("str"), "day": bought["ts"].dt.normalize()})
+    return days.drop_duplicates().sort_values(["customer_id", "day"], ignore_index=True)
+
+
+def rfm_snapshots(
+    customers: pd.DataFrame, transactions: pd.DataFrame, as_of_dates: Sequence, visits: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Per (customer signed up before as_of, as_of): BG/NBD inputs in days, computed on visit days before as_of.
+
+    frequency = repeat visit days, recency = last minus first visit day, T = as_of minus first visit
+    day (as_of minus signup when there is no visit), days_inactive = as_of minus the last visit day
+    (minus signup when there is none).
+    """
+    _require(customers, "customers", ["customer_id", "signup_date"])
+    visits = visit_days(transactions) if visits is None else visits
+    out = []
+    cust = customers[["customer_id", "signup_date"]].assign(customer_id=lambda d: d["customer_id"].astype("str"))
+    for as_of in as_of_dates:
+        as_of = pd.Timestamp(as_of)
+        base = cust[cust["signup_date"] < as_of]
+        before = visits[visits["day"] < as_of]
+        g = before.groupby("customer_id")["day"].agg(first="min", last="max", n="count")
+        frame = base.merge(g, left_on="customer_id", right_index=True, how="left")
+        has = frame["n"].notna()
+        first = frame["first"].where(has, frame["signup_date"])
+        last = frame["last"].where(has, frame["signup_date"])
+        out.append(
+            pd.DataFrame(
+                {
+                    "customer_id": frame["customer_id"].to_numpy(),
+                    "as_of": as_of,
+                    "frequency": np.where(has, frame["n"].fillna(1) - 1, 0).astype(float),
+                    "recency": np.where(has, (last - first).dt.days, 0).astype(float),
+                    "T": ((as_of - first).dt.total_seconds() / 86400.0).to_numpy(dtype=float),
+                    "days_inactive": ((as_of - last).dt.total_seconds() / 86400.0).to_numpy(dtype=float),
+                }
+            )
+        )
+    return pd.concat(out, ignore_index=True)
+
+
+def churn_labels(visits: pd.DataFrame, keys: pd.DataFrame, horizon_days: int) -> np.ndarray:
+    """1 where the customer has no visit day in [as_of, as_of + horizon_days), per row of ``keys``."""
+    labels = np.ones(len(keys), dtype=int)
+    as_of = keys["as_of"].to_numpy()
+    for date in np.unique(as_of):
+        date = pd.Timestamp(date)
+        window = visits[(visits["day"] >= date) & (visits["day"] < date + pd.Timedelta(days=horizon_days))]
+        rows = as_of == date.to_datetime64()
+        active = keys.loc[rows, "customer_id"].isin(window["customer_id"].unique()).to_numpy()
+        labels[rows] = (~active).astype(int)
+    return labels
+
+
+def churn_snapshot_dates(
+    tables: dict[str, pd.DataFrame], horizon_days: int = 60, n_snapshots: int = 6, every_days: int = 30
+) -> list[pd.Timestamp]:
+    """``n_snapshots`` dates ``every_days`` apart, the latest being the last with a fully observed label window."""
+    last = observed_until(tables) - pd.Timedelta(days=horizon_days)
+    return [last - pd.Timedelta(days=every_days * k) for k in reversed(range(n_snapshots))]
+
+
+def churn_training_set(
+    tables: dict[str, pd.DataFrame],
+    as_of_dates: Sequence,
+    horizon_days: int = 60,
+    max_inactive_days: int = 180,
+) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    """(X profile features, y churned, meta: customer_id, as_of, frequency, recency, T, days_inactive).
+
+    ``meta.attrs`` holds the row accounting: candidates, excluded_inactive, rows.
+    """
+    from features import build_training_snapshots
+
+    if horizon_days < 1:
+        raise ValueError(f"churn_training_set: horizon_days must be >= 1, got {horizon_days}")
+    dates = sorted(pd.Timestamp(d) for d in as_of_dates)
+    if not dates:
+        raise ValueError("churn_training_set: as_of_dates is empty; give at least one snapshot date")
+    end = observed_until(tables)
+    late = [str(d.date()) for d in dates if d + pd.Timedelta(days=horizon_days) > end]
+    if late:
+        raise LabelHorizonError(
+            f"churn_training_set: as_of dates {late} need {horizon_days} days of labels after them, but the "
+            f"data ends at {end.date()}; use dates on or before {(end - pd.Timedelta(days=horizon_days)).date()}"
+        )
+    visits = visit_days(tables["transactions"])
+    snaps = build_training_snapshots(tables, dates)
+    snaps = snaps.assign(customer_id=snaps["customer_id"].astype("str"), as_of=pd.to_datetime(snaps["as_of"]))
+    rfm = rfm_snapshots(tables["customers"], tables["transactions"], dates, visits=visits)
+    rows = snaps.merge(rfm, on=["customer_id", "as_of"], how="left", validate="one_to_one")
+    candidates = len(rows)
+    keep = rows["days_inactive"] <= max_inactive_days
+    rows = rows[keep].reset_index(drop=True)
+    y = pd.Series(churn_labels(visits, rows[["customer_id", "as_of"]], horizon_days), name="churned")
+    meta = rows[["customer_id", "as_of", "frequency", "recency", "T", "days_inactive"]].copy()
+    meta.attrs = {"candidates": candidates, "excluded_inactive": int((~keep).sum()), "rows": len(rows),
+                  "horizon_days": horizon_days, "max_inactive_days": max_inactive_days}
+    X = rows[[c for c in snaps.columns if c not in KEY_COLUMNS]]
+    return X, y, meta
+
+
+def _grid_day(days: pd.Series, every_days: int) -> pd.Series:
+    if every_days <= 1:
+        return days
+    origin = pd.Timestamp("2000-01-03")  # a Monday: with every_days=7 the grid is week starts
+    steps = ((days - origin) // pd.Timedelta(days=every_days)).astype("int64")
+    return origin + pd.to_timedelta(steps * every_days, unit="D")
+
+
+def _subset(tables: dict[str, pd.DataFrame], customer_ids) -> dict[str, pd.DataFrame]:
+    ids = pd.Index(customer_ids)
+    out = {}
+    for name, frame in tables.items():
+        out[name] = frame[frame["customer_id"].isin(ids)] if "customer_id" in frame.columns else frame
+    return out
+
+
+def offer_response_training_set(
+    tables: dict[str, pd.DataFrame], snapshot_every_days: int = 1
+) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    """(X offer_features columns, y redeemed, meta: customer_id, offer_id, sent_at, as_of, reward_category,
+    offer_type, valid_to).
+
+    Profiles are computed as of the send date's midnight (only earlier history), for just the customers
+    sent something that day. ``snapshot_every_days`` > 1 snaps as_of back to a coarser grid (still only
+    earlier history, slightly staler) to cut the number of profile builds on big data.
+    """
+    from features import build_profiles
+
+    events = tables["offer_events"]
+    offers = tables["offers"]
+    _require(events, "offer_events", ["customer_id", "offer_id", "sent_at", "channel", "redeemed_at", "is_control"])
+    _require(offers, "offers", ["offer_id", "valid_to"])
+    sent = events[~events["is_control"].astype(bool)]
+    sent = sent.merge(offers[["offer_id", "valid_to"]], on="offer_id", how="left", validate="many_to_one")
+    end = observed_until(tables)
+    observed = sent["valid_to"] < end
+    candidates = len(sent)
+    sent = sent[observed].reset_index(drop=True)
+    sent["as_of"] = _grid_day(sent["sent_at"].dt.normalize(), snapshot_every_days)
+    sent["customer_id"] = sent["customer_id"].astype("str")
+    profiles = []
+    for as_of, group in sent.groupby("as_of", sort=True):
+        prof = build_profiles(_subset(tables, group["customer_id"].unique()), as_of)
+        profiles.append(prof.assign(as_of=as_of))
+    profiles = pd.concat(profiles, ignore_index=True)
+    profiles["customer_id"] = profiles["customer_id"].astype("str")
+    context = sent[["customer_id", "offer_id", "as_of", "sent_at", "channel"]]
+    rows = offer_features(profiles, offers, context)
+    y = pd.Series(
+        (sent["redeemed_at"].notna() & (sent["redeemed_at"] <= sent["valid_to"])).astype(int).to_numpy(), name="redeemed"
+    )
+    meta = pd.DataFrame(
+        {
+            "customer_id": sent["customer_id"].to_numpy(),
+            "offer_id": sent["offer_id"].astype("str").to_numpy(),
+            "sent_at": sent["sent_at"].to_numpy(),
+            "as_of": sent["as_of"].to_numpy(),
+            "reward_category": rows["reward_category"].to_numpy(),
+            "offer_type": rows["offer_type"].to_numpy(),
+            "valid_to": sent["valid_to"].to_numpy(),
+        }
+    )
+    meta.attrs = {"candidates": candidates, "excluded_unobserved": int((~observed).sum()), "rows": len(sent),
+                  "snapshot_every_days": snapshot_every_days, "profile_builds": int(sent["as_of"].nunique())}
+    X = rows[[c for c in rows.columns if c not in KEY_COLUMNS]]
+    return X, y, meta
