@@ -1,0 +1,239 @@
+"""The feature catalogue: every profile feature declared once, in the order profiles carry them.
+
+A declaration says what a feature means (description), how it is stored (dtype), which slice of
+history it looks at (window, always relative to ``as_of`` and strictly before it) and which family
+computes it. Each family has one function (``features.profiles.FAMILY_FUNCTIONS``) that returns
+exactly its declared columns; tests hold the functions to the declarations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Literal
+
+from data_contracts.schema import CATEGORIES, OFFER_TYPES, PURCHASE_CHANNELS
+
+Dtype = Literal["float64", "int64"]
+
+# Windows, as written in the declarations.
+W30, W90, W365 = "30d", "90d", "365d"
+ALL = "all history"
+SNAPSHOT = "current (customers table)"
+
+# Hour-of-day boundaries of the dayparts: [start, end).
+DAYPARTS: tuple[tuple[str, float, float], ...] = (
+    ("before_9", 0.0, 9.0),
+    ("9_to_11", 9.0, 11.0),
+    ("11_to_14", 11.0, 14.0),
+    ("14_to_17", 14.0, 17.0),
+    ("after_17", 17.0, 24.0),
+)
+
+# Basket attach rates P(target in basket | given in basket): (target, given).
+ATTACH_PAIRS: tuple[tuple[str, str], ...] = (
+    ("bakery", "coffee"),
+    ("breakfast", "coffee"),
+    ("bakery", "tea"),
+    ("snacks", "cold_drinks"),
+    ("cold_drinks", "lunch"),
+)
+
+FAMILIES: tuple[str, ...] = ("recency", "habits", "affinity", "rhythm", "loyalty", "offer_history")
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One declared profile feature."""
+
+    name: str
+    description: str
+    dtype: Dtype
+    window: str
+    family: str
+    # What the value is when it cannot be computed (no visits, no offers, ...).
+    missing: str = "NaN"
+
+
+def _f(name: str, description: str, window: str, family: str, dtype: Dtype = "float64", missing: str = "NaN"):
+    return Feature(name, description, dtype, window, family, missing)
+
+
+def _count(name: str, description: str, window: str, family: str) -> Feature:
+    return Feature(name, description, "int64", window, family, "0")
+
+
+def _recency() -> list[Feature]:
+    fam = "recency"
+    out = [
+        _f("days_since_last_visit", "Days from the last visit to as_of (fractional).", ALL, fam),
+    ]
+    for w, days in ((W30, 30), (W90, 90), (W365, 365)):
+        out.append(_count(f"visits_{days}d", f"Visits (distinct receipts with a purchase) in the last {days} days.", w, fam))
+    for w, days in ((W30, 30), (W90, 90), (W365, 365)):
+        out.append(
+            _f(f"spend_{days}d", f"Net spend in the last {days} days (refund lines subtract).", w, fam, missing="0")
+        )
+    out += [
+        _f("avg_basket_365d", "Net spend per visit over the last 365 days.", W365, fam),
+        _count("distinct_visit_days_365d", "Calendar days with at least one visit in the last 365 days.", W365, fam),
+        _f("tenure_days", "Days from signup_date to as_of.", "since signup", fam, missing="-"),
+    ]
+    return out
+
+
+def _habits() -> list[Feature]:
+    fam = "habits"
+    out = []
+    for part, start, end in DAYPARTS:
+        out.append(
+            _f(f"visit_share_{part}", f"Share of visits with hour in [{start:g}, {end:g}).", W365, fam)
+        )
+    out += [
+        _f("visit_share_before_11", "Share of visits before 11:00 (the morning).", W365, fam),
+        _f("weekend_visit_share", "Share of visits on Saturday or Sunday (weekday share is 1 minus this).", W365, fam),
+        _f("visit_hour_mean", "Typical visit hour: circular mean of the hour of day, in [0, 24).", W365, fam),
+        _f(
+            "visit_hour_spread",
+            "Spread of visit hours: circular standard deviation in hours (0 when always the same time).",
+            W365,
+            fam,
+        ),
+    ]
+    for ch in PURCHASE_CHANNELS:
+        out.append(_f(f"channel_share_{ch}", f"Share of visits through channel '{ch}'.", W365, fam))
+    out += [
+        _f("top_store_visit_share", "Share of visits at the customer's most visited store.", W365, fam),
+        _count("distinct_stores_365d", "Distinct stores visited.", W365, fam),
+    ]
+    return out
+
+
+def _affinity() -> list[Feature]:
+    fam = "affinity"
+    out = []
+    for cat in CATEGORIES:
+        out.append(
+            _f(f"spend_share_{cat}", f"Share of purchase spend (refunds excluded) on '{cat}'.", W365, fam)
+        )
+    for cat in CATEGORIES:
+        out.append(_f(f"visit_share_{cat}", f"Share of visits whose basket holds '{cat}'.", W365, fam))
+    for target, given in ATTACH_PAIRS:
+        out.append(
+            _f(
+                f"attach_{target}_given_{given}",
+                f"P('{target}' in basket | '{given}' in basket); NaN without a '{given}' visit.",
+                W365,
+                fam,
+            )
+        )
+    out += [
+        _count("distinct_products_365d", "Distinct products bought.", W365, fam),
+        _count("distinct_categories_365d", "Distinct categories bought.", W365, fam),
+    ]
+    return out
+
+
+def _rhythm() -> list[Feature]:
+    fam = "rhythm"
+    return [
+        _f("gap_days_mean", "Mean days between consecutive visit days; NaN with fewer than 2 visit days.", W365, fam),
+        _f(
+            "gap_days_std",
+            "Population standard deviation of days between visit days; NaN with fewer than 2 gaps.",
+            W365,
+            fam,
+        ),
+        _f(
+            "visit_trend_30_vs_prev_60",
+            "Visits per day in the last 30 days over visits per day in the 60 days before; NaN when the "
+            "earlier 60 days have no visit.",
+            W90,
+            fam,
+        ),
+        _f(
+            "spend_trend_30_vs_prev_60",
+            "Net spend per day in the last 30 days over the 60 days before; NaN when the earlier spend is <= 0.",
+            W90,
+            fam,
+        ),
+        _f(
+            "overdue_ratio",
+            "days_since_last_visit / gap_days_mean: above 1 means later than usual.",
+            W365,
+            fam,
+        ),
+    ]
+
+
+def _loyalty() -> list[Feature]:
+    fam = "loyalty"
+    return [
+        _count("tier_ordinal", "Loyalty tier as an ordinal: bronze 0, silver 1, gold 2, platinum 3.", SNAPSHOT, fam),
+        _count("points_balance", "Unspent loyalty points.", SNAPSHOT, fam),
+        _f(
+            "points_to_next_tier",
+            "Points still needed to reach the next tier threshold (features.loyalty.TIER_THRESHOLDS); "
+            "NaN at the top tier.",
+            SNAPSHOT,
+            fam,
+        ),
+        _count("feedback_count", "NPS answers given.", ALL, fam),
+        _f("last_nps_score", "Most recent NPS score (0-10).", ALL, fam),
+        _f("mean_nps_score", "Mean NPS score over all answers.", ALL, fam),
+        _f(
+            "last_nps_group",
+            "Most recent NPS group as a number: detractor (0-6) -1, passive (7-8) 0, promoter (9-10) 1.",
+            ALL,
+            fam,
+        ),
+        _f("days_since_last_feedback", "Days from the most recent NPS answer to as_of.", ALL, fam),
+    ]
+
+
+def _offer_block(prefix: str, what: str, fam: str) -> list[Feature]:
+    return [
+        _count(f"{prefix}_sent", f"Offers sent{what} (control hold-outs are not sent).", ALL, fam),
+        _count(f"{prefix}_viewed", f"Offers sent{what} and viewed before as_of.", ALL, fam),
+        _count(f"{prefix}_redeemed", f"Offers sent{what} and redeemed before as_of.", ALL, fam),
+        _f(f"{prefix}_view_rate", f"Viewed / sent{what}; NaN when none sent.", ALL, fam),
+        _f(f"{prefix}_redeem_rate", f"Redeemed / sent{what}; NaN when none sent.", ALL, fam),
+    ]
+
+
+def _offer_history() -> list[Feature]:
+    fam = "offer_history"
+    out = _offer_block("offers", "", fam)
+    for t in OFFER_TYPES:
+        out += _offer_block(f"offers_{t}", f" of type '{t}'", fam)
+    for cat in CATEGORIES:
+        out += _offer_block(f"offers_cat_{cat}", f" with reward category '{cat}'", fam)
+    out += [
+        _f("days_since_last_offer", "Days from the most recent sent offer to as_of.", ALL, fam),
+        _f("days_since_last_redemption", "Days from the most recent redemption to as_of.", ALL, fam),
+    ]
+    return out
+
+
+FEATURES: tuple[Feature, ...] = tuple(
+    _recency() + _habits() + _affinity() + _rhythm() + _loyalty() + _offer_history()
+)
+FEATURES_BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
+
+
+def feature_names() -> list[str]:
+    """All model feature names, in catalogue order (the column order of a profile after customer_id)."""
+    return [f.name for f in FEATURES]
+
+
+def family_features(family: str) -> list[Feature]:
+    """The declarations of one family, in catalogue order."""
+    if family not in FAMILIES:
+        raise KeyError(f"unknown feature family '{family}'; expected one of {list(FAMILIES)}")
+    return [f for f in FEATURES if f.family == family]
+
+
+def feature_set_digest() -> str:
+    """Short sha256 of the declared names and dtypes: changes whenever the model-facing contract does."""
+    text = "\n".join(f"{f.name}:{f.dtype}" for f in FEATURES)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

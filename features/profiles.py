@@ -1,0 +1,111 @@
+"""Profiles: one row per customer at a point in time, assembled from the feature families."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from features.affinity import affinity_features
+from features.catalogue import FAMILIES, FEATURES, family_features, feature_names
+from features.habits import habits_features
+from features.history import History, prepare_history, to_as_of
+from features.loyalty import loyalty_features
+from features.offer_history import offer_history_features
+from features.recency import recency_features
+from features.rhythm import rhythm_features
+
+FAMILY_FUNCTIONS: dict[str, Callable[[History], pd.DataFrame]] = {
+    "recency": recency_features,
+    "habits": habits_features,
+    "affinity": affinity_features,
+    "rhythm": rhythm_features,
+    "loyalty": loyalty_features,
+    "offer_history": offer_history_features,
+}
+
+# Tables keyed by customer: chunking splits these; the others (offers) are passed whole.
+_CUSTOMER_TABLES = ("customers", "transactions", "offer_events", "feedback")
+
+
+class FamilyOutputError(RuntimeError):
+    """A family function returned columns other than its declared features (a bug, not bad data)."""
+
+
+def compute_family(family: str, history: History) -> pd.DataFrame:
+    """Run one family's function and hold it to its declarations (names, order, dtypes)."""
+    frame = FAMILY_FUNCTIONS[family](history)
+    declared = family_features(family)
+    expected = [f.name for f in declared]
+    if list(frame.columns) != expected:
+        missing = [c for c in expected if c not in frame.columns]
+        extra = [c for c in frame.columns if c not in expected]
+        raise FamilyOutputError(
+            f"family '{family}' must return its declared features in order; missing {missing}, extra {extra}"
+        )
+    if len(frame) != history.n_customers:
+        raise FamilyOutputError(f"family '{family}' returned {len(frame)} rows for {history.n_customers} customers")
+    return frame.astype({f.name: f.dtype for f in declared})
+
+
+def _profiles_of(history: History) -> pd.DataFrame:
+    parts = [history.customers[["customer_id"]].reset_index(drop=True)]
+    parts += [compute_family(family, history) for family in FAMILIES]
+    return pd.concat(parts, axis=1)
+
+
+def build_profiles(
+    tables: dict[str, pd.DataFrame], as_of, *, customers_per_chunk: int | None = None
+) -> pd.DataFrame:
+    """One row per customer who signed up before ``as_of``, from rows strictly before ``as_of``.
+
+    Columns: ``customer_id`` then the catalogue's features in catalogue order, sorted by customer_id.
+    ``customers_per_chunk`` bounds memory by building contiguous ranges of customers one at a time.
+    """
+    as_of = to_as_of(as_of)
+    if customers_per_chunk is None:
+        return _profiles_of(prepare_history(tables, as_of))
+    if customers_per_chunk < 1:
+        raise ValueError(f"customers_per_chunk must be a positive integer, got {customers_per_chunk}")
+    ids = np.sort(tables["customers"]["customer_id"].to_numpy(dtype=object))
+    chunks = []
+    for lo in range(0, len(ids), customers_per_chunk):
+        first, last = ids[lo], ids[min(lo + customers_per_chunk, len(ids)) - 1]
+        part = dict(tables)
+        for name in _CUSTOMER_TABLES:
+            key = tables[name]["customer_id"]
+            part[name] = tables[name].loc[(key >= first) & (key <= last)]
+        chunk = _profiles_of(prepare_history(part, as_of))
+        if len(chunk):
+            chunks.append(chunk)
+    if not chunks:
+        return _profiles_of(prepare_history(tables, as_of))
+    return pd.concat(chunks, ignore_index=True)
+
+
+def build_training_snapshots(tables: dict[str, pd.DataFrame], as_of_dates: Iterable) -> pd.DataFrame:
+    """Profiles at several cutoffs stacked, with an ``as_of`` column after ``customer_id``.
+
+    Each snapshot is built exactly as ``build_profiles`` would build it alone, so no row of a
+    snapshot sees anything at or after its own ``as_of``.
+    """
+    frames = []
+    for value in as_of_dates:
+        as_of = to_as_of(value)
+        profiles = build_profiles(tables, as_of)
+        stamp = pd.DataFrame({"as_of": pd.Series(as_of, index=profiles.index, dtype="datetime64[ns]")})
+        frames.append(pd.concat([profiles[["customer_id"]], stamp, profiles.iloc[:, 1:]], axis=1))
+    if not frames:
+        raise ValueError("build_training_snapshots needs at least one as_of date, got none")
+    return pd.concat(frames, ignore_index=True)
+
+
+def empty_profiles() -> pd.DataFrame:
+    """A zero-row profile frame with the declared dtypes."""
+    cols = {"customer_id": pd.Series(dtype="str")}
+    cols.update({f.name: pd.Series(dtype=f.dtype) for f in FEATURES})
+    return pd.DataFrame(cols)
+
+
+__all__ = ["FAMILY_FUNCTIONS", "build_profiles", "build_training_snapshots", "compute_family", "feature_names"]
