@@ -36,3 +36,11 @@ class MissingColumnsError(ContractError):
 
 class TooManyInvalidRowsError(ContractError):
     """The invalid fraction of a table exceeds the allowed threshold."""
+
+
+class WrongDtypeError(ContractError):
+    """A column does not have the dtype the schema declares after coercion."""
+
+
+class ForeignKeyUnavailableError(ContractError):
+    """A foreign key cannot be checked because the table it points to failed."""

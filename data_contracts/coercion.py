@@ -1,0 +1,159 @@
+"""Coercing raw values (CSV text or loosely typed Parquet) to the schema's dtypes.
+
+A value that cannot be coerced (``'abc'`` in an int column, an unparseable timestamp) becomes
+null in the coerced frame and is recorded in ``CoercionResult.failures`` so the row can be
+quarantined with a reason instead of failing the whole table.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from data_contracts.rules import validation_dtype
+from data_contracts.schema import Column, Table
+
+_TRUE = frozenset({"true", "t", "1", "yes", "y"})
+_FALSE = frozenset({"false", "f", "0", "no", "n"})
+
+
+@dataclass
+class CoercionResult:
+    """The coerced frame (validation dtypes) and, per column, the rows that could not be coerced."""
+
+    frame: pd.DataFrame
+    failures: dict[str, pd.Series] = field(default_factory=dict)  # column -> bool mask
+
+    def failed_rows(self) -> pd.Index:
+        """Index labels of rows with at least one value that could not be coerced."""
+        if not self.failures:
+            return self.frame.index[:0]
+        mask = np.logical_or.reduce([m.to_numpy(dtype=bool) for m in self.failures.values()])
+        return self.frame.index[mask]
+
+
+def coerce_table(t: Table, raw: pd.DataFrame) -> CoercionResult:
+    """Coerce the schema columns of ``raw`` to their validation dtypes; extra columns are dropped."""
+    columns: dict[str, pd.Series] = {}
+    failures: dict[str, pd.Series] = {}
+    for column in t.columns:
+        values, failed = coerce_column(column, raw[column.name])
+        columns[column.name] = values
+        if failed.any():
+            failures[column.name] = failed
+    return CoercionResult(pd.DataFrame(columns, index=raw.index), failures)
+
+
+def coerce_column(column: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """``(values in validation dtype, mask of non-null raw values that could not be coerced)``."""
+    values = _COERCERS[column.type](raw)
+    present = _is_present(raw) if column.type == "string_list" else raw.notna()
+    failed = present & values.isna()
+    return values.astype(validation_dtype(column)), failed.astype(bool)
+
+
+def _is_present(raw: pd.Series) -> pd.Series:
+    # ``notna`` on an object column of arrays is elementwise-safe: arrays count as present.
+    return pd.Series([v is not None and not (isinstance(v, float) and np.isnan(v)) for v in raw], index=raw.index)
+
+
+def _to_string(raw: pd.Series) -> pd.Series:
+    if pd.api.types.is_string_dtype(raw.dtype) and raw.dtype != object:
+        return raw
+    return raw.map(lambda v: v if isinstance(v, str) or pd.isna(v) else str(v)).astype("str")
+
+
+def _to_int(raw: pd.Series) -> pd.Series:
+    if pd.api.types.is_integer_dtype(raw.dtype):
+        return raw.astype("Int64")
+    numbers = _to_numeric(raw)
+    whole = numbers.isna() | (numbers == np.floor(numbers))
+    return numbers.where(whole).astype("Int64")
+
+
+def _to_float(raw: pd.Series) -> pd.Series:
+    return _to_numeric(raw).astype("float64")
+
+
+def _to_numeric(raw: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        return pd.Series(np.nan, index=raw.index)  # True is not a number here
+    if pd.api.types.is_numeric_dtype(raw.dtype):
+        return raw.astype("float64")
+    text = raw.map(lambda v: v.strip() if isinstance(v, str) else v)
+    return pd.to_numeric(text, errors="coerce").astype("float64")
+
+
+def _to_bool(raw: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        return raw.astype("boolean")
+
+    def parse(v: object) -> object:
+        if isinstance(v, (bool, np.bool_)):
+            return bool(v)
+        if isinstance(v, str):
+            s = v.strip().lower()
+            return True if s in _TRUE else False if s in _FALSE else None
+        if isinstance(v, (int, np.integer)) and v in (0, 1):
+            return bool(v)
+        return None
+
+    return pd.Series(pd.array([parse(v) for v in raw], dtype="boolean"), index=raw.index)
+
+
+def _to_timestamp(raw: pd.Series) -> pd.Series:
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        return raw.dt.tz_localize(None).astype("datetime64[ns]")
+    if pd.api.types.is_datetime64_dtype(raw.dtype):
+        return raw.astype("datetime64[ns]")
+    text = raw.map(lambda v: v.strip() if isinstance(v, str) else v).astype("str")
+    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_localize(None)
+    return parsed.astype("datetime64[ns]")
+
+
+def _to_string_list(raw: pd.Series) -> pd.Series:
+    return pd.Series([_parse_list(v) for v in raw], index=raw.index, dtype=object)
+
+
+def _parse_list(v: object) -> list[str] | None:
+    """A list of str from a list/array, a JSON array text or '|'-separated text; None if impossible."""
+    if isinstance(v, (list, tuple, np.ndarray)):
+        items = list(v)
+    elif isinstance(v, str):
+        text = v.strip()
+        if text.startswith("["):
+            try:
+                items = json.loads(text)
+            except ValueError:
+                return None
+            if not isinstance(items, list):
+                return None
+        else:
+            items = [part.strip() for part in text.split("|")] if text else []
+    else:
+        return None
+    if not all(isinstance(item, str) for item in items):
+        return None
+    return [str(item) for item in items]
+
+
+_COERCERS = {
+    "string": _to_string,
+    "int": _to_int,
+    "float": _to_float,
+    "bool": _to_bool,
+    "timestamp": _to_timestamp,
+    "string_list": _to_string_list,
+}
+
+
+def to_canonical(t: Table, frame: pd.DataFrame) -> pd.DataFrame:
+    """Valid rows in the canonical dtypes of ``schema.pandas_dtype`` (nulls must already be gone)."""
+    from data_contracts.schema import pandas_dtype
+
+    return frame.astype({c.name: pandas_dtype(c) for c in t.columns})
