@@ -50,9 +50,10 @@ def compute_family(family: str, history: History) -> pd.DataFrame:
 
 
 def _profiles_of(history: History) -> pd.DataFrame:
-    parts = [history.customers[["customer_id"]].reset_index(drop=True)]
-    parts += [compute_family(family, history) for family in FAMILIES]
-    return pd.concat(parts, axis=1)
+    columns = {"customer_id": history.customers["customer_id"].reset_index(drop=True)}
+    for family in FAMILIES:
+        columns.update(compute_family(family, history).items())
+    return pd.DataFrame(columns)  # built from a dict: one consolidated block per dtype
 
 
 def build_profiles(

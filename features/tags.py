@@ -33,13 +33,13 @@ HABIT_TAGS: tuple[HabitTag, ...] = (
     ),
     HabitTag(
         "coffee and pastry",
-        "Buys bakery in at least half of the visits with coffee (and has 3+ coffee visits' worth of habit).",
+        "Bakery in at least half of the visits with coffee, over 3+ visits a year.",
         lambda p: _ge(p, "attach_bakery_given_coffee", 0.5) & _ge(p, "visits_365d", 3),
     ),
     HabitTag(
         "lunch regular",
-        "At least 6 visits in 90 days, half of them between 11:00 and 14:00.",
-        lambda p: _ge(p, "visits_90d", 6) & _ge(p, "visit_share_11_to_14", 0.5),
+        "At least 6 visits in 90 days, 60%+ of them between 11:00 and 14:00.",
+        lambda p: _ge(p, "visits_90d", 6) & _ge(p, "visit_share_11_to_14", 0.6),
     ),
     HabitTag(
         "afternoon snacker",
