@@ -128,7 +128,7 @@ CHANNEL_MIX = np.array(
 assert tuple(PURCHASE_CHANNELS) == ("store", "app", "web", "drive_thru")
 
 # Planted offer-redemption affinity (logit shift) by persona x reward category.
-AFFINITY = np.array(
+AFFINITY = 1.3 * np.array(
     [
         # coffee tea  cold  bakery brkf  lunch snacks merch
         [0.3, -0.6, -0.8, 2.2, 0.8, -1.0, -0.5, -0.8],  # morning_commuter
@@ -140,7 +140,7 @@ AFFINITY = np.array(
     ]
 )
 AFFINITY_NOISE_SD = 0.4
-REDEEM_BASE = -2.3
+REDEEM_BASE = -2.8
 OFFER_TYPE_EFFECT = {
     "discount": 0.0,
     "bogo": 0.3,
@@ -150,7 +150,7 @@ OFFER_TYPE_EFFECT = {
     "informational": -1.8,
 }
 SEND_CHANNEL_EFFECT = {"app": 0.2, "push": 0.1, "email": -0.3, "store": 0.3, "web": -0.2, "drive_thru": 0.1}
-RECENCY_WEIGHT = 0.8  # per unit of log1p(visits in last 28 days), centred
+RECENCY_WEIGHT = 1.0  # per unit of log1p(visits in last 28 days), centred
 
 # Satisfaction (latent, drives NPS and churn): mean per persona.
 SATISFACTION_MEAN = np.array([0.3, 0.1, 0.1, 0.3, -0.4, 0.2])
@@ -272,11 +272,23 @@ class SyntheticData:
 
 
 def _choice_rows(rng: np.random.Generator, probs: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """For each index in ``rows`` pick a column of ``probs[rows]`` (one categorical draw per element)."""
+    """For each element of ``rows`` draw a column index from the distribution ``probs[row]``."""
     cdf = np.cumsum(probs, axis=1)
     cdf[:, -1] = 1.0
     u = rng.random(len(rows))
-    return (u[:, None] > cdf[rows]).sum(axis=1)
+    out = np.empty(len(rows), dtype=np.int64)
+    for r in range(len(probs)):
+        mask = rows == r
+        out[mask] = np.searchsorted(cdf[r], u[mask], side="right")
+    return np.minimum(out, probs.shape[1] - 1)
+
+
+def _as_datetime(ns: np.ndarray, mask: np.ndarray | None = None) -> pd.Series:
+    """Nanoseconds since the epoch as a datetime64[ns] Series (NaT where ``mask`` is False)."""
+    values = np.asarray(ns, dtype=np.int64)
+    if mask is not None:
+        values = np.where(mask, values, np.iinfo(np.int64).min)
+    return pd.Series(values.view("datetime64[ns]"))
 
 
 def _ids(prefix: str, n: int, width: int) -> pd.Series:
@@ -318,9 +330,9 @@ def _conform(name: str, frame: pd.DataFrame) -> pd.DataFrame:
         if dtype == "object":
             out[col.name] = s.astype("object")
         elif dtype == "datetime64[ns]":
-            out[col.name] = pd.to_datetime(s).astype("datetime64[ns]")
+            out[col.name] = s if s.dtype == dtype else pd.to_datetime(s).astype(dtype)
         else:
-            out[col.name] = s.astype(dtype)
+            out[col.name] = s if str(s.dtype) == dtype else s.astype(dtype)
     return pd.DataFrame(out).reset_index(drop=True)
 
 
@@ -359,10 +371,11 @@ def generate(n_customers: int, days: int, seed: int, end_date: str | pd.Timestam
     )
 
     cust = _customers_latent(rng, n_customers, days, stores)
-    counts = _visit_counts(rng, cust, days, start)
-    visits_tx = _transactions(rng, cust, counts, days, start_ns, day_ns, products, cat_first, cat_count)
+    dates = pd.date_range(start, periods=days, freq="D")
+    counts = _visit_counts(rng, cust, dates)
+    visits_tx = _transactions(rng, cust, counts, days, start_ns, day_ns, dates, products, cat_first, cat_count)
     offers = _offers(rng, n_customers, days, start, end)
-    tiers = _tiers(visits_tx, n_customers, days)
+    tiers = _tiers(visits_tx, n_customers, days, end_ns)
     events, event_truth, redemption_lines = _offer_events(
         rng, cust, counts, tiers, offers, days, start_ns, end_ns, day_ns, products, cat_first, cat_count
     )
@@ -382,7 +395,7 @@ def generate(n_customers: int, days: int, seed: int, end_date: str | pd.Timestam
     }
     churn_date = pd.Series(pd.NaT, index=range(n_customers), dtype="datetime64[ns]")
     churned = cust["churn_day"] < days
-    churn_date[churned] = pd.to_datetime(start_ns + cust["churn_day"][churned] * day_ns)
+    churn_date[churned] = _as_datetime(start_ns + cust["churn_day"][churned] * day_ns).to_numpy()
     truth_customers = pd.DataFrame(
         {
             "customer_id": tables["customers"]["customer_id"],
@@ -457,13 +470,12 @@ def _season(day_of_year: np.ndarray | int) -> np.ndarray:
     return 1.0 + 0.08 * np.cos(2 * np.pi * (doy - 15) / 365.25) + 0.10 * np.exp(-(((doy - 350) / 10) ** 2)) - 0.08 * np.exp(-(((doy - 220) / 14) ** 2))
 
 
-def _visit_counts(rng: np.random.Generator, cust: dict, days: int, start: pd.Timestamp) -> np.ndarray:
+def _visit_counts(rng: np.random.Generator, cust: dict, dates: pd.DatetimeIndex) -> np.ndarray:
     """Visits per (day, customer) as an int8 matrix; one vectorised Poisson draw per day."""
-    n = len(cust["persona"])
+    n, days = len(cust["persona"]), len(dates)
     counts = np.zeros((days, n), dtype=np.int8)
     persona, rate = cust["persona"], cust["rate"]
     churn_day, ramp = cust["churn_day"], cust["ramp"]
-    dates = pd.date_range(start, periods=days, freq="D")
     dows = dates.dayofweek.to_numpy()
     season = _season(dates.dayofyear.to_numpy())
     for d in range(days):
@@ -477,79 +489,82 @@ def _visit_counts(rng: np.random.Generator, cust: dict, days: int, start: pd.Tim
     return counts
 
 
-def _transactions(rng, cust, counts, days, start_ns, day_ns, products, cat_first, cat_count) -> dict[str, np.ndarray]:
-    """Receipt lines for all organic visits (column arrays, no strings yet)."""
+def _transactions(rng, cust, counts, days, start_ns, day_ns, dates, products, cat_first, cat_count) -> dict:
+    """Receipt lines for all organic visits as column arrays (no strings yet).
+
+    Lines of one visit are contiguous; ``visit_*`` arrays hold one entry per visit and ``line_start``
+    points at its first line.
+    """
     day_idx, cust_idx = np.nonzero(counts)
     reps = counts[day_idx, cust_idx].astype(np.int64)
-    day_idx = np.repeat(day_idx, reps)
-    cust_idx = np.repeat(cust_idx, reps)
+    day_idx = np.repeat(day_idx.astype(np.int32), reps)
+    cust_idx = np.repeat(cust_idx.astype(np.int32), reps)
     n_visits = len(cust_idx)
     persona = cust["persona"][cust_idx]
     hours = _sample_hours(rng, persona)
-    ts = start_ns + day_idx.astype(np.int64) * day_ns + (hours * 3600 * 1e9).astype(np.int64)
-    ts = ts - ts % 10**9  # whole seconds
+    visit_ts = start_ns + day_idx.astype(np.int64) * day_ns + (hours * 3600).astype(np.int64) * np.int64(10**9)
+    del hours
 
     n_lines = _choice_rows(rng, BASKET_SIZE, persona) + 1
-    visit_of_line = np.repeat(np.arange(n_visits), n_lines)
+    starts = np.zeros(n_visits, dtype=np.int64)
+    np.cumsum(n_lines[:-1], out=starts[1:])
+    visit_of_line = np.repeat(np.arange(n_visits, dtype=np.int32), n_lines)
     first_line = np.zeros(len(visit_of_line), dtype=bool)
-    first_line[np.concatenate([[0], np.cumsum(n_lines)[:-1]])] = True
+    first_line[starts] = True
     line_persona = persona[visit_of_line]
-    cat = np.where(
-        first_line,
-        _choice_rows(rng, ANCHOR_CATEGORY, line_persona),
-        _choice_rows(rng, ADDON_CATEGORY, line_persona),
-    )
+    cat = np.empty(len(visit_of_line), dtype=np.int64)
+    cat[first_line] = _choice_rows(rng, ANCHOR_CATEGORY, line_persona[first_line])
+    cat[~first_line] = _choice_rows(rng, ADDON_CATEGORY, line_persona[~first_line])
     # Summer: some hot coffee becomes an iced drink.
-    doy = pd.to_datetime(ts[visit_of_line]).dayofyear.to_numpy() if len(ts) else np.zeros(0, dtype=int)
+    doy = dates.dayofyear.to_numpy()[day_idx[visit_of_line]]
     summer = 0.35 * np.exp(-(((doy - 200) / 35.0) ** 2))
-    coffee_i, cold_i = CATEGORIES.index("coffee"), CATEGORIES.index("cold_drinks")
-    iced = (cat == coffee_i) & (rng.random(len(cat)) < summer)
-    cat[iced] = cold_i
+    iced = (cat == CATEGORIES.index("coffee")) & (rng.random(len(cat)) < summer)
+    cat[iced] = CATEGORIES.index("cold_drinks")
+    del doy, summer, iced
     # Each customer has a favourite product per category, chosen 60% of the time.
     fav = np.floor(rng.random((len(cust["persona"]), len(CATEGORIES))) * cat_count).astype(np.int64)
     within = np.floor(rng.random(len(cat)) * cat_count[cat]).astype(np.int64)
     use_fav = rng.random(len(cat)) < 0.6
-    within[use_fav] = fav[cust_idx[visit_of_line][use_fav], cat[use_fav]]
+    within[use_fav] = fav[cust_idx[visit_of_line[use_fav]], cat[use_fav]]
     product = cat_first[cat] + within
-    # A visit has distinct products: drop repeated lines of the same product.
-    key = visit_of_line.astype(np.int64) * len(products) + product
-    _, keep = np.unique(key, return_index=True)
-    keep.sort()
-    visit_of_line, product, cat = visit_of_line[keep], product[keep], cat[keep]
-    line_persona = persona[visit_of_line]
+    # A visit has distinct products: drop a line repeating a product of an earlier line of the same visit.
+    dup = np.zeros(len(product), dtype=bool)
+    for lag in range(1, BASKET_SIZE.shape[1]):
+        dup[lag:] |= (visit_of_line[lag:] == visit_of_line[:-lag]) & (product[lag:] == product[:-lag])
+    keep = ~dup
+    visit_of_line, product, cat, line_persona = visit_of_line[keep], product[keep], cat[keep], line_persona[keep]
+    n_kept = np.bincount(visit_of_line, minlength=n_visits)
+    starts = np.zeros(n_visits, dtype=np.int64)
+    np.cumsum(n_kept[:-1], out=starts[1:])
     qty = np.ones(len(product), dtype=np.int64)
     family = line_persona == PERSONAS.index("weekend_family")
-    qty[family] += rng.binomial(2, 0.4, size=family.sum())
-    qty[~family] += (rng.random((~family).sum()) < 0.04).astype(np.int64)
+    qty[family] += rng.binomial(2, 0.4, size=int(family.sum()))
+    qty[~family] += (rng.random(int((~family).sum())) < 0.04).astype(np.int64)
     amount = np.round(products["price"].to_numpy()[product] * qty, 2)
     store = np.where(rng.random(n_visits) < 0.85, cust["home_store"][cust_idx], rng.integers(0, N_STORES, n_visits))
     channel = _choice_rows(rng, CHANNEL_MIX, persona)
     return {
-        "visit": visit_of_line,
-        "customer": cust_idx[visit_of_line],
-        "ts": ts[visit_of_line],
-        "store": store[visit_of_line],
-        "channel": channel[visit_of_line],
-        "product": product,
-        "category": cat,
+        "visit_ts": visit_ts,
+        "visit_customer": cust_idx,
+        "visit_store": store.astype(np.int32),
+        "visit_channel": channel.astype(np.int32),
+        "line_start": starts,
+        "line_count": n_kept,
+        "product": product.astype(np.int32),
+        "category": cat.astype(np.int32),
         "quantity": qty,
         "amount": amount,
-        "n_visits": n_visits,
-        "visit_day": day_idx,
-        "visit_customer": cust_idx,
+        "line_customer": cust_idx[visit_of_line],
     }
 
 
-def _tiers(tx: dict, n_customers: int, days: int) -> np.ndarray:
-    """Tier index at the end date from spend over the last year (scaled when the window is shorter)."""
-    spend = _annual_spend(tx, n_customers, days)
+def _tiers(tx: dict, n_customers: int, days: int, end_ns: np.int64) -> np.ndarray:
+    """Tier index at the end date from spend over the last year (scaled up when the window is shorter)."""
+    visit_recent = tx["visit_ts"] >= end_ns - np.int64(365 * 86_400 * 10**9)
+    line_recent = np.repeat(visit_recent, tx["line_count"])
+    spend = np.bincount(tx["line_customer"][line_recent], weights=tx["amount"][line_recent], minlength=n_customers)
+    spend *= 365.0 / min(days, 365)
     return np.searchsorted(np.array(TIER_SPEND_THRESHOLDS), spend, side="right")
-
-
-def _annual_spend(tx: dict, n_customers: int, days: int) -> np.ndarray:
-    last_year = tx["ts"] >= tx["ts"].max(initial=0) - np.int64(365 * 86_400 * 10**9)
-    spend = np.bincount(tx["customer"][last_year], weights=tx["amount"][last_year], minlength=n_customers)
-    return spend * (365.0 / min(days, 365))
 
 
 def _offers(rng: np.random.Generator, n_customers: int, days: int, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
@@ -689,10 +704,10 @@ def _offer_events(rng, cust, counts, tiers, offers, days, start_ns, end_ns, day_
         {
             "customer_id": _take_str(_customer_ids(n), ev["cust"]),
             "offer_id": _take_str(offers["offer_id"], ev["offer"]),
-            "sent_at": pd.to_datetime(sent_at),
+            "sent_at": _as_datetime(sent_at),
             "channel": _take_str(list(OFFER_CHANNELS), channel),
-            "viewed_at": pd.to_datetime(np.where(viewed, view_at, np.datetime64("NaT").astype(np.int64))),
-            "redeemed_at": pd.to_datetime(np.where(redeem, red_at, np.datetime64("NaT").astype(np.int64))),
+            "viewed_at": _as_datetime(view_at, viewed),
+            "redeemed_at": _as_datetime(red_at, redeem),
             "is_control": is_control,
         }
     )
@@ -741,57 +756,70 @@ def _customer_ids(n: int) -> pd.Series:
 
 
 def _assemble_transactions(rng, tx, red, cust, stores, products, start_ns, end_ns, day_ns):
-    """Organic lines + redemption lines + a few refunds, with string ids, sorted by time."""
-    n_red = len(red["customer"])
-    visit = np.concatenate([tx["visit"], tx["n_visits"] + np.arange(n_red)])
-    customer = np.concatenate([tx["customer"], red["customer"]])
-    ts = np.concatenate([tx["ts"], red["ts"]])
-    store = np.concatenate([tx["store"], cust["home_store"][red["customer"]]])
-    channel = np.concatenate([tx["channel"], red["channel"]])
-    product = np.concatenate([tx["product"], red["product"]])
-    category = np.concatenate([tx["category"], red["category"]])
-    qty = np.concatenate([tx["quantity"], red["quantity"]])
-    amount = np.concatenate([tx["amount"], red["amount"]])
-    # Refunds: a few paid lines are refunded minutes to two days later, as their own receipt.
-    cand = np.flatnonzero((rng.random(len(visit)) < REFUND_RATE) & (amount > 0))
-    r_ts = ts[cand] + (rng.uniform(300, 2 * 86_400, len(cand)) * 1e9).astype(np.int64)
-    r_ts = r_ts - r_ts % 10**9
-    ok = (r_ts < end_ns) & (r_ts < start_ns + cust["churn_day"][customer[cand]] * day_ns)
-    cand, r_ts = cand[ok], r_ts[ok]
-    n_total_visits = tx["n_visits"] + n_red
-    refund_visit = n_total_visits + np.arange(len(cand))
-    is_refund = np.r_[np.zeros(len(visit), dtype=bool), np.ones(len(cand), dtype=bool)]
-    visit = np.r_[visit, refund_visit]
-    customer = np.r_[customer, customer[cand]]
-    ts = np.r_[ts, r_ts]
-    store = np.r_[store, store[cand]]
-    channel = np.r_[channel, channel[cand]]
-    product = np.r_[product, product[cand]]
-    category = np.r_[category, category[cand]]
-    qty = np.r_[qty, qty[cand]]
-    amount = np.r_[amount, -amount[cand]]
+    """Organic lines + redemption lines + a few refunds, with string ids, receipts numbered in time order.
 
-    # Receipt numbers follow time: number visits in order of their first line's timestamp.
-    order = np.lexsort((product, visit, ts))
-    visit, customer, ts, store, channel = visit[order], customer[order], ts[order], store[order], channel[order]
-    product, category, qty, amount, is_refund = product[order], category[order], qty[order], amount[order], is_refund[order]
-    uniq_visits, first_pos = np.unique(visit, return_index=True)
-    rank = np.empty(len(uniq_visits), dtype=np.int64)
-    rank[np.argsort(first_pos)] = np.arange(len(uniq_visits))
-    receipt = rank[np.searchsorted(uniq_visits, visit)]
-    tx_ids = _ids("T", len(uniq_visits), 9)
+    Returns the table and, per line, the customer index and amount (for points and tiers).
+    """
+    n_red = len(red["customer"])
+    n_org_lines = len(tx["product"])
+    # Line-level columns: organic lines, then one line per redemption.
+    line_cols = {
+        "product": np.r_[tx["product"], red["product"]],
+        "category": np.r_[tx["category"], red["category"]],
+        "quantity": np.r_[tx["quantity"], red["quantity"]],
+        "amount": np.r_[tx["amount"], red["amount"]],
+    }
+    # Visit-level columns: organic visits, then one visit per redemption.
+    visit_cols = {
+        "ts": np.r_[tx["visit_ts"], red["ts"]],
+        "customer": np.r_[tx["visit_customer"], red["customer"]],
+        "store": np.r_[tx["visit_store"], cust["home_store"][red["customer"]]],
+        "channel": np.r_[tx["visit_channel"], red["channel"]],
+    }
+    line_start = np.r_[tx["line_start"], n_org_lines + np.arange(n_red)]
+    line_count = np.r_[tx["line_count"], np.ones(n_red, dtype=np.int64)]
+    visit_of_line = np.repeat(np.arange(len(line_start)), line_count)
+
+    # Refunds: a few paid lines are refunded minutes to two days later, as a receipt of their own.
+    cand = np.flatnonzero((rng.random(len(visit_of_line)) < REFUND_RATE) & (line_cols["amount"] > 0))
+    cand_visit = visit_of_line[cand]
+    r_ts = visit_cols["ts"][cand_visit] + (rng.uniform(300, 2 * 86_400, len(cand))).astype(np.int64) * np.int64(10**9)
+    churn_ns = start_ns + cust["churn_day"][visit_cols["customer"][cand_visit]] * day_ns
+    ok = (r_ts < end_ns) & (r_ts < churn_ns)
+    cand, cand_visit, r_ts = cand[ok], cand_visit[ok], r_ts[ok]
+    n_lines = len(visit_of_line)
+    for key in line_cols:
+        extra = -line_cols[key][cand] if key == "amount" else line_cols[key][cand]
+        line_cols[key] = np.r_[line_cols[key], extra]
+    is_refund = np.r_[np.zeros(n_lines, dtype=bool), np.ones(len(cand), dtype=bool)]
+    visit_cols["ts"] = np.r_[visit_cols["ts"], r_ts]
+    for key in ("customer", "store", "channel"):
+        visit_cols[key] = np.r_[visit_cols[key], visit_cols[key][cand_visit]]
+    line_start = np.r_[line_start, n_lines + np.arange(len(cand))]
+    line_count = np.r_[line_count, np.ones(len(cand), dtype=np.int64)]
+
+    # Receipts in time order: sort visits by time, then gather their (contiguous) lines.
+    order = np.argsort(visit_cols["ts"], kind="stable")
+    counts = line_count[order]
+    receipt = np.repeat(np.arange(len(order)), counts)
+    first_of_receipt = np.zeros(len(order), dtype=np.int64)
+    np.cumsum(counts[:-1], out=first_of_receipt[1:])
+    gather = np.repeat(line_start[order] - first_of_receipt, counts) + np.arange(len(receipt))
+    visit_sorted = order[receipt]
+    customer = visit_cols["customer"][visit_sorted]
+    amount = line_cols["amount"][gather]
     frame = pd.DataFrame(
         {
-            "transaction_id": pd.Series(tx_ids.array.take(receipt)),
+            "transaction_id": pd.Series(_ids("T", len(order), 9).array.take(receipt)),
             "customer_id": _take_str(_customer_ids(len(cust["persona"])), customer),
-            "ts": pd.to_datetime(ts),
-            "store_id": _take_str(stores["store_id"], store),
-            "channel": _take_str(list(PURCHASE_CHANNELS), channel),
-            "product_id": _take_str(products["product_id"], product),
-            "category": _take_str(list(CATEGORIES), category),
-            "quantity": qty,
+            "ts": _as_datetime(visit_cols["ts"][visit_sorted]),
+            "store_id": _take_str(stores["store_id"], visit_cols["store"][visit_sorted]),
+            "channel": _take_str(list(PURCHASE_CHANNELS), visit_cols["channel"][visit_sorted]),
+            "product_id": _take_str(products["product_id"], line_cols["product"][gather]),
+            "category": _take_str(list(CATEGORIES), line_cols["category"][gather]),
+            "quantity": line_cols["quantity"][gather],
             "amount": amount,
-            "is_refund": is_refund,
+            "is_refund": is_refund[gather],
         }
     )
     return frame, customer, amount
@@ -827,7 +855,7 @@ def _feedback(rng, cust, days, start_ns, day_ns) -> pd.DataFrame:
     fb = pd.DataFrame(
         {
             "customer_id": _take_str(_customer_ids(n), who),
-            "submitted_at": pd.to_datetime(ts),
+            "submitted_at": _as_datetime(ts),
             "nps_score": score,
             "comment": comment,
         }
