@@ -122,11 +122,13 @@ def build_suite(
 ) -> gx.ExpectationSuite:
     """A suite with one expectation per rule of table ``t`` whose kind is in ``kinds``."""
     kinds = set(kinds)
-    suite = gx.ExpectationSuite(name=name or f"{t.name}.{'+'.join(sorted(kinds))}")
-    for rule_id, rule in enumerate(table_rules(t)):
-        if rule.kind in kinds:
-            suite.add_expectation(expectation_for(rule, rule_id, run_date, references))
-    return suite
+    expectations = [
+        expectation_for(rule, rule_id, run_date, references)
+        for rule_id, rule in enumerate(table_rules(t))
+        if rule.kind in kinds
+    ]
+    # Passing the list to the constructor (not add_expectation) needs no active GX context.
+    return gx.ExpectationSuite(name=name or f"{t.name}.{'+'.join(sorted(kinds))}", expectations=expectations)
 
 
 def file_suite(t: Table) -> gx.ExpectationSuite:

@@ -58,6 +58,7 @@ class TableReport:
     rows_read: int = 0
     rows_valid: int = 0
     rows_quarantined: int = 0
+    rows_unchecked: int = 0  # rows of a table that failed as a whole (nothing written for them)
     expectations: list[ExpectationOutcome] = field(default_factory=list)
     error: str | None = None
 
@@ -78,6 +79,7 @@ class TableCheck:
     valid: pd.DataFrame | None = None  # canonical dtypes
     quarantined: pd.DataFrame | None = None  # raw values + row_number + reason
     error: ContractError | None = None
+    rule_failures: dict[int, list] = field(default_factory=dict)  # rule id -> row labels GX named
 
 
 @dataclass
@@ -118,17 +120,25 @@ def read_raw_table(name: str, path: Path) -> pd.DataFrame:
         else:
             frame = pd.read_parquet(path)
     except UnicodeDecodeError as err:
-        line = path.read_bytes()[: err.start].count(b"\n") + 1
         raise UnreadableTableError(
-            name,
-            f"file '{path}' is not valid UTF-8: byte 0x{err.object[err.start]:02x} on line {line}; "
-            "expected UTF-8 text, re-export the file as UTF-8",
+            name, f"file '{path}' is not valid UTF-8: {_first_bad_utf8(path)}; expected UTF-8 text, re-export the file as UTF-8"
         ) from err
     except ContractError:
         raise
     except Exception as err:  # pandas/pyarrow raise many types for a corrupt file
         raise UnreadableTableError(name, f"file '{path}' cannot be read as {path.suffix[1:]}: {err}") from err
     return frame.reset_index(drop=True)
+
+
+def _first_bad_utf8(path: Path) -> str:
+    """Where the first byte that is not UTF-8 sits, e.g. 'byte 0xe9 on line 3'."""
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as err:
+                return f"byte 0x{line[err.start]:02x} on line {number}"
+    return "undecodable bytes"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -185,7 +195,7 @@ class Validator:
             else:
                 err = EmptyTableError(t.name, f"file '{file}' holds no rows; expected at least 1")
             err.expectation = outcome.expectation
-            report.error = str(err)
+            report.error, report.rows_unchecked = str(err), len(raw)
             return TableCheck(report, error=err)
 
         # 2. Coercion to the schema dtypes: unparseable values quarantine their row.
@@ -210,6 +220,8 @@ class Validator:
 
         # 3. GX on the coerced values: one expectation per schema rule; rows it names are quarantined.
         results = self.run(value_suite(t, self.run_date, references), frame, t.name).results
+        results = sorted(results, key=lambda r: r.expectation_config.meta["rule_id"])  # reasons in rule order
+        rule_failures: dict[int, list] = {}
         for result in results:
             outcome = _outcome(result, rules, self.run_date)
             report.expectations.append(outcome)
@@ -228,16 +240,22 @@ class Validator:
                     f"({outcome.expectation})",
                 )
                 err.expectation = outcome.expectation
-                report.error = str(err)
+                report.error, report.rows_unchecked = str(err), len(raw)
                 return TableCheck(report, error=err)
             labels = result.result.get("unexpected_index_list") or []
+            rule_failures[result.expectation_config.meta["rule_id"]] = list(labels)
             reasons.add(labels, {i: _rule_reason(rule, outcome, frame, i, self.run_date) for i in labels})
 
         # 4. Split; every row is valid or quarantined, and the counts must add up.
         valid, quarantined = split(raw, coerced.frame, reasons)
         report.rows_valid, report.rows_quarantined = len(valid), len(quarantined)
         assert report.rows_valid + report.rows_quarantined == report.rows_read, report
-        check = TableCheck(report, valid=to_canonical(t, valid).reset_index(drop=True), quarantined=quarantined)
+        check = TableCheck(
+            report,
+            valid=to_canonical(t, valid).reset_index(drop=True),
+            quarantined=quarantined,
+            rule_failures=rule_failures,
+        )
         fraction = len(quarantined) / len(raw)
         if fraction > max_invalid_fraction:
             worst = sorted((e for e in report.expectations if not e.success), key=lambda e: -e.unexpected_count)
@@ -315,19 +333,22 @@ def validate_directory(
     report_dir: Path,
     run_date: pd.Timestamp | str | None = None,
     max_invalid_fraction: float = 0.01,
+    validator: Validator | None = None,
 ) -> ValidationResult:
     """Validate every table in ``raw_dir``; write valid rows, quarantined rows and a JSON report.
 
     Valid tables are written to ``out_dir`` only when no table failed hard, so later steps never
-    read a mix of fresh and stale tables.
+    read a mix of fresh and stale tables. ``validator`` reuses a GX context (its run date wins).
     """
     from data_contracts.rules import validation_order
 
     run_date = pd.Timestamp.today().normalize() if run_date is None else pd.Timestamp(run_date)
     raw_dir, out_dir, quarantine_dir, report_dir = map(Path, (raw_dir, out_dir, quarantine_dir, report_dir))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        validator = Validator(run_date)
+    if validator is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            validator = Validator(run_date)
+    run_date = validator.run_date
 
     checks: dict[str, TableCheck] = {}
     references: dict[tuple[str, str], pd.Series] = {}
@@ -417,12 +438,13 @@ def print_summary(result: ValidationResult) -> None:
 
     console = Console(width=160)
     summary = RichTable(title=f"rewards validate (run date {result.run_date.date()})")
-    for heading in ("table", "rows", "valid", "quarantined", "expectations passed", "failed", "status"):
+    for heading in ("table", "rows", "valid", "quarantined", "not checked", "expectations passed", "failed", "status"):
         summary.add_column(heading, justify="left" if heading in ("table", "status") else "right")
     for r in result.tables.values():
         status = "FAILED" if r.error else ("quarantined" if r.rows_quarantined else "ok")
+        assert r.rows_read == r.rows_valid + r.rows_quarantined + r.rows_unchecked, r
         summary.add_row(r.table, str(r.rows_read), str(r.rows_valid), str(r.rows_quarantined),
-                        str(r.passed), str(r.failed), status)
+                        str(r.rows_unchecked), str(r.passed), str(r.failed), status)
     console.print(summary)
 
     failures = RichTable(title="failed expectations")
@@ -438,9 +460,11 @@ def print_summary(result: ValidationResult) -> None:
         console.print(failures)
     total_in = sum(r.rows_read for r in result.tables.values())
     total_valid = sum(r.rows_valid for r in result.tables.values())
+    total_unchecked = sum(r.rows_unchecked for r in result.tables.values())
+    assert total_in == total_valid + result.rows_quarantined + total_unchecked
     console.print(
         f"rows read {total_in} = valid {total_valid} + quarantined {result.rows_quarantined}"
-        + ("" if result.errors else " (all tables checked)")
+        + (f" + not checked {total_unchecked} (table failed)" if total_unchecked else "")
     )
     if result.report_path:
         console.print(f"report: {result.report_path}")

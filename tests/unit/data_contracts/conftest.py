@@ -74,10 +74,40 @@ def tiny_tables() -> dict[str, pd.DataFrame]:
 
 @pytest.fixture
 def tables() -> dict[str, pd.DataFrame]:
+    """A fresh copy of the tiny valid tables (tests corrupt it in place)."""
     return tiny_tables()
 
 
-def write_tables(tables: dict[str, pd.DataFrame], directory, csv: tuple[str, ...] = ()) -> None:
+@pytest.fixture(scope="session")
+def make_tables():
+    """The factory itself, for module-scoped fixtures that build their own corrupted copy."""
+    return tiny_tables
+
+
+@pytest.fixture(scope="session")
+def run_date() -> pd.Timestamp:
+    return RUN_DATE
+
+
+@pytest.fixture(scope="session")
+def write_raw():
+    """``write_raw(tables, directory, csv=(names...))`` writes a raw folder."""
+    return _write_tables
+
+
+@pytest.fixture(scope="session")
+def validator():
+    """One GX context for the session (creating one costs about a second)."""
+    import warnings
+
+    from pipelines.validate import Validator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Validator(RUN_DATE)
+
+
+def _write_tables(tables: dict[str, pd.DataFrame], directory, csv: tuple[str, ...] = ()) -> None:
     """Write ``tables`` as Parquet (or CSV for the names in ``csv``; lists as JSON arrays)."""
     import json
 
@@ -86,7 +116,7 @@ def write_tables(tables: dict[str, pd.DataFrame], directory, csv: tuple[str, ...
         if name in csv:
             out = frame.copy()
             for col in out.columns:
-                if out[col].map(lambda v: isinstance(v, list)).any():
+                if any(isinstance(v, list) for v in out[col]):
                     out[col] = out[col].map(lambda v: json.dumps(v) if isinstance(v, list) else v)
             out.to_csv(directory / f"{name}.csv", index=False)
         else:
