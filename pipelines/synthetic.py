@@ -151,6 +151,8 @@ OFFER_TYPE_EFFECT = {
 }
 SEND_CHANNEL_EFFECT = {"app": 0.2, "push": 0.1, "email": -0.3, "store": 0.3, "web": -0.2, "drive_thru": 0.1}
 RECENCY_WEIGHT = 1.0  # per unit of log1p(visits in last 28 days), centred
+VALUE_WEIGHT = 0.45  # per unit of log1p(offer value)
+MIN_SPEND_WEIGHT = -0.06  # per currency unit of minimum spend
 
 # Satisfaction (latent, drives NPS and churn): mean per persona.
 SATISFACTION_MEAN = np.array([0.3, 0.1, 0.1, 0.3, -0.4, 0.2])
@@ -244,6 +246,7 @@ OFFER_TEMPLATES: tuple[tuple, ...] = (
 
 TIER_SPEND_THRESHOLDS = (120.0, 400.0, 1000.0)  # annual spend for silver, gold, platinum
 TIER_POINTS_MULTIPLIER = np.array([1.0, 1.1, 1.25, 1.5])
+MAIN_CHANNEL_SHARE = 0.7
 CAMPAIGN_TARGET_FRACTION = 0.35
 CONTROL_FRACTION = 0.10
 ACTIVE_LOOKBACK_DAYS = 120
@@ -461,6 +464,8 @@ def _customers_latent(rng: np.random.Generator, n: int, days: int, stores: pd.Da
         "break_start": break_start,
         "break_len": break_len,
         "consent": rng.random(n) < 0.85,
+        # Habitual channel (e.g. app users), used for most visits; the rest follow the persona mix.
+        "main_channel": _choice_rows(rng, CHANNEL_MIX, persona),
     }
 
 
@@ -542,7 +547,9 @@ def _transactions(rng, cust, counts, days, start_ns, day_ns, dates, products, ca
     qty[~family] += (rng.random(int((~family).sum())) < 0.04).astype(np.int64)
     amount = np.round(products["price"].to_numpy()[product] * qty, 2)
     store = np.where(rng.random(n_visits) < 0.85, cust["home_store"][cust_idx], rng.integers(0, N_STORES, n_visits))
-    channel = _choice_rows(rng, CHANNEL_MIX, persona)
+    channel = np.where(
+        rng.random(n_visits) < MAIN_CHANNEL_SHARE, cust["main_channel"][cust_idx], _choice_rows(rng, CHANNEL_MIX, persona)
+    )
     return {
         "visit_ts": visit_ts,
         "visit_customer": cust_idx,
@@ -612,6 +619,7 @@ def _offer_events(rng, cust, counts, tiers, offers, days, start_ns, end_ns, day_
     offer_cat = offers["reward_category"].map(cat_index).to_numpy()
     offer_type = offers["offer_type"].to_numpy()
     offer_value = offers["value"].to_numpy()
+    offer_min_spend = offers["min_spend"].to_numpy()
     vf_ns = offers["valid_from"].to_numpy().astype("datetime64[ns]").astype(np.int64)
     vt_ns = offers["valid_to"].to_numpy().astype("datetime64[ns]").astype(np.int64)
     tier_ok = np.stack([np.isin(tier_names[tiers], list(t)) for t in offers["eligible_tiers"]])  # offers x customers
@@ -667,7 +675,8 @@ def _offer_events(rng, cust, counts, tiers, offers, days, start_ns, end_ns, day_
         + indiv_aff[ev["cust"], ocat]
         + responsiveness[ev["cust"]]
         + np.array([OFFER_TYPE_EFFECT[t] for t in offer_type])[ev["offer"]]
-        + 0.45 * np.log1p(offer_value[ev["offer"]])
+        + VALUE_WEIGHT * np.log1p(offer_value[ev["offer"]])
+        + MIN_SPEND_WEIGHT * offer_min_spend[ev["offer"]]
         + RECENCY_WEIGHT * (log_recent - np.log1p(4.0))
         + np.array([SEND_CHANNEL_EFFECT[c] for c in OFFER_CHANNELS])[channel]
     )
@@ -711,17 +720,16 @@ def _offer_events(rng, cust, counts, tiers, offers, days, start_ns, end_ns, day_
             "is_control": is_control,
         }
     )
-    events = events.drop_duplicates(["customer_id", "offer_id", "sent_at"])
-    truth = events[["customer_id", "offer_id", "sent_at"]].copy()
-    truth["p_redeem"] = p[events.index.to_numpy()]
-    events = events.sort_values(["sent_at", "customer_id", "offer_id"], kind="stable").reset_index(drop=True)
-    truth = truth.sort_values(["sent_at", "customer_id", "offer_id"], kind="stable").reset_index(drop=True)
+    # (customer, offer, sent_at) is unique by construction: an offer is chosen at most once per campaign.
+    order = np.lexsort((ev["offer"], ev["cust"], sent_at))
+    events = events.take(order).reset_index(drop=True)
+    truth = events[["customer_id", "offer_id", "sent_at", "is_control"]].copy()
+    truth["p_redeem"] = p[order]
 
     # A redemption is also a receipt line in the reward category.
     r = np.flatnonzero(redeem)
     rcat = ocat[r]
-    fav = np.floor(rng.random(len(r)) * cat_count[rcat]).astype(np.int64)
-    product = cat_first[rcat] + fav
+    product = cat_first[rcat] + np.floor(rng.random(len(r)) * cat_count[rcat]).astype(np.int64)
     price = products["price"].to_numpy()[product]
     rtype = offer_type[ev["offer"][r]]
     qty = np.where(rtype == "bogo", 2, 1)
