@@ -123,6 +123,139 @@ def test_control_rows_are_never_viewed_or_redeemed(sample):
     assert (~events["is_control"]).sum() >= 30_000
 
 
+def _persona_of(sample: SyntheticData, customer_ids: pd.Series) -> pd.Series:
+    return customer_ids.map(sample.ground_truth["customers"].set_index("customer_id")["persona"])
+
+
+def test_visits_have_one_to_four_distinct_products(sample):
+    tx = sample.tables["transactions"]
+    lines = tx[~tx["is_refund"]].groupby("transaction_id").size()
+    assert lines.min() >= 1 and lines.max() <= 4
+    assert 1.2 < lines.mean() < 2.5
+    # One visit belongs to one customer, store, channel and moment.
+    per_visit = tx.groupby("transaction_id")[["customer_id", "store_id", "channel", "ts"]].nunique()
+    assert (per_visit == 1).all().all()
+
+
+def test_customers_mostly_visit_their_home_store(sample):
+    tx = sample.tables["transactions"].drop_duplicates("transaction_id")
+    home = tx["customer_id"].map(sample.ground_truth["customers"].set_index("customer_id")["home_store"])
+    assert 0.75 < (tx["store_id"] == home).mean() < 0.95
+    assert tx["store_id"].nunique() >= 15
+
+
+def test_baskets_follow_persona_habits(sample):
+    tx = sample.tables["transactions"]
+    tx = tx[~tx["is_refund"]]
+    persona = _persona_of(sample, tx["customer_id"])
+    has = tx.assign(persona=persona, coffee=tx["category"] == "coffee", bakery=tx["category"] == "bakery")
+    per_visit = has.groupby("transaction_id").agg(persona=("persona", "first"), coffee=("coffee", "any"),
+                                                  bakery=("bakery", "any"))
+    commuters = per_visit[per_visit["persona"] == "morning_commuter"]
+    assert commuters["coffee"].mean() > 0.75
+    assert commuters["bakery"].mean() < 0.3  # bakery is rarely attached: the offer is a nudge
+    visits = tx.drop_duplicates("transaction_id")
+    weekend = visits["ts"].dt.day_of_week >= 5
+    v_persona = _persona_of(sample, visits["customer_id"])
+    assert weekend[v_persona == "weekend_family"].mean() > 0.5
+    lunch_hours = visits["ts"].dt.hour.between(11, 13)
+    assert lunch_hours[v_persona == "lunch_crowd"].mean() > 0.6
+    size = tx.groupby("transaction_id").size()
+    family = (v_persona == "weekend_family").set_axis(visits["transaction_id"]).reindex(size.index)
+    assert size[family].mean() > size[~family].mean() + 0.5
+
+
+def test_refunds_are_negative_and_flagged(sample):
+    tx = sample.tables["transactions"]
+    refunds = tx[tx["is_refund"]]
+    assert 0 < len(refunds) < 0.01 * len(tx)
+    assert (refunds["amount"] < 0).all()
+    assert (tx.loc[~tx["is_refund"], "amount"] >= 0).all()
+
+
+def test_customers_table_is_plausible(sample):
+    customers = sample.tables["customers"]
+    assert 0.8 < customers["marketing_consent"].mean() < 0.9
+    assert 0.05 < customers["birth_year"].isna().mean() < 0.15
+    window_start = END - pd.Timedelta(days=365)
+    assert 0.1 < (customers["signup_date"] >= window_start).mean() < 0.5
+    assert customers["signup_date"].min() >= END - pd.Timedelta(days=3 * 365 + 1)
+    # Tiers and points follow spend.
+    tx = sample.tables["transactions"]
+    spend = tx.groupby("customer_id")["amount"].sum().reindex(customers["customer_id"], fill_value=0.0)
+    by_tier = spend.groupby(customers.set_index("customer_id")["tier"]).median()
+    assert list(by_tier.reindex(["bronze", "silver", "gold", "platinum"]).rank()) == [1, 2, 3, 4]
+    corr = np.corrcoef(spend.to_numpy(), customers["points_balance"].to_numpy())[0, 1]
+    assert corr > 0.7
+
+
+def test_offer_catalogue_has_candidates_at_the_end(sample):
+    offers = sample.tables["offers"]
+    assert 20 <= len(offers) <= 30
+    assert offers["reward_category"].nunique() >= 7 and offers["offer_type"].nunique() >= 5
+    at = END - pd.Timedelta(days=3)
+    assert ((offers["valid_from"] <= at) & (offers["valid_to"] >= at)).sum() >= 20
+    assert (offers["valid_from"] < END).all()
+    budgets = offers["budget_redemptions"]
+    assert budgets.isna().mean() > 0.6 and budgets.notna().any()
+
+
+def test_redemptions_are_within_validity_and_create_receipt_lines(sample):
+    events = sample.tables["offer_events"]
+    offers = sample.tables["offers"].set_index("offer_id")
+    redeemed = events.dropna(subset=["redeemed_at"])
+    valid_to = redeemed["offer_id"].map(offers["valid_to"])
+    assert (redeemed["redeemed_at"] <= valid_to).all()
+    assert (redeemed["redeemed_at"] > redeemed["sent_at"]).all()
+    assert redeemed["viewed_at"].notna().mean() > 0.9
+    tx = sample.tables["transactions"]
+    category = redeemed["offer_id"].map(offers["reward_category"])
+    key = pd.MultiIndex.from_arrays([redeemed["customer_id"], redeemed["redeemed_at"], category])
+    lines = pd.MultiIndex.from_arrays([tx["customer_id"], tx["ts"], tx["category"]])
+    assert key.isin(lines).mean() > 0.99
+    for name, budget in offers["budget_redemptions"].dropna().items():
+        assert (redeemed["offer_id"] == name).sum() <= budget
+
+
+def test_churn_follows_disengagement_and_detractors(sample):
+    truth = sample.ground_truth["customers"].set_index("customer_id")
+    visits = sample.tables["transactions"].drop_duplicates("transaction_id")
+    churn = visits["customer_id"].map(truth["churn_date"])
+    churner = churn.notna() & (churn > END - pd.Timedelta(days=240))
+    to_churn = (churn - visits["ts"]).dt.days
+    last_30 = (churner & (to_churn < 30)).sum()
+    before = (churner & (to_churn >= 30) & (to_churn < 120)).sum() / 3
+    assert last_30 < 0.6 * before  # visits fade out before churn
+    fb = sample.tables["feedback"]
+    detractor = fb.groupby("customer_id")["nps_score"].min() <= 6
+    churned = truth.loc[detractor.index, "churn_date"].notna()
+    assert churned[detractor].mean() > 2 * churned[~detractor].mean()
+
+
+def test_generate_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="n_customers must be >= 1, got 0"):
+        generate(n_customers=0, days=30, seed=1)
+    with pytest.raises(ValueError, match="days must be >= 7, got 3"):
+        generate(n_customers=10, days=3, seed=1)
+
+
+def test_generate_command_writes_tables(tmp_path):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    result = CliRunner().invoke(
+        app, ["generate", "--customers", "50", "--days", "20", "--seed", "3", "--out", str(tmp_path), "--format", "csv"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "transactions" in result.output and "rows" in result.output
+    for name in TABLE_NAMES:
+        assert (tmp_path / f"{name}.csv").exists()
+    assert (tmp_path / "ground_truth" / "affinities.parquet").exists()
+    bad = CliRunner().invoke(app, ["generate", "--customers", "5", "--end-date", "soon", "--out", str(tmp_path)])
+    assert bad.exit_code != 0 and "--end-date" in bad.output
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_write_round_trip(tiny, tmp_path, fmt):
     paths = write(tiny, tmp_path, fmt=fmt)
