@@ -1,23 +1,27 @@
 """The next-best-offer policy: which offers a customer gets, in which order, and why.
 
 Pure code (frames and arrays in, frames out); the offer API and batch scoring both call
-``recommend``. It works on many customers at once for one context (moment + channel):
+``recommend``. It decides for many customers at once, in one context (moment + channel):
 
 1. candidates: offers active at the context time (``valid_from <= t <= valid_to``);
 2. eligibility: the customer's tier is in ``eligible_tiers``, the context channel is in ``channels``,
    the customer gave marketing consent;
 3. applicability: the offer still has redemption budget (``budget_redemptions`` minus redemptions up to t);
 4. suitability: the customer has not redeemed the same offer in the last ``redeemed_lookback_days``;
-5. contact policy: at most ``max_sends_per_week`` sends in the 7 days before t, no offer within
+5. contact policy: at most ``max_sends_per_week`` sends in the 7 days up to t, nothing within
    ``cooldown_hours`` of the last send, a reward_category is suppressed after
    ``max_ignored_per_category`` ignored sends in ``ignored_window_days``; customers in the control
    group (``is_holdout``) get no offer and are flagged;
-6. arbitration: ``priority = p * business_value * lever * (1 + churn_weight * churn_risk) - p * cost``;
+6. arbitration: ``priority = p * business_value * lever * (1 + churn_weight * churn_risk) - p * cost``
+   with ``business_value = visit_value + margin_rate * min_spend``;
 7. top-k with at most one offer per reward_category, each with reasons in plain words.
 
 Customers without a profile are scored from offer popularity in the context (daypart, channel) and
 flagged ``cold_start``. Only non-control sends count as contacts; the policy does not count its own
 earlier answers (showing an offer is not sending it).
+
+Prepared forms (``prepare_offers``, ``index_history``, ``customer_book``, ``precompute_scorer``) are
+built once and reused for every decision; the plain tables work too, only slower.
 """
 
 from __future__ import annotations
@@ -25,18 +29,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from data_contracts.schema import CATEGORIES, OFFER_CHANNELS, TIERS
-from models.reasons import reason_codes
+from features.catalogue import DAYPARTS as _CATALOGUE_DAYPARTS
+from models.reasons import _BIAS_COLUMNS, reason_codes
 
+_TIER_CODE = {t: i for i, t in enumerate(TIERS)}
 NAT_NS = np.iinfo(np.int64).max  # "never" for missing timestamps (sorts after any real time)
 DAY_NS = 86_400 * 10**9
 HOUR_NS = 3_600 * 10**9
-DAYPARTS: tuple[str, ...] = ("early", "morning", "midday", "afternoon", "evening")
+DAYPARTS: tuple[str, ...] = tuple(name for name, _, _ in _CATALOGUE_DAYPARTS)
 
 # Customer-level outcomes, in the order the rules are applied.
 STATUS_OK = "ok"
@@ -59,17 +66,24 @@ class PolicyError(ValueError):
     """The inputs of the policy do not have the shape or values it needs."""
 
 
-class UnknownOfferError(PolicyError, KeyError):
+class UnknownOfferError(PolicyError):
     """Offer ids were asked for that are not in the offer catalogue."""
 
     def __init__(self, unknown: Sequence[str]):
         self.unknown = list(unknown)
-        ValueError.__init__(
-            self, f"offer_ids {self.unknown} are not in the offer catalogue; ask for offers that exist"
-        )
+        super().__init__(f"offer_ids {self.unknown} are not in the offer catalogue; ask for offers that exist")
 
-    def __str__(self) -> str:  # KeyError would quote the message
-        return ValueError.__str__(self)
+
+class ScorerMismatchError(PolicyError):
+    """The precomputed scorer does not reproduce the model's own predictions."""
+
+
+def daypart(hour: float) -> str:
+    """The catalogue daypart (features.catalogue.DAYPARTS) a fractional hour of day falls in."""
+    for name, start, end in _CATALOGUE_DAYPARTS:
+        if start <= hour < end:
+            return name
+    return DAYPARTS[-1]
 
 
 @dataclass(frozen=True)
@@ -81,31 +95,23 @@ class Context:
     store_id: str | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "timestamp", pd.Timestamp(self.timestamp))
+        ts = pd.Timestamp(self.timestamp)
+        if ts.tzinfo is not None:  # the data is in store-local naive time
+            ts = ts.tz_localize(None)
+        object.__setattr__(self, "timestamp", ts)
         if self.channel not in OFFER_CHANNELS:
-            raise PolicyError(
-                f"context.channel must be one of {list(OFFER_CHANNELS)}, got {self.channel!r}"
-            )
+            raise PolicyError(f"context.channel must be one of {list(OFFER_CHANNELS)}, got {self.channel!r}")
+
+    @property
+    def hour(self) -> float:
+        return self.timestamp.hour + self.timestamp.minute / 60.0
 
     @property
     def daypart(self) -> str:
-        return daypart(self.timestamp.hour)
+        return daypart(self.hour)
 
     def as_dict(self) -> dict:
         return {"timestamp": self.timestamp, "channel": self.channel, "store_id": self.store_id}
-
-
-def daypart(hour: int) -> str:
-    """Name of the part of the day an hour falls in."""
-    if hour < 7:
-        return "early"
-    if hour < 11:
-        return "morning"
-    if hour < 14:
-        return "midday"
-    if hour < 17:
-        return "afternoon"
-    return "evening"
 
 
 @dataclass(frozen=True)
@@ -135,7 +141,7 @@ class PolicyConfig:
         problems = []
         if not 0.0 <= self.holdout_fraction < 1.0:
             problems.append(f"holdout_fraction must be in [0, 1), got {self.holdout_fraction}")
-        for name in ("max_sends_per_week", "max_ignored_per_category"):
+        for name in ("max_sends_per_week", "max_ignored_per_category", "max_reasons"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("redeemed_lookback_days", "cooldown_hours", "ignored_window_days", "popularity_prior"):
@@ -148,7 +154,7 @@ class PolicyConfig:
 
 
 class OfferModel(Protocol):
-    """What the policy needs from the offer-response model (OfferResponseModel fits)."""
+    """What the policy needs from the offer-response model (models.offer_response.OfferResponseModel)."""
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray: ...
 
@@ -180,7 +186,7 @@ def is_holdout(customer_ids: Sequence[str], fraction: float, salt: str) -> np.nd
 
 
 # --------------------------------------------------------------------------------------------
-# Prepared inputs: built once (at service start, per batch run), reused for every decision.
+# Offers and contact history, prepared once
 # --------------------------------------------------------------------------------------------
 
 
@@ -196,7 +202,13 @@ class OfferCatalog:
     channel_ok: np.ndarray  # (n_offers, n_channels) bool
     category: np.ndarray  # int codes into CATEGORIES
     budget: np.ndarray  # float, inf when unlimited
+    min_spend: np.ndarray
     cost: np.ndarray  # cost of one redemption to the business
+    offer_id: np.ndarray  # object arrays of the text columns, for cheap per-decision output
+    name: np.ndarray
+    reward_category: np.ndarray
+    offer_type: np.ndarray
+    positions: Mapping[str, int]
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -236,7 +248,13 @@ def prepare_offers(offers: pd.DataFrame) -> OfferCatalog:
         channel_ok=channel_ok,
         category=frame["reward_category"].map(cat_pos).fillna(-1).to_numpy(dtype=np.int64),
         budget=budget.to_numpy(),
+        min_spend=frame["min_spend"].to_numpy(dtype=np.float64),
         cost=frame["cost_per_redemption"].to_numpy(dtype=np.float64),
+        offer_id=frame["offer_id"].astype(str).to_numpy(dtype=object),
+        name=frame["name"].astype(str).to_numpy(dtype=object),
+        reward_category=frame["reward_category"].astype(str).to_numpy(dtype=object),
+        offer_type=frame["offer_type"].astype(str).to_numpy(dtype=object),
+        positions={str(o): i for i, o in enumerate(frame["offer_id"])},
     )
 
 
@@ -251,8 +269,7 @@ class ContactHistory:
     sent_at: np.ndarray  # int64 ns
     redeemed_at: np.ndarray  # int64 ns, NAT_NS when never redeemed
     redemptions_by_offer: Mapping[str, np.ndarray]  # offer_id -> sorted redemption times (ns)
-    # Popularity counts of non-control sends: offer_id, daypart, channel, sends, redemptions.
-    popularity: pd.DataFrame
+    popularity: pd.DataFrame  # non-control sends: offer_id, daypart, channel, sends, redemptions
 
 
 def index_history(offer_events: pd.DataFrame) -> ContactHistory:
@@ -264,29 +281,31 @@ def index_history(offer_events: pd.DataFrame) -> ContactHistory:
     ev = offer_events.loc[~offer_events["is_control"].astype(bool), required]
     ev = ev.sort_values(["customer_id", "sent_at"], kind="stable")
     cust = ev["customer_id"].astype(str).to_numpy(dtype=object)
-    uniq, starts = np.unique(cust, return_index=True) if len(cust) else (np.array([], dtype=object), np.array([], dtype=np.int64))
+    if len(cust):
+        uniq, starts = np.unique(cust, return_index=True)
+    else:
+        uniq, starts = np.array([], dtype=object), np.array([], dtype=np.int64)
     ends = np.append(starts[1:], len(cust)).astype(np.int64)
     sent = _ns(ev["sent_at"], missing=NAT_NS)
     redeemed = _ns(ev["redeemed_at"], missing=NAT_NS)
     offer_ids = ev["offer_id"].astype(str).to_numpy(dtype=object)
     red_mask = redeemed != NAT_NS
     by_offer = {
-        oid: np.sort(times)
+        oid: np.sort(np.asarray(times, dtype=np.int64))
         for oid, times in pd.Series(redeemed[red_mask]).groupby(offer_ids[red_mask]).agg(np.asarray).items()
     }
-    hours = pd.to_datetime(ev["sent_at"]).dt.hour.to_numpy()
+    sent_ts = pd.to_datetime(ev["sent_at"])
+    hours = (sent_ts.dt.hour + sent_ts.dt.minute / 60.0).to_numpy()
     pop = pd.DataFrame(
         {
             "offer_id": offer_ids,
-            "daypart": _DAYPART_OF_HOUR[hours],
+            "daypart": np.asarray([daypart(h) for h in hours], dtype=object) if len(hours) else np.array([], dtype=object),
             "channel": ev["channel"].astype(str).to_numpy(),
             "redeemed": red_mask,
         }
     )
     popularity = (
-        pop.groupby(["offer_id", "daypart", "channel"], observed=True)["redeemed"]
-        .agg(sends="size", redemptions="sum")
-        .reset_index()
+        pop.groupby(["offer_id", "daypart", "channel"])["redeemed"].agg(sends="size", redemptions="sum").reset_index()
     )
     return ContactHistory(
         customers=uniq.astype(object),
@@ -298,9 +317,6 @@ def index_history(offer_events: pd.DataFrame) -> ContactHistory:
         redemptions_by_offer=by_offer,
         popularity=popularity,
     )
-
-
-_DAYPART_OF_HOUR = np.asarray([daypart(h) for h in range(24)], dtype=object)
 
 
 def _ns(values: pd.Series, missing: int) -> np.ndarray:
@@ -316,37 +332,333 @@ def _ns(values: pd.Series, missing: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def customer_frame(
-    customer_ids: Sequence[str],
+@dataclass(frozen=True)
+class CustomerBatch:
+    """The customers of one decision, as aligned arrays."""
+
+    customer_id: np.ndarray  # object
+    tier: np.ndarray  # object, None when unknown
+    marketing_consent: np.ndarray  # object: True / False / None (unknown customer)
+    churn_risk: np.ndarray  # float, NaN when unknown
+    habit_tags: list  # list[str] | None per customer
+    known: np.ndarray  # bool: has a profile (False -> cold start)
+    position: np.ndarray  # int: row in the book's profiles (and a precomputed scorer); -1 when unknown
+    profiles: pd.DataFrame | None = None  # aligned profile rows, for the frame-based scorer
+
+    def __len__(self) -> int:
+        return len(self.customer_id)
+
+
+@dataclass(frozen=True)
+class CustomerBook:
+    """Everything known about the customers, indexed once; ``batch(ids)`` is then cheap."""
+
+    profiles: pd.DataFrame  # customer_id + features, one row per profiled customer (position order)
+    positions: Mapping[str, int]  # profiled customer_id -> row
+    attributes: Mapping[str, tuple]  # customer_id -> (tier, marketing_consent) for every known member
+    churn_risk: np.ndarray  # per profile row
+    habit_tags: list  # per profile row
+
+    def __contains__(self, customer_id: str) -> bool:
+        return customer_id in self.positions
+
+    def batch(self, customer_ids: Sequence[str], with_profiles: bool = False) -> CustomerBatch:
+        ids = np.asarray([str(c) for c in customer_ids], dtype=object)
+        pos = np.fromiter((self.positions.get(c, -1) for c in ids), dtype=np.int64, count=len(ids))
+        known = pos >= 0
+        attrs = [self.attributes.get(c, (None, None)) for c in ids]
+        safe = np.where(known, pos, 0)
+        churn = np.where(known, self.churn_risk[safe] if len(self.churn_risk) else np.nan, np.nan)
+        return CustomerBatch(
+            customer_id=ids,
+            tier=np.asarray([a[0] for a in attrs], dtype=object),
+            marketing_consent=np.asarray([a[1] for a in attrs], dtype=object),
+            churn_risk=churn.astype(float),
+            habit_tags=[self.habit_tags[p] if p >= 0 else None for p in pos],
+            known=known,
+            position=pos,
+            profiles=self.profiles.iloc[pos[known]].reset_index(drop=True) if with_profiles else None,
+        )
+
+
+def customer_book(
     profiles: pd.DataFrame,
     customers: pd.DataFrame,
-    churn_risk: pd.Series | None = None,
-    habit_tags: pd.Series | None = None,
-) -> pd.DataFrame:
-    """One row per requested id, in order: tier, consent, churn_risk, habit_tags, known, then profile features.
+    churn_risk: Sequence[float] | pd.Series | None = None,
+    habit_tags: Sequence | pd.Series | None = None,
+) -> CustomerBook:
+    """Index profiles (customer_id + features) and the customers table (tier, consent) for decisions.
 
-    ``profiles`` and ``customers`` may be indexed by customer_id already (fast path for serving).
-    Customers without a profile row have ``known = False`` (cold start); their tier and consent come
-    from the customers table when it has them.
+    ``churn_risk`` and ``habit_tags`` are aligned with the rows of ``profiles``.
     """
-    ids = pd.Index([str(c) for c in customer_ids], name="customer_id")
-    prof = profiles if profiles.index.name == "customer_id" else profiles.set_index("customer_id")
-    cust = customers if customers.index.name == "customer_id" else customers.set_index("customer_id")
-    out = prof.reindex(ids)
-    known = ids.isin(prof.index)
-    head = pd.DataFrame(index=ids)
-    attrs = cust.reindex(ids)
-    head["tier"] = attrs["tier"].astype(object).to_numpy()
-    head["marketing_consent"] = attrs["marketing_consent"].astype(object).to_numpy()
-    head["churn_risk"] = (
-        churn_risk.reindex(ids).to_numpy(dtype=float) if churn_risk is not None else np.full(len(ids), np.nan)
+    for name, frame, cols in (("profiles", profiles, ["customer_id"]),
+                              ("customers", customers, ["customer_id", "tier", "marketing_consent"])):
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise PolicyError(f"{name} must contain columns {missing}, but they were missing")
+    prof = profiles.reset_index(drop=True)
+    ids = prof["customer_id"].astype(str).tolist()
+    if len(set(ids)) != len(ids):
+        raise PolicyError("profiles: customer_id must be unique (one profile row per customer)")
+    consent = customers["marketing_consent"].astype(object).where(customers["marketing_consent"].notna(), None)
+    attributes = dict(zip(customers["customer_id"].astype(str),
+                          zip(customers["tier"].astype(object), consent.map(lambda v: None if v is None else bool(v))),
+                          strict=True))
+    churn = np.full(len(prof), np.nan) if churn_risk is None else np.asarray(churn_risk, dtype=float)
+    tags = [None] * len(prof) if habit_tags is None else list(habit_tags)
+    if len(churn) != len(prof) or len(tags) != len(prof):
+        raise PolicyError(
+            f"customer_book: churn_risk ({len(churn)}) and habit_tags ({len(tags)}) must align with "
+            f"the {len(prof)} profile rows"
+        )
+    return CustomerBook(
+        profiles=prof, positions={c: i for i, c in enumerate(ids)}, attributes=attributes,
+        churn_risk=churn, habit_tags=tags,
     )
-    head["habit_tags"] = (
-        habit_tags.reindex(ids).to_numpy(dtype=object) if habit_tags is not None else [None] * len(ids)
+
+
+def _batch_from_frame(customers: pd.DataFrame) -> CustomerBatch:
+    missing = [c for c in ("customer_id", "tier", "marketing_consent") if c not in customers.columns]
+    if missing:
+        raise PolicyError(f"customers must contain columns {missing}, but they were missing")
+    cust = customers.reset_index(drop=True)
+    n = len(cust)
+    known = cust["known"].to_numpy(dtype=bool) if "known" in cust.columns else np.ones(n, dtype=bool)
+    consent = cust["marketing_consent"].astype(object)
+    return CustomerBatch(
+        customer_id=cust["customer_id"].astype(str).to_numpy(dtype=object),
+        tier=cust["tier"].astype(object).where(cust["tier"].notna(), None).to_numpy(dtype=object),
+        marketing_consent=consent.where(consent.notna(), None).to_numpy(dtype=object),
+        churn_risk=(pd.to_numeric(cust["churn_risk"], errors="coerce").to_numpy(dtype=float)
+                    if "churn_risk" in cust.columns else np.full(n, np.nan)),
+        habit_tags=list(cust["habit_tags"]) if "habit_tags" in cust.columns else [None] * n,
+        known=known,
+        position=np.where(known, np.arange(n), -1),
+        profiles=cust.loc[known].reset_index(drop=True),
     )
-    head["known"] = known
-    out = pd.concat([head, out.drop(columns=[c for c in head.columns if c in out.columns])], axis=1)
-    return out.reset_index()
+
+
+# --------------------------------------------------------------------------------------------
+# Scorers: P(redeem) for (customer, offer) pairs in a context, and per-feature contributions
+# --------------------------------------------------------------------------------------------
+
+
+class Scorer(Protocol):
+    def score_pairs(self, batch: CustomerBatch, rows: np.ndarray, offers: OfferCatalog, cols: np.ndarray,
+              ctx: Context) -> tuple[np.ndarray, object]:
+        """P(redeem) of shape (len(rows), len(cols)) and a handle for ``explain``."""
+
+    def explain_pairs(self, handle: object, pairs: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """(feature names, contributions (n, F) float, feature values (n, F) object) for flat pair
+        indices ``row * len(cols) + col``; the bias is left out."""
+
+
+class FrameScorer:
+    """Scores through ``feature_builder`` (default ``offer_features``) and the model's own methods."""
+
+    def __init__(self, model: OfferModel, feature_builder: FeatureBuilder | None = None):
+        self.model = model
+        self.feature_builder = feature_builder
+
+    def score_pairs(self, batch, rows, offers, cols, ctx):
+        build = self.feature_builder or _default_feature_builder()
+        profiles = batch.profiles
+        if profiles is None:
+            raise PolicyError("FrameScorer needs the customers' profile rows (CustomerBook.batch(with_profiles=True))")
+        prof_rows = profiles.iloc[np.searchsorted(np.flatnonzero(batch.known), rows)].reset_index(drop=True)
+        offer_rows = offers.frame.iloc[cols].reset_index(drop=True)
+        X = build(prof_rows, offer_rows, ctx.as_dict())
+        if len(X) != len(rows) * len(cols):
+            raise PolicyError(
+                f"feature_builder returned {len(X)} rows for {len(rows)} customers x {len(cols)} offers; "
+                f"expected {len(rows) * len(cols)} (customer-major cross product)"
+            )
+        p = np.asarray(self.model.predict_proba(X))[:, 1].reshape(len(rows), len(cols))
+        return p, X
+
+    def explain_pairs(self, handle, pairs):
+        X_sel = handle.iloc[pairs]
+        if not hasattr(self.model, "contributions"):
+            return [], np.zeros((len(pairs), 0)), np.zeros((len(pairs), 0), dtype=object)
+        contrib = self.model.contributions(X_sel)
+        contrib = contrib if isinstance(contrib, pd.DataFrame) else pd.DataFrame(np.asarray(contrib))
+        names = [str(c) for c in contrib.columns if str(c) not in _BIAS_COLUMNS]
+        values = np.empty((len(pairs), len(names)), dtype=object)
+        for j, name in enumerate(names):
+            if name in X_sel.columns:
+                values[:, j] = X_sel[name].to_numpy(dtype=object)
+        extra = [c for c in ("reward_category", "offer_type") if c in X_sel.columns and c not in names]
+        if extra:  # the phrasing needs the offer's category and type even when they are not features
+            names_all = names + extra
+            vals = np.concatenate([values, X_sel[extra].to_numpy(dtype=object)], axis=1)
+            cont = np.concatenate([contrib[names].to_numpy(dtype=float), np.zeros((len(pairs), len(extra)))], axis=1)
+            return names_all, cont, vals
+        return names, contrib[names].to_numpy(dtype=float), values
+
+
+class PrecomputedScorer:
+    """The offer model's input rows for every (profiled customer, offer), built once with
+    ``offer_features``; per decision only the context columns are filled in, and the LightGBM booster
+    scores the numeric matrix directly. Build with ``precompute_scorer``, which checks that it
+    reproduces ``model.predict_proba(offer_features(...))``.
+    """
+
+    def __init__(self, matrix, offer_ids, names, categories, booster, context_fill, daypart_shares, paths=None):
+        self.matrix = matrix  # (n_customers, n_offers, n_features) float64
+        self.offer_pos = {o: i for i, o in enumerate(offer_ids)}
+        self.names = list(names)
+        self.categories = categories
+        self.booster = booster
+        self.context_fill = context_fill  # column name -> fn(ctx) giving the raw value
+        self.daypart_shares = daypart_shares  # (n_customers, n_dayparts) or None
+        self._col = {n: i for i, n in enumerate(self.names)}
+        self.paths = paths  # models.reasons.TreePaths; None -> the booster's pred_contrib (TreeSHAP, slower)
+
+    def _encode(self, name, value) -> float:
+        if name in self.categories:
+            cats = self.categories[name]
+            return float(cats.index(value)) if value in cats else np.nan
+        return float(value)
+
+    def score_pairs(self, batch, rows, offers, cols, ctx):
+        pos = batch.position[rows]
+        offer_pos = np.asarray([self.offer_pos[offers.offer_id[c]] for c in cols], dtype=np.int64)
+        M = self.matrix[pos[:, None], offer_pos[None, :], :]  # (n_rows, n_cols, n_f) copy
+        for name, fill in self.context_fill.items():
+            M[:, :, self._col[name]] = self._encode(name, fill(ctx))
+        if self.daypart_shares is not None:
+            M[:, :, self._col["cust_visit_share_send_daypart"]] = self.daypart_shares[pos, DAYPARTS.index(ctx.daypart)][:, None]
+        flat = M.reshape(-1, M.shape[2])
+        p = np.asarray(self.booster.predict(flat, num_threads=1), dtype=float)
+        return p.reshape(len(rows), len(cols)), flat
+
+    def explain_pairs(self, handle, pairs):
+        flat = handle[pairs]
+        if self.paths is not None:
+            contrib = self.paths.contributions(self.booster.predict(flat, pred_leaf=True, num_threads=1))
+        else:
+            contrib = np.asarray(self.booster.predict(flat, pred_contrib=True, num_threads=1))
+        values = flat.astype(object)
+        for name, cats in self.categories.items():
+            j = self._col[name]
+            values[:, j] = [cats[int(c)] if c == c and 0 <= c < len(cats) else None for c in flat[:, j]]
+        return self.names, contrib[:, : len(self.names)], values
+
+
+def _context_fills() -> dict[str, Callable[[Context], object]]:
+    """The context columns of an offer row, from the request context (mirrors offer_features)."""
+    from models.offer_response import WEEKDAYS
+
+    return {
+        "send_channel": lambda c: c.channel,
+        "send_daypart": lambda c: c.daypart,
+        "send_weekday": lambda c: WEEKDAYS[c.timestamp.weekday()],
+        "send_hour": lambda c: c.hour,
+        "send_is_weekend": lambda c: float(c.timestamp.weekday() >= 5),
+    }
+
+
+def precompute_scorer(
+    model,
+    profiles: pd.DataFrame,
+    offers: pd.DataFrame | OfferCatalog,
+    *,
+    feature_builder: FeatureBuilder | None = None,
+    chunk_customers: int = 2000,
+    verify_customers: int = 25,
+    verify_contexts: Sequence[Context] | None = None,
+    explain_with_paths: bool = True,
+) -> PrecomputedScorer:
+    """Build a PrecomputedScorer for ``model`` (an OfferResponseModel) over ``profiles`` x ``offers``.
+
+    Raises ScorerMismatchError when the fast path does not reproduce the model on a sample of
+    customers and contexts (then use FrameScorer). Memory: customers x offers x features x 8 bytes.
+    Reasons use path contributions (``TreePaths``: exact additive, as fast as a prediction) unless
+    ``explain_with_paths=False`` asks for TreeSHAP (``pred_contrib``, a few ms per row).
+    """
+    from models.tabular import to_matrix
+
+    build = feature_builder or _default_feature_builder()
+    catalog = offers if isinstance(offers, OfferCatalog) else prepare_offers(offers)
+    names = list(model.feature_names_in_)
+    categories = {k: list(v) for k, v in model.categories_.items()}
+    booster = model.booster_model_.booster_
+    fills = {n: f for n, f in _context_fills().items() if n in names}
+    ref = Context(pd.Timestamp("2026-01-05 08:00"), "app")
+    prof = profiles.reset_index(drop=True)
+    n_c, n_o, n_f = len(prof), len(catalog), len(names)
+    matrix = np.empty((n_c, n_o, n_f), dtype=np.float64)
+    for lo in range(0, n_c, chunk_customers):
+        part = prof.iloc[lo: lo + chunk_customers]
+        X = build(part, catalog.frame, ref.as_dict())
+        matrix[lo: lo + len(part)] = _numeric(to_matrix(X, names, categories, "OfferResponseModel")).reshape(len(part), n_o, n_f)
+    shares = None
+    if "cust_visit_share_send_daypart" in names:
+        share_cols = [f"visit_share_{d}" for d in DAYPARTS]
+        missing = [c for c in share_cols if c not in prof.columns]
+        if missing:
+            raise ScorerMismatchError(f"profiles lack {missing} needed for cust_visit_share_send_daypart")
+        shares = prof[share_cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    paths = None
+    if explain_with_paths:
+        from models.reasons import TreePaths
+
+        paths = TreePaths(booster.dump_model())
+        if n_c and n_o:
+            try:
+                paths.check(booster, matrix[: min(n_c, 20)].reshape(-1, n_f))
+            except ValueError as err:
+                raise ScorerMismatchError(str(err)) from err
+    scorer = PrecomputedScorer(matrix, catalog.index.tolist(), names, categories, booster, fills, shares, paths)
+
+    # Check the fast path against the model's own path on a sample.
+    rng = np.random.default_rng(0)
+    sample = np.sort(rng.choice(n_c, size=min(verify_customers, n_c), replace=False)) if n_c else np.array([], int)
+    contexts = verify_contexts or [
+        Context(pd.Timestamp("2026-03-02 07:40"), "app"),  # Monday morning
+        Context(pd.Timestamp("2026-03-04 12:30"), "push"),  # Wednesday lunch
+        Context(pd.Timestamp("2026-03-07 15:10"), "email"),  # Saturday afternoon
+        Context(pd.Timestamp("2026-03-08 19:55"), "store"),  # Sunday evening
+    ]
+    if len(sample) and n_o:
+        batch = CustomerBatch(
+            customer_id=prof["customer_id"].to_numpy(dtype=object)[sample], tier=np.full(len(sample), None),
+            marketing_consent=np.full(len(sample), None), churn_risk=np.full(len(sample), np.nan),
+            habit_tags=[None] * len(sample), known=np.ones(len(sample), bool), position=sample,
+            profiles=prof.iloc[sample].reset_index(drop=True),
+        )
+        cols, rows = np.arange(n_o), np.arange(len(sample))
+        for ctx in contexts:
+            fast, _ = scorer.score_pairs(batch, rows, catalog, cols, ctx)
+            slow, _ = FrameScorer(model, build).score_pairs(batch, rows, catalog, cols, ctx)
+            diff = float(np.nanmax(np.abs(fast - slow)))
+            if not diff < 1e-9:
+                raise ScorerMismatchError(
+                    f"precomputed offer scores differ from model.predict_proba(offer_features(...)) by {diff:.3g} "
+                    f"in context {ctx.as_dict()}; the offer rows depend on the context in a way the fast path "
+                    "does not reproduce: use FrameScorer"
+                )
+    return scorer
+
+
+def _numeric(frame: pd.DataFrame) -> np.ndarray:
+    """A to_matrix frame as float64 numbers (categoricals as their codes, NaN when missing)."""
+    out = np.empty(frame.shape, dtype=np.float64)
+    for j, col in enumerate(frame.columns):
+        s = frame[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            codes = s.cat.codes.to_numpy().astype(np.float64)
+            codes[codes < 0] = np.nan
+            out[:, j] = codes
+        else:
+            out[:, j] = s.to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
+
+
+def _default_feature_builder() -> FeatureBuilder:
+    from models.offer_response import offer_features
+
+    return offer_features
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,21 +668,57 @@ def customer_frame(
 
 @dataclass(frozen=True)
 class Decisions:
-    """What the policy decided for a set of customers in one context."""
+    """What the policy decided for a set of customers in one context.
 
-    offers: pd.DataFrame  # one row per offer shown: OFFER_COLUMNS, ordered by customer then rank
-    customers: pd.DataFrame  # one row per input customer: CUSTOMER_COLUMNS, input order
+    ``offer_columns`` (OFFER_COLUMNS -> arrays, one entry per offer shown, by customer then rank) and
+    ``customer_columns`` (CUSTOMER_COLUMNS -> arrays, input order) are the raw result; ``offers``
+    and ``customers`` give them as frames, ``records()`` as plain dicts per customer.
+    """
+
+    offer_columns: Mapping[str, object]
+    customer_columns: Mapping[str, object]
+
+    @cached_property
+    def offers(self) -> pd.DataFrame:
+        return pd.DataFrame({c: self.offer_columns[c] for c in OFFER_COLUMNS}, columns=OFFER_COLUMNS)
+
+    @cached_property
+    def customers(self) -> pd.DataFrame:
+        return pd.DataFrame({c: self.customer_columns[c] for c in CUSTOMER_COLUMNS}, columns=CUSTOMER_COLUMNS)
 
     def offers_for(self, customer_id: str) -> pd.DataFrame:
         return self.offers[self.offers["customer_id"] == customer_id]
 
+    def records(self) -> list[dict]:
+        """One dict per customer (CUSTOMER_COLUMNS plus "offers": a list of dicts), without pandas."""
+        cc, oc = self.customer_columns, self.offer_columns
+        by_customer: dict[str, list[dict]] = {}
+        offer_keys = [c for c in OFFER_COLUMNS if c != "customer_id"]
+        for i, cid in enumerate(oc["customer_id"]):
+            by_customer.setdefault(cid, []).append({key: _plain(oc[key][i]) for key in offer_keys})
+        out = []
+        for i, cid in enumerate(cc["customer_id"]):
+            rec = {key: _plain(cc[key][i]) for key in CUSTOMER_COLUMNS}
+            rec["offers"] = by_customer.get(cid, [])
+            out.append(rec)
+        return out
+
+
+def _plain(value):
+    """numpy scalars as Python values (NaN as None), for JSON."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
 
 def recommend(
-    customers: pd.DataFrame,
+    customers: pd.DataFrame | CustomerBatch,
     offers: pd.DataFrame | OfferCatalog,
     history: pd.DataFrame | ContactHistory,
     context: Context | Mapping,
-    offer_model: OfferModel | None,
+    offer_model: OfferModel | Scorer | None,
     config: PolicyConfig | None = None,
     k: int = 3,
     *,
@@ -380,35 +728,28 @@ def recommend(
 ) -> Decisions:
     """Decide the top-``k`` offers for each customer in ``context``.
 
-    ``customers``: one row per customer (see ``customer_frame``): customer_id, tier, marketing_consent,
-    optional churn_risk (NaN -> 0), habit_tags, known (False -> cold start), and the profile features
-    ``feature_builder`` needs. ``offers``/``history``: the schema tables or their prepared forms
-    (``prepare_offers``, ``index_history``; prepare once when deciding repeatedly).
-    ``offer_model``: P(redeem) via ``predict_proba(feature_builder(profiles, offers, context))``; rows
-    of the builder's output are customer-major (customer 0 x every offer, then customer 1 ...).
+    ``customers``: a CustomerBatch (``CustomerBook.batch``) or a frame with customer_id, tier,
+    marketing_consent, optional churn_risk (NaN counts as 0), habit_tags, known (False -> cold
+    start) and the profile features the offer model needs.
+    ``offers``/``history``: the schema tables ``offers`` and ``offer_events``, or their prepared forms.
+    ``offer_model``: an OfferResponseModel (scored through ``feature_builder``, default
+    ``models.offer_response.offer_features``) or a scorer (``precompute_scorer``).
     ``offer_ids``: restrict candidates to these offers (unknown ids raise UnknownOfferError).
     """
     config = config or PolicyConfig()
-    if not isinstance(k, (int, np.integer)) or not 1 <= k <= len(CATEGORIES):
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= len(CATEGORIES):
         raise PolicyError(f"k must be an integer in [1, {len(CATEGORIES)}], got {k!r}")
     ctx = context if isinstance(context, Context) else Context(**dict(context))
     catalog = offers if isinstance(offers, OfferCatalog) else prepare_offers(offers)
     hist = history if isinstance(history, ContactHistory) else index_history(history)
-    missing = [c for c in ("customer_id", "tier", "marketing_consent") if c not in customers.columns]
-    if missing:
-        raise PolicyError(f"customers must contain columns {missing}, but they were missing")
+    batch = customers if isinstance(customers, CustomerBatch) else _batch_from_frame(customers)
 
-    cust = customers.reset_index(drop=True)
-    n_c, n_o = len(cust), len(catalog)
-    ids = cust["customer_id"].astype(str).to_numpy(dtype=object)
+    n_c, n_o = len(batch), len(catalog)
+    ids = batch.customer_id
     t = ctx.timestamp.value
-    known = cust["known"].to_numpy(dtype=bool) if "known" in cust.columns else np.ones(n_c, dtype=bool)
-    churn = (
-        pd.to_numeric(cust["churn_risk"], errors="coerce").to_numpy(dtype=float)
-        if "churn_risk" in cust.columns else np.full(n_c, np.nan)
-    )
+    known, churn = batch.known, batch.churn_risk
 
-    # --- offer-level masks (same for every customer in this context)
+    # --- offer-level masks (the same for every customer in this context)
     offer_ok = (catalog.valid_from <= t) & (t <= catalog.valid_to)
     offer_ok &= catalog.channel_ok[:, OFFER_CHANNELS.index(ctx.channel)]
     offer_ok &= _remaining_budget(catalog, hist, t) > 0
@@ -421,18 +762,16 @@ def recommend(
         offer_ok &= restrict
 
     # --- customer x offer eligibility
-    tiers = cust["tier"].astype(object).where(cust["tier"].notna(), config.cold_start_tier)
-    tier_code = pd.Index(TIERS).get_indexer(tiers.astype(str))
-    tier_code = np.where(tier_code < 0, TIERS.index(config.cold_start_tier), tier_code)
+    default_tier = _TIER_CODE[config.cold_start_tier]
+    tier_code = np.fromiter((_TIER_CODE.get(x, default_tier) for x in batch.tier), dtype=np.int64, count=n_c)
     eligible = catalog.tier_ok[:, tier_code].T & offer_ok[None, :]  # (n_c, n_o)
 
-    # --- contact history of these customers
+    # --- customer-level rules and contact history
     status = np.full(n_c, STATUS_OK, dtype=object)
     control = is_holdout(ids, config.holdout_fraction, config.holdout_salt)
-    consent = cust["marketing_consent"].astype(object)
-    # A customer we know nothing about (not even in the customers table) is treated as consenting:
-    # they are in front of us in the app or at the till.
-    no_consent = consent.eq(False).to_numpy(dtype=bool) if config.require_consent else np.zeros(n_c, bool)
+    # A customer missing from the customers table is treated as consenting: they are in front of us.
+    no_consent = (np.asarray([v is False for v in batch.marketing_consent], dtype=bool)
+                  if config.require_consent else np.zeros(n_c, dtype=bool))
     rows, ev_cust = _history_rows(hist, ids)
     blocked_pairs, cap_hit, cooling = _contact_rules(hist, rows, ev_cust, n_c, catalog, t, config)
     eligible &= ~blocked_pairs
@@ -446,32 +785,25 @@ def recommend(
     active = status == STATUS_OK
     eligible &= active[:, None]
 
-    # --- P(redeem): model for known customers, popularity for cold start
+    # --- P(redeem): the model for profiled customers, popularity in context for cold start
     p = np.zeros((n_c, n_o))
     cols = np.flatnonzero(eligible.any(axis=0))
     warm = np.flatnonzero(active & known)
     cold = np.flatnonzero(active & ~known)
-    X_warm = None
+    scorer, handle = None, None
     if len(warm) and len(cols):
         if offer_model is None:
             raise PolicyError("recommend: offer_model is required to score customers with a profile")
-        build = feature_builder or _default_feature_builder()
-        X_warm = build(cust.iloc[warm].reset_index(drop=True), catalog.frame.iloc[cols].reset_index(drop=True), ctx.as_dict())
-        if len(X_warm) != len(warm) * len(cols):
-            raise PolicyError(
-                f"feature_builder returned {len(X_warm)} rows for {len(warm)} customers x {len(cols)} offers; "
-                f"expected {len(warm) * len(cols)} (customer-major cross product)"
-            )
-        proba = np.asarray(offer_model.predict_proba(X_warm))[:, 1].reshape(len(warm), len(cols))
+        scorer = offer_model if hasattr(offer_model, "score_pairs") else FrameScorer(offer_model, feature_builder)
+        proba, handle = scorer.score_pairs(batch, warm, catalog, cols, ctx)
         p[np.ix_(warm, cols)] = proba
     if len(cold) and len(cols):
         p[np.ix_(cold, cols)] = _cold_start_rates(catalog, hist, ctx, config)[cols][None, :]
 
     # --- arbitration
-    levers = _levers(catalog, config)
-    value = (config.visit_value + config.margin_rate * catalog.frame["min_spend"].to_numpy(dtype=float))
+    value = config.visit_value + config.margin_rate * catalog.min_spend
     weight = 1.0 + config.churn_weight * np.nan_to_num(churn, nan=0.0)
-    priority = p * (value * levers)[None, :] * weight[:, None] - p * catalog.cost[None, :]
+    priority = p * (value * _levers(catalog, config))[None, :] * weight[:, None] - p * catalog.cost[None, :]
     expected_value = p * (value - catalog.cost)[None, :]
     ok = eligible & (priority > config.min_priority)
     status[active & ~ok.any(axis=1)] = STATUS_NO_OFFER
@@ -482,49 +814,58 @@ def recommend(
     # --- reasons for the chosen pairs
     reasons: list[list[str]] = [[] for _ in picked_c]
     if explain and len(picked_c):
-        reasons = _explain(cust, catalog, picked_c, picked_o, known, warm, cols, X_warm, offer_model, ctx, config)
+        names, contrib, values = None, None, None
+        is_warm = known[picked_c]
+        if scorer is not None and is_warm.any():
+            warm_pos = np.full(n_c, -1)
+            warm_pos[warm] = np.arange(len(warm))
+            col_pos = np.full(n_o, -1)
+            col_pos[cols] = np.arange(len(cols))
+            pairs = warm_pos[picked_c[is_warm]] * len(cols) + col_pos[picked_o[is_warm]]
+            names, c_warm, v_warm = scorer.explain_pairs(handle, pairs)
+            contrib = np.full((len(picked_c), len(names)), np.nan)
+            contrib[is_warm] = c_warm
+            values = np.full((len(picked_c), len(names)), None, dtype=object)
+            values[is_warm] = v_warm
+        reasons = reason_codes(
+            habit_tags=[batch.habit_tags[i] for i in picked_c],
+            offer_categories=list(catalog.reward_category[picked_o]),
+            feature_names=names,
+            contributions=contrib,
+            feature_values=values,
+            cold_start=~is_warm,
+            context_daypart=ctx.daypart,
+            context_channel=ctx.channel,
+            max_reasons=config.max_reasons,
+        )
 
-    frame = catalog.frame
-    offers_out = pd.DataFrame(
-        {
-            "customer_id": ids[picked_c],
-            "rank": picked_rank + 1,
-            "offer_id": frame["offer_id"].to_numpy(dtype=object)[picked_o],
-            "name": frame["name"].to_numpy(dtype=object)[picked_o],
-            "reward_category": frame["reward_category"].to_numpy(dtype=object)[picked_o],
-            "offer_type": frame["offer_type"].to_numpy(dtype=object)[picked_o],
-            "p_redeem": p[picked_c, picked_o],
-            "expected_value": expected_value[picked_c, picked_o],
-            "score": priority[picked_c, picked_o],
-            "reasons": reasons,
-        },
-        columns=OFFER_COLUMNS,
-    )
-    n_offers = np.bincount(picked_c, minlength=n_c)
-    customers_out = pd.DataFrame(
-        {
-            "customer_id": ids,
-            "status": status,
-            "cold_start": ~known,
-            "control_group": control,
-            "churn_risk": churn,
-            "n_candidates": np.where(active, n_candidates, 0),
-            "n_offers": n_offers,
-        },
-        columns=CUSTOMER_COLUMNS,
-    )
-    return Decisions(offers=offers_out, customers=customers_out)
-
-
-def _default_feature_builder() -> FeatureBuilder:
-    from models.offer_response import offer_features
-
-    return offer_features
+    offers_out = {
+        "customer_id": ids[picked_c],
+        "rank": picked_rank + 1,
+        "offer_id": catalog.offer_id[picked_o],
+        "name": catalog.name[picked_o],
+        "reward_category": catalog.reward_category[picked_o],
+        "offer_type": catalog.offer_type[picked_o],
+        "p_redeem": p[picked_c, picked_o],
+        "expected_value": expected_value[picked_c, picked_o],
+        "score": priority[picked_c, picked_o],
+        "reasons": reasons,
+    }
+    customers_out = {
+        "customer_id": ids,
+        "status": status,
+        "cold_start": ~known,
+        "control_group": control,
+        "churn_risk": churn,
+        "n_candidates": np.where(active, n_candidates, 0),
+        "n_offers": np.bincount(picked_c, minlength=n_c),
+    }
+    return Decisions(offer_columns=offers_out, customer_columns=customers_out)
 
 
 def _remaining_budget(catalog: OfferCatalog, hist: ContactHistory, t: int) -> np.ndarray:
     used = np.array(
-        [np.searchsorted(hist.redemptions_by_offer.get(oid, _EMPTY), t, side="right") for oid in catalog.index],
+        [np.searchsorted(hist.redemptions_by_offer.get(oid, _EMPTY), t, side="right") for oid in catalog.offer_id],
         dtype=np.float64,
     )
     return catalog.budget - used
@@ -564,7 +905,7 @@ def _contact_rules(hist, rows, ev_cust, n_c, catalog, t, config):
     cap_hit = sends_week >= config.max_sends_per_week
     cooling = np.bincount(ev_cust[past & (sent > t - int(config.cooldown_hours * HOUR_NS))], minlength=n_c) > 0
 
-    offer_pos = catalog.index.get_indexer(pd.Index(hist.offer_id[rows].astype(str)))
+    offer_pos = np.fromiter((catalog.positions.get(o, -1) for o in hist.offer_id[rows]), dtype=np.int64, count=len(rows))
     in_cat = offer_pos >= 0
     # suitability: the same offer redeemed in the lookback window
     recent_red = in_cat & (redeemed <= t) & (redeemed > t - int(config.redeemed_lookback_days * DAY_NS))
@@ -613,9 +954,8 @@ def _cold_start_rates(catalog: OfferCatalog, hist: ContactHistory, ctx: Context,
 
 
 def _levers(catalog: OfferCatalog, config: PolicyConfig) -> np.ndarray:
-    f = catalog.frame
-    type_lever = f["offer_type"].map(lambda v: config.offer_type_levers.get(v, 1.0)).to_numpy(dtype=float)
-    cat_lever = f["reward_category"].map(lambda v: config.category_levers.get(v, 1.0)).to_numpy(dtype=float)
+    type_lever = np.asarray([config.offer_type_levers.get(v, 1.0) for v in catalog.offer_type], dtype=float)
+    cat_lever = np.asarray([config.category_levers.get(v, 1.0) for v in catalog.reward_category], dtype=float)
     return type_lever * cat_lever
 
 
@@ -641,36 +981,3 @@ def _top_k_per_category(priority, ok, category, k):
     rank = np.tile(np.arange(order.shape[1]), (n_c, 1))
     offer_pos = np.take_along_axis(best_idx, order, axis=1)
     return c_pos[keep], offer_pos[keep], rank[keep]
-
-
-def _explain(cust, catalog, picked_c, picked_o, known, warm, cols, X_warm, offer_model, ctx, config):
-    cats = catalog.frame["reward_category"].to_numpy(dtype=object)[picked_o]
-    tags = cust["habit_tags"].to_numpy(dtype=object)[picked_c] if "habit_tags" in cust.columns else [None] * len(picked_c)
-    contrib = None
-    values = None
-    is_warm = known[picked_c] & (X_warm is not None)
-    if X_warm is not None and is_warm.any() and hasattr(offer_model, "contributions"):
-        warm_pos = np.full(len(cust), -1)
-        warm_pos[warm] = np.arange(len(warm))
-        col_pos = np.full(len(catalog), -1)
-        col_pos[cols] = np.arange(len(cols))
-        sel = warm_pos[picked_c[is_warm]] * len(cols) + col_pos[picked_o[is_warm]]
-        X_sel = X_warm.iloc[sel]
-        c = offer_model.contributions(X_sel)
-        c = c if isinstance(c, pd.DataFrame) else pd.DataFrame(np.asarray(c))
-        contrib = pd.DataFrame(np.nan, index=range(len(picked_c)), columns=c.columns)
-        contrib.iloc[np.flatnonzero(is_warm)] = c.to_numpy()
-        vals = pd.DataFrame(np.nan, index=range(len(picked_c)), columns=X_sel.columns, dtype=object)
-        vals.iloc[np.flatnonzero(is_warm)] = X_sel.to_numpy(dtype=object)
-        values = vals
-    out = reason_codes(
-        habit_tags=list(tags),
-        offer_categories=list(cats),
-        contributions=contrib,
-        feature_values=values,
-        cold_start=~known[picked_c],
-        context_daypart=ctx.daypart,
-        context_channel=ctx.channel,
-        max_reasons=config.max_reasons,
-    )
-    return out

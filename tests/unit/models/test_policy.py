@@ -16,7 +16,7 @@ from models.policy import (
     PolicyConfig,
     PolicyError,
     UnknownOfferError,
-    customer_frame,
+    customer_book,
     index_history,
     is_holdout,
     prepare_offers,
@@ -209,9 +209,9 @@ def test_reasons_use_habit_tags_and_positive_contributions():
     offers = offers_frame(offer("C1", "coffee"))
     d = decide(customers(("c1", "gold", True, {"coffee": 0.8})), offers)
     reasons = d.offers["reasons"].iloc[0]
-    assert reasons[0] == "buys coffee before 11:00"  # habit tag about the offer's category first
-    assert any(r.startswith("pref") and "0.80" in r for r in reasons)  # the contribution that pushed it up
-    assert not any("offer value" in r for r in reasons)  # zero contribution is not a reason
+    assert reasons[0] == "pref: 0.80"  # the contribution that pushed it up, with the customer's value
+    assert "buys coffee before 11:00" in reasons  # the habit tag about the offer's category
+    assert not any("offer value" in r for r in reasons)  # a zero contribution is not a reason
 
 
 def test_unknown_customer_gets_cold_start_offers_from_popularity_in_context():
@@ -219,8 +219,9 @@ def test_unknown_customer_gets_cold_start_offers_from_popularity_in_context():
     hist = events(*[(f"h{i}", "B1", "2026-06-01 08:00", "2026-06-02" if i % 2 else None) for i in range(20)],
                   *[(f"h{i}", "L1", "2026-06-01 08:00", None) for i in range(20)])
     known = pd.DataFrame({"customer_id": ["c1"], "tier": ["gold"], "marketing_consent": [True]})
-    custs = customer_frame(["new-1"], profiles=pd.DataFrame({"customer_id": ["c1"], "prefs": [{}]}), customers=known)
-    assert not custs.loc[0, "known"]
+    book = customer_book(pd.DataFrame({"customer_id": ["c1"], "prefs": [{}]}), known)
+    custs = book.batch(["new-1"])
+    assert not custs.known[0] and "c1" in book
     d = recommend(custs, offers, hist, Context(T, "app"), None, NO_HOLDOUT, 2)
     assert d.customers.loc[0, "cold_start"]
     assert d.offers["offer_id"].tolist() == ["B1", "L1"]
