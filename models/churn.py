@@ -31,8 +31,8 @@ def check_binary_target(y, n_rows: int, model: str) -> np.ndarray:
 class ChurnModel(ClassifierMixin, BaseEstimator):
     """LightGBM on profile features; probabilities calibrated on a held-out slice of the training rows.
 
-    The held-out slice also serves for early stopping. ``calibration`` is ``"isotonic"`` (default),
-    ``"sigmoid"`` (Platt) or ``"none"``.
+    The held-out slice also serves for early stopping. ``calibration`` is ``"sigmoid"`` (Platt, the
+    default: on the sample it matched isotonic on ECE with a lower log-loss), ``"isotonic"`` or ``"none"``.
     """
 
     def __init__(
@@ -44,7 +44,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         subsample: float = 0.8,
         colsample_bytree: float = 0.8,
         reg_lambda: float = 1.0,
-        calibration: str = "isotonic",
+        calibration: str = "sigmoid",
         calibration_fraction: float = 0.2,
         early_stopping_rounds: int = 30,
         random_state: int = 0,

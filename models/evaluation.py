@@ -36,11 +36,11 @@ def churn_time_split(meta: pd.DataFrame, horizon_days: int) -> tuple[np.ndarray,
 
 
 def offer_time_split(meta: pd.DataFrame, valid_days: int = 60) -> tuple[np.ndarray, np.ndarray]:
-    """Validate on sends in the last ``valid_days`` days; train on earlier sends whose offer closed before them."""
+    """Validate on sends in the last ``valid_days`` days; train on earlier sends whose label window closed before."""
     sent = pd.to_datetime(meta["sent_at"])
     cutoff = sent.max().normalize() - pd.Timedelta(days=valid_days - 1)
     valid = (sent >= cutoff).to_numpy()
-    train = ((sent < cutoff) & (pd.to_datetime(meta["valid_to"]) < cutoff)).to_numpy()
+    train = ((sent < cutoff) & (pd.to_datetime(meta["label_end"]) < cutoff)).to_numpy()
     if not train.any() or not valid.any():
         raise SplitError(
             f"offer_time_split: cutoff {cutoff.date()} leaves {int(train.sum())} training and {int(valid.sum())} "

@@ -42,8 +42,11 @@ INTERACTION_COLUMNS: tuple[str, ...] = (
     "cust_attach_rate_reward_category",
     "cust_redeem_rate_reward_category",
     "cust_sent_reward_category",
+    "cust_redeemed_reward_category",
+    "cust_redeem_rate_reward_category_shrunk",
     "cust_redeem_rate_offer_type",
     "cust_sent_offer_type",
+    "cust_redeem_rate_offer_type_shrunk",
     "cust_visit_share_send_daypart",
     "offer_value_to_avg_basket",
     "offer_min_spend_to_avg_basket",
@@ -114,6 +117,11 @@ def _lookup(frame: pd.DataFrame, column_by_row: pd.Series) -> np.ndarray:
     return out
 
 
+def _shrunk_rate(redeemed: np.ndarray, sent: np.ndarray, prior: np.ndarray, strength: float = 3.0) -> np.ndarray:
+    """A group redemption rate pulled toward the customer's overall rate: stable with few sends."""
+    return (np.nan_to_num(redeemed) + strength * prior) / (np.nan_to_num(sent) + strength)
+
+
 def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context) -> pd.DataFrame:
     """Customer x offer x context rows: customer_id, offer_id, [as_of], then ``offer_feature_columns()``.
 
@@ -156,6 +164,11 @@ def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context) -> pd.
     otype = merged["offer_type"].astype("str")
     attach_col = {t: f"attach_{t}_given_{g}" for t, g in reversed(ATTACH_PAIRS)}  # first pair wins
     basket = pd.to_numeric(merged["avg_basket_365d"], errors="coerce").where(lambda s: s > 0)
+    overall_rate = pd.to_numeric(merged["offers_redeem_rate"], errors="coerce").to_numpy(dtype=float)
+    sent_cat = _lookup(merged, "offers_cat_" + cat + "_sent")
+    redeemed_cat = _lookup(merged, "offers_cat_" + cat + "_redeemed")
+    sent_type = _lookup(merged, "offers_" + otype + "_sent")
+    redeemed_type = _lookup(merged, "offers_" + otype + "_redeemed")
 
     out = pd.DataFrame({"customer_id": merged["customer_id"].astype("str"), "offer_id": merged["offer_id"].astype("str")})
     if keys == ["customer_id", "as_of"]:
@@ -179,9 +192,12 @@ def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context) -> pd.
         "cust_visit_share_reward_category": _lookup(merged, "visit_share_" + cat),
         "cust_attach_rate_reward_category": _lookup(merged, cat.map(attach_col)),
         "cust_redeem_rate_reward_category": _lookup(merged, "offers_cat_" + cat + "_redeem_rate"),
-        "cust_sent_reward_category": _lookup(merged, "offers_cat_" + cat + "_sent"),
+        "cust_sent_reward_category": sent_cat,
+        "cust_redeemed_reward_category": redeemed_cat,
+        "cust_redeem_rate_reward_category_shrunk": _shrunk_rate(redeemed_cat, sent_cat, overall_rate),
         "cust_redeem_rate_offer_type": _lookup(merged, "offers_" + otype + "_redeem_rate"),
-        "cust_sent_offer_type": _lookup(merged, "offers_" + otype + "_sent"),
+        "cust_sent_offer_type": sent_type,
+        "cust_redeem_rate_offer_type_shrunk": _shrunk_rate(redeemed_type, sent_type, overall_rate),
         "cust_visit_share_send_daypart": _lookup(merged, "visit_share_" + daypart),
         "offer_value_to_avg_basket": value / basket,
         "offer_min_spend_to_avg_basket": min_spend / basket,
@@ -197,12 +213,12 @@ class OfferResponseModel(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        n_estimators: int = 400,
-        learning_rate: float = 0.05,
-        num_leaves: int = 31,
-        min_child_samples: int = 50,
+        n_estimators: int = 600,
+        learning_rate: float = 0.03,
+        num_leaves: int = 15,
+        min_child_samples: int = 100,
         subsample: float = 0.8,
-        colsample_bytree: float = 0.8,
+        colsample_bytree: float = 0.5,
         reg_lambda: float = 1.0,
         validation_fraction: float = 0.15,
         early_stopping_rounds: int = 30,

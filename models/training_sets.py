@@ -8,8 +8,10 @@ have already churned, predicting it again teaches nothing. Their count is report
 
 Offer response: one row per sent (non-control) offer event, with the customer's profile as of the
 send date's midnight, offer attributes and sending context (``models.offer_response.offer_features``);
-label 1 when redeemed between sending and the offer's ``valid_to``. Sends whose validity ends after
-the observed data are left out (label not yet known), also counted.
+label 1 when redeemed within the offer's validity and at most ``response_days`` after sending (most
+offers run for months; the cap makes recent sends labelable, and redemptions come within days of
+sending). Sends whose label window ``min(valid_to, sent_at + response_days)`` ends after the observed
+data are left out (label not yet known), also counted.
 """
 
 from __future__ import annotations
@@ -167,10 +169,10 @@ def _subset(tables: dict[str, pd.DataFrame], customer_ids) -> dict[str, pd.DataF
 
 
 def offer_response_training_set(
-    tables: dict[str, pd.DataFrame], snapshot_every_days: int = 1
+    tables: dict[str, pd.DataFrame], response_days: int = 30, snapshot_every_days: int = 1
 ) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
     """(X offer_features columns, y redeemed, meta: customer_id, offer_id, sent_at, as_of, reward_category,
-    offer_type, valid_to).
+    offer_type, label_end).
 
     Profiles are computed as of the send date's midnight (only earlier history), for just the customers
     sent something that day. ``snapshot_every_days`` > 1 snaps as_of back to a coarser grid (still only
@@ -184,8 +186,13 @@ def offer_response_training_set(
     _require(offers, "offers", ["offer_id", "valid_to"])
     sent = events[~events["is_control"].astype(bool)]
     sent = sent.merge(offers[["offer_id", "valid_to"]], on="offer_id", how="left", validate="many_to_one")
+    if response_days < 1:
+        raise ValueError(f"offer_response_training_set: response_days must be >= 1, got {response_days}")
     end = observed_until(tables)
-    observed = sent["valid_to"] < end
+    sent["label_end"] = sent["valid_to"].where(
+        sent["valid_to"] < sent["sent_at"] + pd.Timedelta(days=response_days), sent["sent_at"] + pd.Timedelta(days=response_days)
+    )
+    observed = sent["label_end"] < end
     candidates = len(sent)
     sent = sent[observed].reset_index(drop=True)
     sent["as_of"] = _grid_day(sent["sent_at"].dt.normalize(), snapshot_every_days)
@@ -193,13 +200,18 @@ def offer_response_training_set(
     profiles = []
     for as_of, group in sent.groupby("as_of", sort=True):
         prof = build_profiles(_subset(tables, group["customer_id"].unique()), as_of)
-        profiles.append(prof.assign(as_of=as_of))
+        profiles.append(pd.concat([prof, pd.DataFrame({"as_of": pd.Series(as_of, index=prof.index)})], axis=1))
     profiles = pd.concat(profiles, ignore_index=True)
     profiles["customer_id"] = profiles["customer_id"].astype("str")
+    # Members sent an offer on their signup day have no profile as of that midnight: no history to learn from.
+    has_profile = pd.MultiIndex.from_frame(sent[["customer_id", "as_of"]]).isin(
+        pd.MultiIndex.from_frame(profiles[["customer_id", "as_of"]])
+    )
+    sent = sent[has_profile].reset_index(drop=True)
     context = sent[["customer_id", "offer_id", "as_of", "sent_at", "channel"]]
     rows = offer_features(profiles, offers, context)
     y = pd.Series(
-        (sent["redeemed_at"].notna() & (sent["redeemed_at"] <= sent["valid_to"])).astype(int).to_numpy(), name="redeemed"
+        (sent["redeemed_at"].notna() & (sent["redeemed_at"] <= sent["label_end"])).astype(int).to_numpy(), name="redeemed"
     )
     meta = pd.DataFrame(
         {
@@ -209,10 +221,12 @@ def offer_response_training_set(
             "as_of": sent["as_of"].to_numpy(),
             "reward_category": rows["reward_category"].to_numpy(),
             "offer_type": rows["offer_type"].to_numpy(),
-            "valid_to": sent["valid_to"].to_numpy(),
+            "label_end": sent["label_end"].to_numpy(),
         }
     )
-    meta.attrs = {"candidates": candidates, "excluded_unobserved": int((~observed).sum()), "rows": len(sent),
-                  "snapshot_every_days": snapshot_every_days, "profile_builds": int(sent["as_of"].nunique())}
+    meta.attrs = {"candidates": candidates, "excluded_unobserved": int((~observed).sum()),
+                  "excluded_no_profile": int((~has_profile).sum()), "rows": len(sent),
+                  "snapshot_every_days": snapshot_every_days,
+                  "response_days": response_days, "profile_builds": int(sent["as_of"].nunique())}
     X = rows[[c for c in rows.columns if c not in KEY_COLUMNS]]
     return X, y, meta

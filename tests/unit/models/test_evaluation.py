@@ -62,7 +62,7 @@ def test_churn_split_leaves_a_gap_of_one_horizon():
 def test_offer_split_trains_on_closed_offers_before_cutoff():
     meta = pd.DataFrame(
         {"sent_at": pd.to_datetime(["2026-01-01", "2026-03-01", "2026-05-20", "2026-06-10"]),
-         "valid_to": pd.to_datetime(["2026-01-15", "2026-05-30", "2026-06-01", "2026-06-20"])}
+         "label_end": pd.to_datetime(["2026-01-15", "2026-05-30", "2026-06-01", "2026-06-20"])}
     )
     train, valid = offer_time_split(meta, valid_days=30)
     assert train.tolist() == [True, False, False, False]

@@ -1,0 +1,404 @@
+"""`rewards train`: build training sets, fit the models and their baselines, evaluate out of time,
+log everything to MLflow, register a version and run the champion gate.
+
+Reads like a script: load -> training set -> out-of-time split -> fit model and baselines ->
+evaluate -> log (params, metrics, plots, manifest, model) -> register -> gate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+# LightGBM's OpenMP threads spin while waiting by default; on a shared 2-core machine that makes
+# n_jobs=2 many times slower than 1. Passive waiting must be set before lightgbm is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+CHURN = "churn"
+OFFERS = "offers"
+KINDS = (CHURN, OFFERS)
+DEFAULT_SEED = 42
+
+
+@dataclass
+class TrainResult:
+    """What one training run produced: the registered version, metrics per model, the gate decision."""
+
+    kind: str
+    model_name: str
+    version: str
+    run_id: str
+    metrics: dict[str, dict[str, float]]  # "model" and each "baseline_<name>" -> metrics
+    decision: object  # models.evaluation.PromotionDecision
+    timings: dict[str, float] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        return {
+            "model_name": self.model_name,
+            "version": self.version,
+            "run_id": self.run_id,
+            "metrics": self.metrics,
+            "decision": self.decision.as_tags(),
+            "promoted": self.decision.promote,
+            "timings": self.timings,
+            "rows": self.rows,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# MLflow plumbing
+
+
+def _experiment_id(client, name: str) -> str:
+    from pipelines.config import artifact_root
+
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    location = (artifact_root() / name).resolve()
+    location.mkdir(parents=True, exist_ok=True)
+    return client.create_experiment(name, artifact_location=location.as_uri())
+
+
+def files_digest(directory: Path) -> str:
+    """sha256 over the names and bytes of the table files in ``directory`` (the training data digest)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(directory).glob("*.parquet")):
+        digest.update(path.name.encode())
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _current_champion(client, name: str):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, "champion")
+    except MlflowException:
+        return None
+
+
+def _champion_metrics(client, champion, score_fn, primary: str) -> tuple[dict | None, str]:
+    """The champion's metrics on THIS run's validation rows (re-scored); its logged ones if it cannot be."""
+    from pipelines.registry import load_version
+
+    if champion is None:
+        return None, "none"
+    try:
+        model = load_version(client, champion.name, champion.version)
+        return score_fn(model), "rescored on this validation split"
+    except Exception as err:  # a champion with other features/classes: compare on what it logged
+        logged = client.get_run(champion.run_id).data.metrics
+        if primary not in logged:
+            return None, f"champion could not be rescored ({type(err).__name__}) and logged no {primary}"
+        return {primary: logged[primary]}, f"logged metric (rescoring failed: {type(err).__name__}: {err})"
+
+
+def _log_metrics(mlflow, metrics: dict[str, dict[str, float]]) -> None:
+    flat = {}
+    for who, values in metrics.items():
+        prefix = "" if who == "model" else f"{who}_"
+        for k, v in values.items():
+            if v is not None and v == v:  # MLflow rejects NaN in some stores; NaN shows as absent
+                flat[f"{prefix}{k}"] = float(v)
+    mlflow.log_metrics(flat)
+
+
+def _log_plots(mlflow, curves, importances) -> None:
+    from pipelines import plots
+
+    for fn, path in (
+        (plots.roc_figure, "plots/roc.png"),
+        (plots.precision_recall_figure, "plots/precision_recall.png"),
+        (plots.calibration_figure, "plots/calibration.png"),
+        (plots.lift_figure, "plots/lift.png"),
+    ):
+        fig = fn(curves)
+        mlflow.log_figure(fig, path)
+        plots.close(fig)
+    fig = plots.importance_figure(importances)
+    mlflow.log_figure(fig, "plots/feature_importance.png")
+    plots.close(fig)
+
+
+def _register_and_gate(client, mlflow, model, X_example, model_name, candidate, champion_metrics,
+                       champion_source, primary, margin, max_ece):
+    """Log the model as a new registered version, decide its alias, record the decision everywhere."""
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    from models.evaluation import promotion_decision
+
+    signature = infer_signature(X_example, model.predict_proba(X_example)[:, 1])
+    info = mlflow.sklearn.log_model(
+        model,
+        name="model",
+        signature=signature,
+        input_example=X_example,
+        registered_model_name=model_name,
+        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+    )
+    version = str(info.registered_model_version)
+    decision = promotion_decision(candidate, champion_metrics, metric=primary, margin=margin, max_ece=max_ece)
+    tags = {**decision.as_tags(), "gate.champion_source": champion_source}
+    mlflow.set_tags(tags)
+    mlflow.log_params({"gate_margin": margin, "gate_max_ece": max_ece, "gate_metric": primary})
+    for k, v in tags.items():
+        client.set_model_version_tag(model_name, version, k, v)
+    client.set_registered_model_alias(model_name, decision.alias, version)
+    return version, decision
+
+
+# ---------------------------------------------------------------------------------------------
+# The two trainings
+
+
+def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, horizon_days: int = 60,
+                max_inactive_days: int = 180, margin: float = 0.0, max_ece: float = 0.05,
+                n_jobs: int = 2) -> TrainResult:
+    """Churn: snapshots every 30 days, out-of-time split, ChurnModel vs recency rule and BG/NBD."""
+    import mlflow
+
+    from features import make_manifest
+    from models.baselines import BGNBDBaseline, RecencyRuleBaseline
+    from models.churn import ChurnModel
+    from models.evaluation import PRIMARY_METRIC, churn_metrics, churn_time_split
+    from models.training_sets import churn_snapshot_dates, churn_training_set
+    from pipelines.config import CHURN_MODEL_NAME
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    dates = churn_snapshot_dates(tables, horizon_days=horizon_days)
+    X, y, meta = churn_training_set(tables, dates, horizon_days=horizon_days, max_inactive_days=max_inactive_days)
+    timings["training_set_s"] = time.perf_counter() - t0
+    train, valid = churn_time_split(meta, horizon_days)
+    y_arr = y.to_numpy()
+
+    t0 = time.perf_counter()
+    model = ChurnModel(random_state=seed, n_jobs=n_jobs).fit(X[train], y_arr[train])
+    timings["fit_model_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    recency = RecencyRuleBaseline().fit(X[train], y_arr[train])
+    bgnbd = BGNBDBaseline(horizon_days=horizon_days, random_state=seed).fit(meta[train], y_arr[train])
+    timings["fit_baselines_s"] = time.perf_counter() - t0
+
+    yv = y_arr[valid]
+    scores = {
+        "model": model.predict_proba(X[valid])[:, 1],
+        "baseline_recency": recency.predict_proba(X[valid])[:, 1],
+        "baseline_bgnbd": bgnbd.predict_proba(meta[valid])[:, 1],
+    }
+    metrics = {who: churn_metrics(yv, s) for who, s in scores.items()}
+    primary = PRIMARY_METRIC[CHURN]
+
+    def score_champion(champ):
+        return churn_metrics(yv, champ.predict_proba(X[valid])[:, 1])
+
+    exp_id = _experiment_id(client, CHURN_MODEL_NAME)
+    with mlflow.start_run(experiment_id=exp_id, run_name=f"churn-seed{seed}") as run:
+        mlflow.log_params({f"model.{k}": v for k, v in model.get_params().items()})
+        mlflow.log_params(
+            {
+                "seed": seed, "horizon_days": horizon_days, "max_inactive_days": max_inactive_days,
+                "snapshot_dates": ",".join(str(d.date()) for d in dates),
+                "validation_as_of": str(meta.loc[valid, "as_of"].max().date()),
+                "rows_train": int(train.sum()), "rows_valid": int(valid.sum()),
+                "rows_excluded_inactive": meta.attrs["excluded_inactive"], "rows_candidates": meta.attrs["candidates"],
+                "positive_rate_train": round(float(y_arr[train].mean()), 4),
+                "best_iteration": model.best_iteration_, "n_features": model.n_features_in_,
+                "data_digest": data_digest,
+            }
+        )
+        mlflow.set_tags({"data_digest": data_digest, "kind": CHURN})
+        _log_metrics(mlflow, metrics)
+        mlflow.log_dict(make_manifest(X.assign(customer_id=meta["customer_id"].to_numpy()).loc[valid], dates[-1], data_digest),
+                        "feature_manifest.json")
+        _log_plots(mlflow, {k: (yv, s) for k, s in scores.items()}, model.feature_importances_)
+        mlflow.log_text(_table_text(metrics, CHURN), "comparison.md")
+        champion = _current_champion(client, CHURN_MODEL_NAME)
+        champ_metrics, source = _champion_metrics(client, champion, score_champion, primary)
+        if champion is not None and champ_metrics is not None:
+            _log_metrics(mlflow, {f"champion_v{champion.version}": champ_metrics})
+        version, decision = _register_and_gate(
+            client, mlflow, model, X[valid].head(5), CHURN_MODEL_NAME, metrics["model"], champ_metrics, source,
+            primary, margin, max_ece,
+        )
+        run_id = run.info.run_id
+    return TrainResult(CHURN, CHURN_MODEL_NAME, version, run_id, metrics, decision, timings,
+                       {"train": int(train.sum()), "valid": int(valid.sum())})
+
+
+def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, response_days: int = 30,
+                 valid_days: int = 60, margin: float = 0.0, max_ece: float = 0.05, n_jobs: int = 2,
+                 snapshot_every_days: int = 1) -> TrainResult:
+    """Offer response: one row per sent offer, out-of-time split, OfferResponseModel vs popularity baselines."""
+    import mlflow
+
+    from features import make_manifest
+    from models.baselines import PopularityBaseline
+    from models.evaluation import PRIMARY_METRIC, offer_metrics, offer_time_split
+    from models.offer_response import OfferResponseModel
+    from models.training_sets import offer_response_training_set
+    from pipelines.config import OFFER_MODEL_NAME
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    X, y, meta = offer_response_training_set(tables, response_days=response_days,
+                                             snapshot_every_days=snapshot_every_days)
+    timings["training_set_s"] = time.perf_counter() - t0
+    train, valid = offer_time_split(meta, valid_days=valid_days)
+    y_arr = y.to_numpy()
+
+    t0 = time.perf_counter()
+    model = OfferResponseModel(random_state=seed, n_jobs=n_jobs).fit(X[train], y_arr[train])
+    timings["fit_model_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    offer_pop = PopularityBaseline(key="offer_id").fit(meta[train], y_arr[train])
+    cat_pop = PopularityBaseline(key="reward_category").fit(meta[train], y_arr[train])
+    timings["fit_baselines_s"] = time.perf_counter() - t0
+
+    yv = y_arr[valid]
+    customers = meta.loc[valid, "customer_id"].to_numpy()
+    scores = {
+        "model": model.predict_proba(X[valid])[:, 1],
+        "baseline_offer_popularity": offer_pop.predict_proba(meta[valid])[:, 1],
+        "baseline_category_popularity": cat_pop.predict_proba(meta[valid])[:, 1],
+    }
+    metrics = {who: offer_metrics(yv, s, customers) for who, s in scores.items()}
+    primary = PRIMARY_METRIC[OFFERS]
+
+    def score_champion(champ):
+        return offer_metrics(yv, champ.predict_proba(X[valid])[:, 1], customers)
+
+    exp_id = _experiment_id(client, OFFER_MODEL_NAME)
+    with mlflow.start_run(experiment_id=exp_id, run_name=f"offers-seed{seed}") as run:
+        mlflow.log_params({f"model.{k}": v for k, v in model.get_params().items()})
+        mlflow.log_params(
+            {
+                "seed": seed, "response_days": response_days, "valid_days": valid_days,
+                "snapshot_every_days": snapshot_every_days, "profile_builds": meta.attrs["profile_builds"],
+                "validation_from": str(meta.loc[valid, "sent_at"].min().date()),
+                "rows_train": int(train.sum()), "rows_valid": int(valid.sum()),
+                "rows_candidates": meta.attrs["candidates"],
+                "rows_excluded_unobserved": meta.attrs["excluded_unobserved"],
+                "rows_excluded_no_profile": meta.attrs["excluded_no_profile"],
+                "positive_rate_train": round(float(y_arr[train].mean()), 4),
+                "best_iteration": model.best_iteration_, "n_features": model.n_features_in_,
+                "data_digest": data_digest,
+            }
+        )
+        mlflow.set_tags({"data_digest": data_digest, "kind": OFFERS})
+        _log_metrics(mlflow, metrics)
+        manifest = make_manifest(X.assign(customer_id=meta["customer_id"].to_numpy()).loc[valid],
+                                 meta.loc[valid, "as_of"].max(), data_digest)
+        mlflow.log_dict(manifest, "feature_manifest.json")
+        _log_plots(mlflow, {k: (yv, s) for k, s in scores.items()}, model.feature_importances_)
+        mlflow.log_text(_table_text(metrics, OFFERS), "comparison.md")
+        champion = _current_champion(client, OFFER_MODEL_NAME)
+        champ_metrics, source = _champion_metrics(client, champion, score_champion, primary)
+        if champion is not None and champ_metrics is not None:
+            _log_metrics(mlflow, {f"champion_v{champion.version}": champ_metrics})
+        version, decision = _register_and_gate(
+            client, mlflow, model, X[valid].head(5), OFFER_MODEL_NAME, metrics["model"], champ_metrics, source,
+            primary, margin, max_ece,
+        )
+        run_id = run.info.run_id
+    return TrainResult(OFFERS, OFFER_MODEL_NAME, version, run_id, metrics, decision, timings,
+                       {"train": int(train.sum()), "valid": int(valid.sum())})
+
+
+TABLE_METRICS = {
+    CHURN: ["roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top_decile", "capture_top_decile"],
+    OFFERS: ["roc_auc", "pr_auc", "log_loss", "ece", "hit_rate_at_3", "ndcg_at_3", "map_at_3"],
+}
+
+
+def _table_text(metrics: dict[str, dict[str, float]], kind: str) -> str:
+    from models.evaluation import comparison_table
+
+    table = comparison_table(metrics, TABLE_METRICS[kind])
+    header = "| model | " + " | ".join(table.columns) + " |"
+    lines = [header, "|" + "---|" * (len(table.columns) + 1)]
+    for name, row in table.iterrows():
+        lines.append(f"| {name} | " + " | ".join(f"{v:.4f}" for v in row.to_numpy()) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def train_all(
+    validated_dir,
+    tracking_uri: str | None = None,
+    seed: int = DEFAULT_SEED,
+    *,
+    kinds: tuple[str, ...] = KINDS,
+    horizon_days: int = 60,
+    margin: float = 0.0,
+    max_ece: float = 0.05,
+    n_jobs: int = 2,
+) -> dict[str, dict]:
+    """Train, log, register and gate the models in ``kinds`` from validated tables; returns summaries by kind."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from pipelines.config import tracking_uri as default_tracking_uri
+    from pipelines.io import read_validated
+
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise ValueError(f"train_all: unknown model kinds {unknown}; expected some of {list(KINDS)}")
+    uri = tracking_uri or default_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(tracking_uri=uri)
+    tables = read_validated(Path(validated_dir))
+    digest = files_digest(Path(validated_dir))
+    out: dict[str, dict] = {}
+    if CHURN in kinds:
+        res = train_churn(tables, client=client, data_digest=digest, seed=seed, horizon_days=horizon_days,
+                          margin=margin, max_ece=max_ece, n_jobs=n_jobs)
+        out[CHURN] = res.summary()
+    if OFFERS in kinds:
+        res = train_offers(tables, client=client, data_digest=digest, seed=seed, margin=margin, max_ece=max_ece,
+                           n_jobs=n_jobs)
+        out[OFFERS] = res.summary()
+    return out
+
+
+def train_command(
+    which: Annotated[str, typer.Argument(help="Which model to train: churn, offers or all.")] = "all",
+    data: Annotated[Path | None, typer.Option("--data", help="Validated tables folder (default: data/validated).")] = None,
+    horizon_days: Annotated[int, typer.Option("--horizon-days", help="Churn label: no visit in this many days.")] = 60,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed for the estimators.")] = DEFAULT_SEED,
+    margin: Annotated[float, typer.Option("--margin", help="Promote only if the primary metric beats the champion by more than this.")] = 0.0,
+    max_ece: Annotated[float, typer.Option("--max-ece", help="Sanity bound on the calibration error for promotion.")] = 0.05,
+) -> None:
+    """Train the churn and/or offer-response models, compare with baselines, register and gate in MLflow."""
+    from pipelines.config import tracking_uri, validated_dir
+
+    kinds = KINDS if which == "all" else (which,)
+    if which not in (*KINDS, "all"):
+        typer.echo(f"error: unknown model '{which}'; expected churn, offers or all", err=True)
+        raise typer.Exit(2)
+    folder = data or validated_dir()
+    try:
+        results = train_all(folder, tracking_uri(), seed, kinds=kinds, horizon_days=horizon_days, margin=margin,
+                            max_ece=max_ece)
+    except FileNotFoundError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    for kind, res in results.items():
+        typer.echo(f"\n== {res['model_name']} version {res['version']} (run {res['run_id']})")
+        typer.echo(_table_text(res["metrics"], kind).rstrip())
+        gate = res["decision"]
+        typer.echo(
+            f"gate on {gate['gate.metric']}: candidate {gate['gate.candidate_value']} vs champion "
+            f"{gate['gate.champion_value']} (margin {gate['gate.margin']}) -> {gate['gate.decision']}: {gate['gate.reason']}"
+        )
+        typer.echo("timings: " + ", ".join(f"{k} {v:.1f}" for k, v in res["timings"].items()))
