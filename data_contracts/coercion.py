@@ -16,8 +16,7 @@ import pandas as pd
 from data_contracts.rules import validation_dtype
 from data_contracts.schema import Column, Table
 
-_TRUE = frozenset({"true", "t", "1", "yes", "y"})
-_FALSE = frozenset({"false", "f", "0", "no", "n"})
+_BOOL_WORDS = {w: True for w in ("true", "t", "1", "yes", "y")} | {w: False for w in ("false", "f", "0", "no", "n")}
 
 
 @dataclass
@@ -83,25 +82,23 @@ def _to_numeric(raw: pd.Series) -> pd.Series:
         return pd.Series(np.nan, index=raw.index)  # True is not a number here
     if pd.api.types.is_numeric_dtype(raw.dtype):
         return raw.astype("float64")
-    text = raw.map(lambda v: v.strip() if isinstance(v, str) else v)
-    return pd.to_numeric(text, errors="coerce").astype("float64")
+    return pd.to_numeric(_stripped_text(raw), errors="coerce").astype("float64")
 
 
 def _to_bool(raw: pd.Series) -> pd.Series:
     if pd.api.types.is_bool_dtype(raw.dtype):
         return raw.astype("boolean")
+    if pd.api.types.is_numeric_dtype(raw.dtype):
+        return raw.map({0: False, 1: True}).astype("boolean")
+    words = _stripped_text(raw).str.lower()
+    return words.map(_BOOL_WORDS).astype("boolean")
 
-    def parse(v: object) -> object:
-        if isinstance(v, (bool, np.bool_)):
-            return bool(v)
-        if isinstance(v, str):
-            s = v.strip().lower()
-            return True if s in _TRUE else False if s in _FALSE else None
-        if isinstance(v, (int, np.integer)) and v in (0, 1):
-            return bool(v)
-        return None
 
-    return pd.Series(pd.array([parse(v) for v in raw], dtype="boolean"), index=raw.index)
+def _stripped_text(raw: pd.Series) -> pd.Series:
+    """Values as text without surrounding blanks (vectorised; nulls stay null)."""
+    if raw.dtype == object:
+        raw = raw.map(lambda v: v if isinstance(v, str) or v is None or (np.isscalar(v) and pd.isna(v)) else str(v))
+    return raw.astype("str").str.strip()
 
 
 def _to_timestamp(raw: pd.Series) -> pd.Series:
@@ -109,8 +106,7 @@ def _to_timestamp(raw: pd.Series) -> pd.Series:
         return raw.dt.tz_localize(None).astype("datetime64[ns]")
     if pd.api.types.is_datetime64_dtype(raw.dtype):
         return raw.astype("datetime64[ns]")
-    text = raw.map(lambda v: v.strip() if isinstance(v, str) else v).astype("str")
-    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    parsed = pd.to_datetime(_stripped_text(raw), errors="coerce", format="ISO8601")
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         parsed = parsed.dt.tz_localize(None)
     return parsed.astype("datetime64[ns]")

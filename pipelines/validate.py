@@ -176,7 +176,7 @@ class Validator:
     ) -> TableCheck:
         """Coerce, validate and split one raw table; hard failures come back in ``TableCheck.error``."""
         from data_contracts.coercion import coerce_table, to_canonical
-        from data_contracts.expectations import file_suite, value_suite
+        from data_contracts.expectations import ReferenceValues, file_suite, value_suite
         from data_contracts.quarantine import RowReasons, split
         from data_contracts.rules import table_rules
 
@@ -219,7 +219,13 @@ class Validator:
         frame = coerced.frame.drop(index=coerced.failed_rows())
 
         # 3. GX on the coerced values: one expectation per schema rule; rows it names are quarantined.
-        results = self.run(value_suite(t, self.run_date, references), frame, t.name).results
+        suite = value_suite(t, self.run_date, references)
+        try:
+            results = self.run(suite, frame, t.name).results
+        finally:
+            for expectation in suite.expectations:
+                if getattr(expectation, "reference", None):
+                    ReferenceValues.release(expectation.reference)
         results = sorted(results, key=lambda r: r.expectation_config.meta["rule_id"])  # reasons in rule order
         rule_failures: dict[int, list] = {}
         for result in results:

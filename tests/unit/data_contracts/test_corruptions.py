@@ -24,7 +24,7 @@ from data_contracts.schema import TABLES, pandas_dtype
 from pipelines.io import read_validated
 from pipelines.validate import read_raw_table, validate_directory
 
-FK = "[expect_column_values_to_be_in_set]"
+FK = "[expect_column_values_to_be_in_reference]"
 
 
 def _validate(tmp, tables, write_raw, validator, csv=(), prepare=None, max_invalid_fraction=1.0):

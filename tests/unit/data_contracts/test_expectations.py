@@ -22,7 +22,7 @@ EXPECTATION_FAMILY = {
     "not_after_run_date": {"expect_column_values_to_be_between"},
     "ordered": {"expect_column_pair_values_a_to_be_greater_than_b"},
     "non_negative_unless": {"expect_column_values_to_be_between"},
-    "foreign_key": {"expect_column_values_to_be_in_set"},
+    "foreign_key": {"expect_column_values_to_be_in_reference"},
 }
 
 
