@@ -7,7 +7,7 @@ import pandas as pd
 
 from data_contracts.schema import CATEGORIES
 from features.catalogue import ATTACH_PAIRS
-from features.history import History, per_customer_sum, safe_ratio
+from features.history import History, distinct_per_customer, per_customer_sum, per_customer_sums, safe_ratio
 
 WINDOW_DAYS = 365
 
@@ -21,21 +21,19 @@ def affinity_features(h: History) -> pd.DataFrame:
     """The 'affinity' family over the last 365 days."""
     start = h.since(WINDOW_DAYS)
     lines = h.lines
-    in_window = lines["ts_ns"].to_numpy() >= start
-    buys = in_window & ~lines["is_refund"].to_numpy() & (lines["cat"].to_numpy() >= 0)
-    cust, cat = lines["cust"].to_numpy()[buys], lines["cat"].to_numpy()[buys].astype("int64")
-    amount, product = lines["amount"].to_numpy()[buys], lines["product"].to_numpy()[buys]
-    n_cat = len(CATEGORIES)
-    spend = np.bincount(cust * n_cat + cat, weights=amount, minlength=h.n_customers * n_cat)
-    spend = spend[: h.n_customers * n_cat].reshape(h.n_customers, n_cat)
+    in_window = lines["ts_ns"] >= start
+    buys = in_window & ~lines["is_refund"] & (lines["cat"] >= 0)
+    cust, cat = lines["cust"][buys], lines["cat"][buys].astype("int64")
+    amount, product = lines["amount"][buys], lines["product"][buys]
+    spend = per_customer_sums(h, cust, cat, len(CATEGORIES), amount)
     total = spend.sum(axis=1)
     out: dict[str, np.ndarray] = {}
     for i, c in enumerate(CATEGORIES):
         out[f"spend_share_{c}"] = safe_ratio(spend[:, i], total)
 
     v = h.visits
-    recent = v["ts_ns"].to_numpy() >= start
-    v_cust, mask = v["cust"].to_numpy()[recent], v["cat_mask"].to_numpy()[recent]
+    recent = v["ts_ns"] >= start
+    v_cust, mask = v["cust"][recent], v["cat_mask"][recent]
     n_visits = per_customer_sum(h, v_cust)
     for c in CATEGORIES:
         out[f"visit_share_{c}"] = safe_ratio(per_customer_sum(h, v_cust[has_category(mask, c)]), n_visits)
@@ -45,14 +43,7 @@ def affinity_features(h: History) -> pd.DataFrame:
         out[f"attach_{target}_given_{given}"] = safe_ratio(
             per_customer_sum(h, v_cust[both]), per_customer_sum(h, v_cust[with_given])
         )
-    out["distinct_products_365d"] = _distinct_per_customer(h, cust, product)
-    out["distinct_categories_365d"] = _distinct_per_customer(h, cust, cat)
+    out["distinct_products_365d"] = distinct_per_customer(h, cust, product)
+    bought = per_customer_sums(h, cust, cat, len(CATEGORIES)) > 0  # free items (amount 0) count too
+    out["distinct_categories_365d"] = bought.sum(axis=1).astype("int64")
     return pd.DataFrame(out)
-
-
-def _distinct_per_customer(h: History, cust: np.ndarray, values: np.ndarray) -> np.ndarray:
-    if not len(cust):
-        return np.zeros(h.n_customers, dtype="int64")
-    width = int(values.max()) + 1
-    pairs = np.unique(cust.astype("int64") * width + values)
-    return per_customer_sum(h, pairs // width).astype("int64")

@@ -7,7 +7,15 @@ import pandas as pd
 
 from data_contracts.schema import PURCHASE_CHANNELS
 from features.catalogue import DAYPARTS
-from features.history import NS_PER_DAY, NS_PER_HOUR, History, per_customer_sum, safe_ratio
+from features.history import (
+    NS_PER_DAY,
+    NS_PER_HOUR,
+    History,
+    per_customer_counts,
+    per_customer_sum,
+    safe_ratio,
+    unique_counts,
+)
 
 WINDOW_DAYS = 365
 
@@ -22,24 +30,31 @@ def weekday(ts_ns: np.ndarray) -> np.ndarray:
     return (ts_ns // NS_PER_DAY + 3) % 7
 
 
+def daypart(hours: np.ndarray) -> np.ndarray:
+    """Index into DAYPARTS of each fractional hour."""
+    starts = np.array([start for _, start, _ in DAYPARTS[1:]])
+    return np.searchsorted(starts, hours, side="right")
+
+
 def habits_features(h: History) -> pd.DataFrame:
     """The 'habits' family over the last 365 days of visits."""
     v = h.visits
-    ts = v["ts_ns"].to_numpy()
+    ts = v["ts_ns"]
     recent = ts >= h.since(WINDOW_DAYS)
-    cust, ts = v["cust"].to_numpy()[recent], ts[recent]
+    cust, ts = v["cust"][recent], ts[recent]
     n_visits = per_customer_sum(h, cust)
     hours = visit_hours(ts)
     out: dict[str, np.ndarray] = {}
-    for part, start, end in DAYPARTS:
-        out[f"visit_share_{part}"] = safe_ratio(per_customer_sum(h, cust[(hours >= start) & (hours < end)]), n_visits)
+    by_part = per_customer_counts(h, cust, daypart(hours), len(DAYPARTS))
+    for i, (part, _, _) in enumerate(DAYPARTS):
+        out[f"visit_share_{part}"] = safe_ratio(by_part[:, i], n_visits)
     out["visit_share_before_11"] = safe_ratio(per_customer_sum(h, cust[hours < 11.0]), n_visits)
     out["weekend_visit_share"] = safe_ratio(per_customer_sum(h, cust[weekday(ts) >= 5]), n_visits)
     out["visit_hour_mean"], out["visit_hour_spread"] = _circular_hour(h, cust, hours, n_visits)
-    channel = v["channel"].to_numpy()[recent]
+    by_channel = per_customer_counts(h, cust, v["channel"][recent], len(PURCHASE_CHANNELS))
     for i, ch in enumerate(PURCHASE_CHANNELS):
-        out[f"channel_share_{ch}"] = safe_ratio(per_customer_sum(h, cust[channel == i]), n_visits)
-    top, distinct = _store_counts(h, cust, v["store"].to_numpy()[recent])
+        out[f"channel_share_{ch}"] = safe_ratio(by_channel[:, i], n_visits)
+    top, distinct = _store_counts(h, cust, v["store"][recent])
     out["top_store_visit_share"] = safe_ratio(top, n_visits)
     out["distinct_stores_365d"] = distinct
     return pd.DataFrame(out)
@@ -65,7 +80,7 @@ def _store_counts(h: History, cust: np.ndarray, store: np.ndarray) -> tuple[np.n
     distinct = np.zeros(h.n_customers, dtype="int64")
     if len(cust):
         n_stores = int(store.max()) + 1
-        pairs, counts = np.unique(cust.astype("int64") * n_stores + store, return_counts=True)
+        pairs, counts = unique_counts(cust.astype("int64") * n_stores + store)
         pair_cust = pairs // n_stores
         np.maximum.at(top, pair_cust, counts)
         distinct = per_customer_sum(h, pair_cust).astype("int64")

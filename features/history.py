@@ -11,12 +11,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from data_contracts.errors import MissingColumnsError
 from data_contracts.schema import CATEGORIES, PURCHASE_CHANNELS, TABLES
 
 NS_PER_DAY = 86_400 * 10**9
 NS_PER_HOUR = 3_600 * 10**9
+
+# Columns of equal length, by name: plain numpy arrays (a DataFrame would copy them into blocks).
+Arrays = dict[str, np.ndarray]
 
 REQUIRED_TABLES = ("customers", "transactions", "offers", "offer_events", "feedback")
 
@@ -33,13 +38,14 @@ class History:
     as_of_ns: int
     customers: pd.DataFrame  # signed up before as_of, sorted by customer_id, RangeIndex = customer code
     # One row per visit (receipt with a purchase line), sorted by (cust, ts):
-    # cust, ts_ns, store, channel, net_amount, cat_mask (bit i = CATEGORIES[i] bought).
-    visits: pd.DataFrame
+    # cust, ts_ns, store, channel, cat_mask (bit i = CATEGORIES[i] bought).
+    visits: Arrays
     # One row per receipt line: cust, cat, amount, is_refund, product, ts_ns.
-    lines: pd.DataFrame
-    # Offer events sent (not control) before as_of, with offer_type / reward_category codes.
-    offer_events: pd.DataFrame
-    feedback: pd.DataFrame  # submitted before as_of: cust, ts_ns, nps_score; sorted by (cust, ts_ns)
+    lines: Arrays
+    # Offer events sent (not control) before as_of: cust, sent_ns, viewed, redeemed, redeemed_ns,
+    # offer_type and reward_category codes (-1 for an offer missing from the offers table).
+    offer_events: Arrays
+    feedback: Arrays  # submitted before as_of: cust, ts_ns, nps_score; sorted by (cust, ts_ns)
 
     @property
     def n_customers(self) -> int:
@@ -79,9 +85,47 @@ def _check_columns(tables: dict[str, pd.DataFrame]) -> None:
             raise MissingColumnsError(name, missing, list(frame.columns))
 
 
-def _codes(values: pd.Series, categories) -> np.ndarray:
-    """Position of each value in ``categories`` (-1 when absent)."""
-    return pd.Index(categories).get_indexer(values)
+def _arrow(values: pd.Series) -> pa.Array:
+    """A string column as one contiguous Arrow array (zero-copy for pandas' Arrow-backed ``str``)."""
+    arr = pa.array(values) if not isinstance(values, pa.ChunkedArray) else values
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not pa.types.is_large_string(arr.type):
+        arr = arr.cast(pa.large_string())
+    return arr
+
+
+def codes(values: pd.Series, categories) -> np.ndarray:
+    """Position of each value in ``categories`` (-1 when absent or null), via an Arrow hash lookup."""
+    if not isinstance(categories, pd.Series):
+        categories = pd.Series(list(categories), dtype="str")
+    value_set = _arrow(categories)
+    found = pc.index_in(_arrow(values), value_set=value_set)
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype("int32")
+
+
+def factorize(values: pd.Series) -> np.ndarray:
+    """Integer codes, equal values sharing one (Arrow dictionary encoding; no Python objects)."""
+    encoded = pc.dictionary_encode(_arrow(values))
+    return encoded.indices.to_numpy(zero_copy_only=False).astype("int64")
+
+
+def receipt_codes(values: pd.Series) -> np.ndarray:
+    """Integer codes of receipt ids: equal ids share a code.
+
+    When the ids are sorted (as exported receipts usually are) a new code starts wherever the id
+    changes, a string comparison instead of a hash table; otherwise this is ``factorize``.
+    """
+    arr = _arrow(values)
+    if len(arr) > 1 and pc.all(pc.greater_equal(arr[1:], arr[:-1])).as_py():
+        change = pc.not_equal(arr[1:], arr[:-1]).to_numpy(zero_copy_only=False)
+        return np.r_[0, np.cumsum(change, dtype="int64")]
+    return factorize(values)
+
+
+def _select(mask: np.ndarray) -> np.ndarray | slice:
+    """Row selector for ``mask``: a plain slice when every row is selected (saves a copy of each column)."""
+    return slice(None) if mask.all() else np.flatnonzero(mask)
 
 
 def prepare_history(tables: dict[str, pd.DataFrame], as_of) -> History:
@@ -93,91 +137,124 @@ def prepare_history(tables: dict[str, pd.DataFrame], as_of) -> History:
     cust = tables["customers"]
     cust = cust.loc[_ns(cust["signup_date"]) < as_of_ns]
     cust = cust.sort_values("customer_id", kind="stable").reset_index(drop=True)
-    cust_index = pd.Index(cust["customer_id"])
+    ids = cust["customer_id"]
 
-    lines, visits = _purchases(tables["transactions"], cust_index, as_of_ns)
-    events = _offer_events(tables["offer_events"], tables["offers"], cust_index, as_of_ns)
+    lines, visits = _purchases(tables["transactions"], ids, as_of_ns)
+    events = _offer_events(tables["offer_events"], tables["offers"], ids, as_of_ns)
 
     fb = tables["feedback"]
     fb_ts = _ns(fb["submitted_at"])
-    keep = fb_ts < as_of_ns
-    fb_code = cust_index.get_indexer(fb["customer_id"][keep])
-    feedback = pd.DataFrame(
-        {"cust": fb_code, "ts_ns": fb_ts[keep], "nps_score": fb["nps_score"].to_numpy()[keep].astype("float64")}
-    )
-    feedback = feedback.loc[feedback["cust"] >= 0].sort_values(["cust", "ts_ns"], kind="stable")
-    return History(as_of, as_of_ns, cust, visits, lines, events, feedback.reset_index(drop=True))
+    fb_cust = codes(fb["customer_id"], ids)
+    keep = np.flatnonzero((fb_ts < as_of_ns) & (fb_cust >= 0))
+    keep = keep[np.lexsort((fb_ts[keep], fb_cust[keep]))]
+    feedback = {"cust": fb_cust[keep], "ts_ns": fb_ts[keep], "nps_score": fb["nps_score"].to_numpy("float64")[keep]}
+    return History(as_of, as_of_ns, cust, visits, lines, events, feedback)
 
 
-def _purchases(tx: pd.DataFrame, cust_index: pd.Index, as_of_ns: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _purchases(tx: pd.DataFrame, ids: pd.Series, as_of_ns: int) -> tuple[Arrays, Arrays]:
     ts = _ns(tx["ts"])
-    keep = ts < as_of_ns
-    tx = tx.loc[keep]
-    ts = ts[keep]
-    cust = cust_index.get_indexer(tx["customer_id"])
-    known = cust >= 0  # lines of customers not profiled at as_of (none in validated data) are not used
-    if not known.all():
-        tx, ts, cust = tx.loc[known], ts[known], cust[known]
-    is_refund = tx["is_refund"].to_numpy(dtype=bool)
-    amount = tx["amount"].to_numpy(dtype="float64")
-    cat = _codes(tx["category"], CATEGORIES).astype("int8")
-    product = pd.factorize(tx["product_id"])[0]
-    receipt = pd.factorize(tx["transaction_id"])[0]
-    lines = pd.DataFrame(
-        {"cust": cust, "cat": cat, "amount": amount, "is_refund": is_refund, "product": product, "ts_ns": ts}
-    )
-    n_receipts = int(receipt.max()) + 1 if len(receipt) else 0
+    cust = codes(tx["customer_id"], ids)
+    # Lines of customers not profiled at as_of (none in validated data) are not used.
+    keep = _select((ts < as_of_ns) & (cust >= 0))
+    lines: Arrays = {
+        "cust": cust[keep],
+        "cat": codes(tx["category"], CATEGORIES).astype("int8")[keep],
+        "amount": tx["amount"].to_numpy(dtype="float64")[keep],
+        "is_refund": tx["is_refund"].to_numpy(dtype=bool)[keep],
+        "product": factorize(tx["product_id"]).astype("int32")[keep],
+        "ts_ns": ts[keep],
+    }
+    receipt = receipt_codes(tx["transaction_id"])[keep]
+    row = np.arange(len(tx))[keep]  # position in tx of each kept line
 
-    # A visit is a receipt with at least one purchase line; its net amount includes refund lines on it.
-    purchase_lines = np.bincount(receipt, weights=~is_refund, minlength=n_receipts) > 0
-    net = np.bincount(receipt, weights=amount, minlength=n_receipts)
-    bit = np.where(is_refund | (cat < 0), 0, np.left_shift(1, cat.astype("int64"))).astype("int64")
-    order = np.argsort(receipt, kind="stable")
-    sorted_receipt = receipt[order]
-    starts = np.flatnonzero(np.r_[True, sorted_receipt[1:] != sorted_receipt[:-1]]) if len(order) else order
-    mask = np.bitwise_or.reduceat(bit[order], starts) if len(order) else np.zeros(0, "int64")
-    first = order[starts]
-    visits = pd.DataFrame(
-        {
-            "cust": cust[first],
-            "ts_ns": ts[first],
-            "store": pd.factorize(tx["store_id"].to_numpy()[first])[0],
-            "channel": _codes(tx["channel"].iloc[first], PURCHASE_CHANNELS),
-            "net_amount": net,
-            "cat_mask": mask,
-        }
-    )
-    visits = visits.loc[purchase_lines]
-    visits = visits.sort_values(["cust", "ts_ns"], kind="stable").reset_index(drop=True)
+    # Group lines by receipt; ids that are not in order need one stable sort.
+    if len(receipt) and (np.diff(receipt) < 0).any():
+        order = np.argsort(receipt, kind="stable")
+        receipt, row = receipt[order], row[order]
+        by_receipt = {k: lines[k][order] for k in ("cat", "is_refund")}
+    else:
+        by_receipt = lines
+    if len(receipt):
+        starts = np.flatnonzero(np.r_[True, receipt[1:] != receipt[:-1]])
+        cat, is_refund = by_receipt["cat"], by_receipt["is_refund"]
+        bit = np.where(is_refund | (cat < 0), 0, np.left_shift(1, cat.astype("int64")))
+        mask = np.bitwise_or.reduceat(bit, starts)
+        # A visit is a receipt with at least one purchase line (refund-only receipts are not visits).
+        is_visit = np.add.reduceat((~is_refund).astype("int64"), starts) > 0
+    else:
+        starts, mask, is_visit = np.zeros(0, "int64"), np.zeros(0, "int64"), np.zeros(0, bool)
+    first = row[starts[is_visit]]  # row in tx of each visit's first line
+    by_time = np.lexsort((ts[first], cust[first]))
+    by_customer_time = first[by_time]
+    visits: Arrays = {
+        "cust": cust[by_customer_time],
+        "ts_ns": ts[by_customer_time],
+        "store": factorize(tx["store_id"])[by_customer_time],
+        "channel": codes(tx["channel"], PURCHASE_CHANNELS)[by_customer_time],
+        "cat_mask": mask[is_visit][by_time],
+    }
     return lines, visits
 
 
-def _offer_events(ev: pd.DataFrame, offers: pd.DataFrame, cust_index: pd.Index, as_of_ns: int) -> pd.DataFrame:
+def _offer_events(ev: pd.DataFrame, offers: pd.DataFrame, ids: pd.Series, as_of_ns: int) -> Arrays:
     from data_contracts.schema import OFFER_TYPES
 
     sent_ns = _ns(ev["sent_at"])
-    keep = (sent_ns < as_of_ns) & ~ev["is_control"].to_numpy(dtype=bool)
-    ev = ev.loc[keep]
-    cust = cust_index.get_indexer(ev["customer_id"])
-    offer_pos = pd.Index(offers["offer_id"]).get_indexer(ev["offer_id"])
-    offer_type = _codes(offers["offer_type"], OFFER_TYPES)
-    reward_cat = _codes(offers["reward_category"], CATEGORIES)
+    cust = codes(ev["customer_id"], ids)
+    keep = _select((sent_ns < as_of_ns) & ~ev["is_control"].to_numpy(dtype=bool) & (cust >= 0))
+    offer_pos = codes(ev["offer_id"], offers["offer_id"])[keep]
+    offer_type = codes(offers["offer_type"], OFFER_TYPES)
+    reward_cat = codes(offers["reward_category"], CATEGORIES)
     has_offer = offer_pos >= 0
-    viewed_ns = _ns(ev["viewed_at"])
-    redeemed_ns = _ns(ev["redeemed_at"])
+    viewed_ns = _ns(ev["viewed_at"])[keep]
+    redeemed_ns = _ns(ev["redeemed_at"])[keep]
     nat = np.iinfo("int64").min
-    out = pd.DataFrame(
-        {
-            "cust": cust,
-            "sent_ns": sent_ns[keep],
-            "viewed": (viewed_ns != nat) & (viewed_ns < as_of_ns),
-            "redeemed": (redeemed_ns != nat) & (redeemed_ns < as_of_ns),
-            "redeemed_ns": np.where(redeemed_ns < as_of_ns, redeemed_ns, nat),
-            "offer_type": np.where(has_offer, offer_type[offer_pos], -1),
-            "reward_category": np.where(has_offer, reward_cat[offer_pos], -1),
-        }
-    )
-    return out.loc[out["cust"] >= 0].reset_index(drop=True)
+    redeemed = (redeemed_ns != nat) & (redeemed_ns < as_of_ns)
+    return {
+        "cust": cust[keep],
+        "sent_ns": sent_ns[keep],
+        "viewed": (viewed_ns != nat) & (viewed_ns < as_of_ns),
+        "redeemed": redeemed,
+        "redeemed_ns": np.where(redeemed, redeemed_ns, nat),
+        "offer_type": np.where(has_offer, offer_type[offer_pos], -1),
+        "reward_category": np.where(has_offer, reward_cat[offer_pos], -1),
+    }
+
+
+def distinct_per_customer(h: History, cust: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Number of distinct non-negative int ``values`` per customer."""
+    if not len(cust):
+        return np.zeros(h.n_customers, dtype="int64")
+    width = int(values.max()) + 1
+    keys = cust.astype("int64") * width + values
+    if h.n_customers * width <= 4 * len(keys):  # a presence table no bigger than the input: no sort
+        present = np.bincount(keys, minlength=h.n_customers * width) > 0
+        return present.reshape(h.n_customers, width).sum(axis=1).astype("int64")
+    pairs, _ = unique_counts(keys)
+    return per_customer_sum(h, pairs // width).astype("int64")
+
+
+def unique_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values of an int array and how often each occurs (sort-based: fast on 10M rows)."""
+    if not len(keys):
+        return keys, np.zeros(0, dtype="int64")
+    ordered = np.sort(keys)
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    return ordered[starts], np.diff(np.r_[starts, len(ordered)])
+
+
+def per_customer_sums(h: History, cust: np.ndarray, group: np.ndarray, n_groups: int, weights=None) -> np.ndarray:
+    """(customers x groups) sums of ``weights`` (or counts) per customer and group code; group < 0 skipped."""
+    ok = group >= 0
+    flat = cust[ok].astype("int64") * n_groups + group[ok]
+    w = None if weights is None else weights[ok]
+    size = h.n_customers * n_groups
+    return np.bincount(flat, weights=w, minlength=size)[:size].reshape(-1, n_groups)
+
+
+def per_customer_counts(h: History, cust: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """(customers x groups) counts of rows per customer and group code (rows with group < 0 skipped)."""
+    return per_customer_sums(h, cust, group, n_groups)
 
 
 def per_customer_sum(h: History, codes: np.ndarray, weights=None) -> np.ndarray:

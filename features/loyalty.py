@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from data_contracts.schema import TIERS
-from features.history import History, days_since, per_customer_sum, safe_ratio
+from features.history import History, codes, days_since, per_customer_sum, safe_ratio
 
 # Points that mark each tier: the program's annual-spend thresholds (silver 120, gold 400, platinum 1000)
 # at 10 points per currency unit. points_to_next_tier measures the balance against the next one.
@@ -25,20 +25,20 @@ def nps_group(score: np.ndarray) -> np.ndarray:
 def loyalty_features(h: History) -> pd.DataFrame:
     """The 'loyalty' family."""
     c = h.customers
-    tier = pd.Index(TIERS).get_indexer(c["tier"]).astype("int64")
+    tier = codes(c["tier"], TIERS).astype("int64")
     points = c["points_balance"].to_numpy(dtype="int64")
     next_threshold = np.array([TIER_THRESHOLDS[t] for t in TIERS[1:]] + [np.nan], dtype="float64")
     to_next = np.where(tier >= 0, np.maximum(next_threshold[tier] - points, 0.0), np.nan)
 
     fb = h.feedback  # sorted by (cust, ts): the last row of each customer is the latest answer
-    cust, score = fb["cust"].to_numpy(), fb["nps_score"].to_numpy()
+    cust, score = fb["cust"], fb["nps_score"]
     count = per_customer_sum(h, cust).astype("int64")
     last_score = np.full(h.n_customers, np.nan)
     last_ts = np.full(h.n_customers, np.iinfo("int64").min)
     if len(cust):
         is_last = np.r_[cust[1:] != cust[:-1], True]
         last_score[cust[is_last]] = score[is_last]
-        last_ts[cust[is_last]] = fb["ts_ns"].to_numpy()[is_last]
+        last_ts[cust[is_last]] = fb["ts_ns"][is_last]
     return pd.DataFrame(
         {
             "tier_ordinal": tier,

@@ -16,19 +16,19 @@ from features.history import History, days_since, per_customer_max, per_customer
 def offer_history_features(h: History) -> pd.DataFrame:
     """The 'offer_history' family."""
     ev = h.offer_events
-    cust = ev["cust"].to_numpy()
-    viewed, redeemed = ev["viewed"].to_numpy(), ev["redeemed"].to_numpy()
+    cust = ev["cust"]
+    viewed, redeemed = ev["viewed"], ev["redeemed"]
     out: dict[str, np.ndarray] = {}
     _block(h, out, "offers", cust, viewed, redeemed)
     for i, t in enumerate(OFFER_TYPES):
-        sel = ev["offer_type"].to_numpy() == i
+        sel = ev["offer_type"] == i
         _block(h, out, f"offers_{t}", cust[sel], viewed[sel], redeemed[sel])
     for i, c in enumerate(CATEGORIES):
-        sel = ev["reward_category"].to_numpy() == i
+        sel = ev["reward_category"] == i
         _block(h, out, f"offers_cat_{c}", cust[sel], viewed[sel], redeemed[sel])
-    out["days_since_last_offer"] = days_since(h, per_customer_max(h, cust, ev["sent_ns"].to_numpy()))
+    out["days_since_last_offer"] = days_since(h, per_customer_max(h, cust, ev["sent_ns"]))
     out["days_since_last_redemption"] = days_since(
-        h, per_customer_max(h, cust[redeemed], ev["redeemed_ns"].to_numpy()[redeemed])
+        h, per_customer_max(h, cust[redeemed], ev["redeemed_ns"][redeemed])
     )
     return pd.DataFrame(out)
 

@@ -11,13 +11,13 @@ from features.history import NS_PER_DAY, History, days_since, per_customer_max, 
 def recency_features(h: History) -> pd.DataFrame:
     """The 'recency' family: one row per customer code."""
     v, lines = h.visits, h.lines
-    cust, ts = v["cust"].to_numpy(), v["ts_ns"].to_numpy()
+    cust, ts = v["cust"], v["ts_ns"]
     out: dict[str, np.ndarray] = {
         "days_since_last_visit": days_since(h, per_customer_max(h, cust, ts)),
     }
     for days in (30, 90, 365):
         out[f"visits_{days}d"] = per_customer_sum(h, cust[ts >= h.since(days)]).astype("int64")
-    line_cust, line_ts, amount = lines["cust"].to_numpy(), lines["ts_ns"].to_numpy(), lines["amount"].to_numpy()
+    line_cust, line_ts, amount = lines["cust"], lines["ts_ns"], lines["amount"]
     for days in (30, 90, 365):
         recent = line_ts >= h.since(days)
         out[f"spend_{days}d"] = per_customer_sum(h, line_cust[recent], amount[recent])
@@ -31,8 +31,8 @@ def recency_features(h: History) -> pd.DataFrame:
 def distinct_visit_days(h: History, start_ns: int) -> np.ndarray:
     """Calendar days with a visit at or after ``start_ns``, per customer (visits are sorted by cust, ts)."""
     v = h.visits
-    keep = v["ts_ns"].to_numpy() >= start_ns
-    cust = v["cust"].to_numpy()[keep]
-    day = v["ts_ns"].to_numpy()[keep] // NS_PER_DAY
+    keep = v["ts_ns"] >= start_ns
+    cust = v["cust"][keep]
+    day = v["ts_ns"][keep] // NS_PER_DAY
     new_day = np.r_[True, (cust[1:] != cust[:-1]) | (day[1:] != day[:-1])] if len(cust) else np.zeros(0, bool)
     return per_customer_sum(h, cust[new_day]).astype("int64")

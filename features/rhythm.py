@@ -13,9 +13,9 @@ WINDOW_DAYS = 365
 def rhythm_features(h: History) -> pd.DataFrame:
     """The 'rhythm' family: gaps between visit days (365 days) and the last 30 vs the previous 60 days."""
     v = h.visits
-    ts = v["ts_ns"].to_numpy()
+    ts = v["ts_ns"]
     recent = ts >= h.since(WINDOW_DAYS)
-    cust, day = v["cust"].to_numpy()[recent], ts[recent] // NS_PER_DAY
+    cust, day = v["cust"][recent], ts[recent] // NS_PER_DAY
     # Visits are sorted by (cust, ts): keep each customer's distinct days, then difference neighbours.
     if len(cust):
         new_day = np.r_[True, (cust[1:] != cust[:-1]) | (day[1:] != day[:-1])]
@@ -31,11 +31,11 @@ def rhythm_features(h: History) -> pd.DataFrame:
 
     last_30 = ts >= h.since(30)
     prev_60 = (ts >= h.since(90)) & ~last_30
-    all_cust = v["cust"].to_numpy()
+    all_cust = v["cust"]
     visit_trend = safe_ratio(per_customer_sum(h, all_cust[last_30]) / 30, per_customer_sum(h, all_cust[prev_60]) / 60)
 
     lines = h.lines
-    l_ts, l_cust, amount = lines["ts_ns"].to_numpy(), lines["cust"].to_numpy(), lines["amount"].to_numpy()
+    l_ts, l_cust, amount = lines["ts_ns"], lines["cust"], lines["amount"]
     l_30 = l_ts >= h.since(30)
     l_prev = (l_ts >= h.since(90)) & ~l_30
     spend_prev = per_customer_sum(h, l_cust[l_prev], amount[l_prev]) / 60

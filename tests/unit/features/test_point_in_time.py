@@ -105,3 +105,11 @@ def test_missing_column_is_named(tiny, as_of):
 
     with pytest.raises(MissingColumnsError, match=r"table 'transactions'.*\['is_refund'\]"):
         build_profiles({**tiny, "transactions": tiny["transactions"].drop(columns="is_refund")}, as_of)
+
+
+def test_sorted_receipt_ids_take_the_fast_path_and_give_the_same_profile(tiny, as_of):
+    from features.history import receipt_codes
+
+    by_id = tiny["transactions"].sort_values(["transaction_id", "product_id"]).reset_index(drop=True)
+    assert (receipt_codes(by_id["transaction_id"]) == [0, 1, 1, 2, 3, 3, 4, 4, 5, 5, 6, 7, 8]).all()  # r1, t1, t1, t2, ...
+    pdt.assert_frame_equal(build_profiles({**tiny, "transactions": by_id}, as_of), build_profiles(tiny, as_of))
