@@ -274,16 +274,21 @@ class SyntheticData:
 # --------------------------------------------------------------------------------------------------
 
 
+_CHOICE_RESOLUTION = 1 << 14
+
+
 def _choice_rows(rng: np.random.Generator, probs: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """For each element of ``rows`` draw a column index from the distribution ``probs[row]``."""
+    """For each element of ``rows`` draw a column index from the distribution ``probs[row]``.
+
+    Inverse-CDF through a lookup table on a 1/16384 grid: one gather per draw, whatever the number of rows.
+    """
     cdf = np.cumsum(probs, axis=1)
     cdf[:, -1] = 1.0
-    u = rng.random(len(rows))
-    out = np.empty(len(rows), dtype=np.int64)
-    for r in range(len(probs)):
-        mask = rows == r
-        out[mask] = np.searchsorted(cdf[r], u[mask], side="right")
-    return np.minimum(out, probs.shape[1] - 1)
+    grid = (np.arange(_CHOICE_RESOLUTION) + 0.5) / _CHOICE_RESOLUTION
+    lookup = np.stack([np.searchsorted(c, grid, side="right") for c in cdf]).astype(np.int8)
+    lookup = np.minimum(lookup, probs.shape[1] - 1)
+    bucket = rng.integers(0, _CHOICE_RESOLUTION, size=len(rows))
+    return lookup[rows, bucket]
 
 
 def _as_datetime(ns: np.ndarray, mask: np.ndarray | None = None) -> pd.Series:
@@ -510,34 +515,39 @@ def _transactions(rng, cust, counts, days, start_ns, day_ns, dates, products, ca
     visit_ts = start_ns + day_idx.astype(np.int64) * day_ns + (hours * 3600).astype(np.int64) * np.int64(10**9)
     del hours
 
-    n_lines = _choice_rows(rng, BASKET_SIZE, persona) + 1
+    n_lines = _choice_rows(rng, BASKET_SIZE, persona).astype(np.int64) + 1
     starts = np.zeros(n_visits, dtype=np.int64)
     np.cumsum(n_lines[:-1], out=starts[1:])
     visit_of_line = np.repeat(np.arange(n_visits, dtype=np.int32), n_lines)
     first_line = np.zeros(len(visit_of_line), dtype=bool)
     first_line[starts] = True
+    del starts
     line_persona = persona[visit_of_line]
-    cat = np.empty(len(visit_of_line), dtype=np.int64)
+    cat = np.empty(len(visit_of_line), dtype=np.int8)
     cat[first_line] = _choice_rows(rng, ANCHOR_CATEGORY, line_persona[first_line])
     cat[~first_line] = _choice_rows(rng, ADDON_CATEGORY, line_persona[~first_line])
+    del first_line
     # Summer: some hot coffee becomes an iced drink.
-    doy = dates.dayofyear.to_numpy()[day_idx[visit_of_line]]
-    summer = 0.35 * np.exp(-(((doy - 200) / 35.0) ** 2))
-    iced = (cat == CATEGORIES.index("coffee")) & (rng.random(len(cat)) < summer)
+    summer = 0.35 * np.exp(-(((dates.dayofyear.to_numpy() - 200) / 35.0) ** 2))
+    iced = cat == CATEGORIES.index("coffee")
+    iced[iced] = rng.random(int(iced.sum())) < summer[day_idx[visit_of_line[iced]]]
     cat[iced] = CATEGORIES.index("cold_drinks")
-    del doy, summer, iced
+    del iced
     # Each customer has a favourite product per category, chosen 60% of the time.
-    fav = np.floor(rng.random((len(cust["persona"]), len(CATEGORIES))) * cat_count).astype(np.int64)
-    within = np.floor(rng.random(len(cat)) * cat_count[cat]).astype(np.int64)
+    fav = np.floor(rng.random((len(cust["persona"]), len(CATEGORIES))) * cat_count).astype(np.int8)
+    within = np.floor(rng.random(len(cat)) * cat_count[cat]).astype(np.int8)
     use_fav = rng.random(len(cat)) < 0.6
     within[use_fav] = fav[cust_idx[visit_of_line[use_fav]], cat[use_fav]]
-    product = cat_first[cat] + within
+    del use_fav
+    product = (cat_first[cat] + within).astype(np.int16)
+    del within
     # A visit has distinct products: drop a line repeating a product of an earlier line of the same visit.
     dup = np.zeros(len(product), dtype=bool)
     for lag in range(1, BASKET_SIZE.shape[1]):
         dup[lag:] |= (visit_of_line[lag:] == visit_of_line[:-lag]) & (product[lag:] == product[:-lag])
     keep = ~dup
     visit_of_line, product, cat, line_persona = visit_of_line[keep], product[keep], cat[keep], line_persona[keep]
+    del dup, keep
     n_kept = np.bincount(visit_of_line, minlength=n_visits)
     starts = np.zeros(n_visits, dtype=np.int64)
     np.cumsum(n_kept[:-1], out=starts[1:])
@@ -766,68 +776,71 @@ def _customer_ids(n: int) -> pd.Series:
 def _assemble_transactions(rng, tx, red, cust, stores, products, start_ns, end_ns, day_ns):
     """Organic lines + redemption lines + a few refunds, with string ids, receipts numbered in time order.
 
+    Works in index space (organic lines | redemption lines | refund lines) and gathers each column once.
     Returns the table and, per line, the customer index and amount (for points and tiers).
     """
     n_red = len(red["customer"])
-    n_org_lines = len(tx["product"])
-    # Line-level columns: organic lines, then one line per redemption.
-    line_cols = {
-        "product": np.r_[tx["product"], red["product"]],
-        "category": np.r_[tx["category"], red["category"]],
-        "quantity": np.r_[tx["quantity"], red["quantity"]],
-        "amount": np.r_[tx["amount"], red["amount"]],
-    }
-    # Visit-level columns: organic visits, then one visit per redemption.
-    visit_cols = {
-        "ts": np.r_[tx["visit_ts"], red["ts"]],
-        "customer": np.r_[tx["visit_customer"], red["customer"]],
-        "store": np.r_[tx["visit_store"], cust["home_store"][red["customer"]]],
-        "channel": np.r_[tx["visit_channel"], red["channel"]],
-    }
-    line_start = np.r_[tx["line_start"], n_org_lines + np.arange(n_red)]
-    line_count = np.r_[tx["line_count"], np.ones(n_red, dtype=np.int64)]
-    visit_of_line = np.repeat(np.arange(len(line_start)), line_count)
+    n_org_lines, n_org_visits = len(tx["product"]), len(tx["visit_ts"])
+    n_lines = n_org_lines + n_red
+    amount_src = np.concatenate([tx["amount"], red["amount"]])
+    visit_ts = np.concatenate([tx["visit_ts"], red["ts"]])
+    visit_customer = np.concatenate([tx["visit_customer"], red["customer"]])
+    line_start = np.concatenate([tx["line_start"], n_org_lines + np.arange(n_red)])
+    line_count = np.concatenate([tx["line_count"], np.ones(n_red, dtype=np.int64)])
 
     # Refunds: a few paid lines are refunded minutes to two days later, as a receipt of their own.
-    cand = np.flatnonzero((rng.random(len(visit_of_line)) < REFUND_RATE) & (line_cols["amount"] > 0))
-    cand_visit = visit_of_line[cand]
-    r_ts = visit_cols["ts"][cand_visit] + (rng.uniform(300, 2 * 86_400, len(cand))).astype(np.int64) * np.int64(10**9)
-    churn_ns = start_ns + cust["churn_day"][visit_cols["customer"][cand_visit]] * day_ns
+    cand = np.flatnonzero(rng.random(n_lines) < REFUND_RATE)
+    cand = cand[amount_src[cand] > 0]
+    cand_visit = np.searchsorted(line_start, cand, side="right") - 1
+    r_ts = visit_ts[cand_visit] + rng.uniform(300, 2 * 86_400, len(cand)).astype(np.int64) * np.int64(10**9)
+    churn_ns = start_ns + cust["churn_day"][visit_customer[cand_visit]] * day_ns
     ok = (r_ts < end_ns) & (r_ts < churn_ns)
     cand, cand_visit, r_ts = cand[ok], cand_visit[ok], r_ts[ok]
-    n_lines = len(visit_of_line)
-    for key in line_cols:
-        extra = -line_cols[key][cand] if key == "amount" else line_cols[key][cand]
-        line_cols[key] = np.r_[line_cols[key], extra]
-    is_refund = np.r_[np.zeros(n_lines, dtype=bool), np.ones(len(cand), dtype=bool)]
-    visit_cols["ts"] = np.r_[visit_cols["ts"], r_ts]
-    for key in ("customer", "store", "channel"):
-        visit_cols[key] = np.r_[visit_cols[key], visit_cols[key][cand_visit]]
-    line_start = np.r_[line_start, n_lines + np.arange(len(cand))]
-    line_count = np.r_[line_count, np.ones(len(cand), dtype=np.int64)]
+    n_refund = len(cand)
 
-    # Receipts in time order: sort visits by time, then gather their (contiguous) lines.
-    order = np.argsort(visit_cols["ts"], kind="stable")
-    counts = line_count[order]
-    receipt = np.repeat(np.arange(len(order)), counts)
+    # Receipts in time order: sort visits (incl. refund receipts) by time, then gather their contiguous lines.
+    all_ts = np.concatenate([visit_ts, r_ts])
+    all_start = np.concatenate([line_start, n_lines + np.arange(n_refund)])
+    all_count = np.concatenate([line_count, np.ones(n_refund, dtype=np.int64)])
+    del line_start, line_count
+    order = np.argsort(all_ts, kind="stable")
+    n_receipts = len(order)
+    counts = all_count[order]
+    receipt = np.repeat(np.arange(len(order), dtype=np.int64), counts)
     first_of_receipt = np.zeros(len(order), dtype=np.int64)
     np.cumsum(counts[:-1], out=first_of_receipt[1:])
-    gather = np.repeat(line_start[order] - first_of_receipt, counts) + np.arange(len(receipt))
-    visit_sorted = order[receipt]
-    customer = visit_cols["customer"][visit_sorted]
-    amount = line_cols["amount"][gather]
+    gather = np.repeat(all_start[order] - first_of_receipt, counts) + np.arange(len(receipt))
+    del counts, first_of_receipt, all_start, all_count
+    # Visit of each output row (refund receipts point at the visit they refund) and its source line.
+    visit = order[receipt]
+    is_refund = visit >= len(visit_ts)
+    ts = all_ts[visit]
+    visit[is_refund] = cand_visit[visit[is_refund] - len(visit_ts)]
+    line = gather
+    line[is_refund] = cand[gather[is_refund] - n_lines]
+    del order, all_ts, gather
+
+    def lines(org: np.ndarray, redeemed: np.ndarray) -> np.ndarray:
+        return np.concatenate([org, redeemed])[line]
+
+    def visits(org: np.ndarray, redeemed: np.ndarray) -> np.ndarray:
+        return np.concatenate([org, redeemed])[visit]
+
+    customer = visit_customer[visit]
+    amount = amount_src[line]
+    amount[is_refund] = -amount[is_refund]
     frame = pd.DataFrame(
         {
-            "transaction_id": pd.Series(_ids("T", len(order), 9).array.take(receipt)),
+            "transaction_id": pd.Series(_ids("T", n_receipts, 9).array.take(receipt)),
             "customer_id": _take_str(_customer_ids(len(cust["persona"])), customer),
-            "ts": _as_datetime(visit_cols["ts"][visit_sorted]),
-            "store_id": _take_str(stores["store_id"], visit_cols["store"][visit_sorted]),
-            "channel": _take_str(list(PURCHASE_CHANNELS), visit_cols["channel"][visit_sorted]),
-            "product_id": _take_str(products["product_id"], line_cols["product"][gather]),
-            "category": _take_str(list(CATEGORIES), line_cols["category"][gather]),
-            "quantity": line_cols["quantity"][gather],
+            "ts": _as_datetime(ts),
+            "store_id": _take_str(stores["store_id"], visits(tx["visit_store"], cust["home_store"][red["customer"]])),
+            "channel": _take_str(list(PURCHASE_CHANNELS), visits(tx["visit_channel"], red["channel"])),
+            "product_id": _take_str(products["product_id"], lines(tx["product"], red["product"])),
+            "category": _take_str(list(CATEGORIES), lines(tx["category"], red["category"])),
+            "quantity": lines(tx["quantity"], red["quantity"]),
             "amount": amount,
-            "is_refund": is_refund[gather],
+            "is_refund": is_refund,
         }
     )
     return frame, customer, amount
@@ -878,8 +891,8 @@ def _customers_table(rng, cust, tiers, spend_total, start: pd.Timestamp, stores:
     spend_total = np.clip(spend_total, 0, None)
     kept = rng.beta(2.0, 3.0, n)
     points = np.floor(spend_total * 10 * TIER_POINTS_MULTIPLIER[tiers] * kept).astype(np.int64)
+    # A date (midnight): activity on the signup day itself then never precedes the signup.
     signup = start + pd.to_timedelta(cust["signup_day"], unit="D")
-    signup = signup + pd.to_timedelta(rng.integers(8 * 3600, 20 * 3600, n), unit="s")
     persona = cust["persona"]
     centre = np.array([1988, 1985, 1995, 1982, 1975, 1992])[persona]
     birth = np.clip(np.round(rng.normal(centre, 10)), 1930, 2008).astype(np.int64)

@@ -232,6 +232,13 @@ def test_churn_follows_disengagement_and_detractors(sample):
     assert churned[detractor].mean() > 2 * churned[~detractor].mean()
 
 
+def test_no_activity_before_signup(sample):
+    signup = sample.tables["customers"].set_index("customer_id")["signup_date"]
+    for name, column in (("transactions", "ts"), ("offer_events", "sent_at"), ("feedback", "submitted_at")):
+        frame = sample.tables[name]
+        assert (frame[column] >= frame["customer_id"].map(signup)).all(), name
+
+
 def test_generate_rejects_bad_sizes():
     with pytest.raises(ValueError, match="n_customers must be >= 1, got 0"):
         generate(n_customers=0, days=30, seed=1)
