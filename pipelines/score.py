@@ -1,0 +1,687 @@
+"""`rewards score`: a campaign list for every customer, with a holdout group and a summary.
+
+The same chain the offer API runs (profiles -> churn and offer models -> ``models.policy.recommend``)
+applied to customers in chunks, so memory stays bounded whatever the customer count. ``ChunkScorer``
+is that chain for one chunk; the in-process engine (``score_customers``) and the Spark engine
+(``pipelines.spark_engine`` via ``mapInPandas``) both call it. Outputs are written atomically:
+the list, ``<stem>.exclusions<suffix>`` (every customer without an offer, with the reason) and
+``<stem>.summary.json``; a failed run leaves the previous outputs as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import typer
+
+from data_contracts.schema import OFFER_CHANNELS
+from models.campaign import (
+    EXCLUSION_COLUMNS,
+    LIST_COLUMNS,
+    ROW_COLUMNS,
+    CampaignSummary,
+    campaign_rows,
+    exclusion_rows,
+    list_rows,
+    remaining_budget,
+)
+from models.policy import Context, ContactHistory, OfferCatalog, PolicyConfig, customer_book, recommend
+
+DEFAULT_CHUNK_SIZE = 50_000
+# Customer attributes the policy needs next to the profile (consent and tier are not model features).
+ATTRIBUTE_COLUMNS: tuple[str, ...] = ("tier", "marketing_consent")
+CUSTOMER_TABLES: tuple[str, ...] = ("customers", "transactions", "offer_events", "feedback")
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "customer_id": pa.string(),
+    "status": pa.string(),
+    "reason": pa.string(),
+    "holdout": pa.bool_(),
+    "rank": pa.int64(),
+    "offer_id": pa.string(),
+    "offer_name": pa.string(),
+    "reward_category": pa.string(),
+    "offer_type": pa.string(),
+    "p_redeem": pa.float64(),
+    "expected_value": pa.float64(),
+    "score": pa.float64(),
+    "churn_risk": pa.float64(),
+    "cold_start": pa.bool_(),
+    "reasons": pa.list_(pa.string()),
+    "campaign": pa.string(),
+    "as_of": pa.timestamp("us"),
+    "offer_model_version": pa.string(),
+    "churn_model_version": pa.string(),
+}
+ROW_SCHEMA = pa.schema([(c, _ARROW_TYPES[c]) for c in ROW_COLUMNS])
+LIST_SCHEMA = pa.schema([(c, _ARROW_TYPES[c]) for c in LIST_COLUMNS])
+EXCLUSION_SCHEMA = pa.schema([(c, _ARROW_TYPES[c]) for c in EXCLUSION_COLUMNS])
+ROW_DTYPES: dict[str, str] = {
+    "customer_id": "str", "status": "str", "holdout": "bool", "rank": "Int64", "offer_id": "str",
+    "offer_name": "str", "reward_category": "str", "offer_type": "str", "p_redeem": "float64",
+    "expected_value": "float64", "score": "float64", "churn_risk": "float64", "cold_start": "bool",
+    "reasons": "list", "campaign": "str", "as_of": "datetime64[ns]", "offer_model_version": "str",
+    "churn_model_version": "str",
+}
+CSV_LIST_SEPARATOR = " | "
+
+
+class ScoreError(ValueError):
+    """The scoring run cannot start or finish: the message names the input and what to do."""
+
+
+class Engine(str, Enum):
+    local = "local"
+    spark = "spark"
+
+
+# --------------------------------------------------------------------------------------------
+# One chunk: profiles in, list rows out (the unit both engines run)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ChunkScorer:
+    """Score one chunk of customers: churn risk, habit tags, then the policy, then list rows.
+
+    Input: profile rows (customer_id + features) with the ``ATTRIBUTE_COLUMNS`` of the customers
+    table attached. Output: ``models.campaign.ROW_COLUMNS`` rows sorted by customer_id and rank.
+    Picklable, so Spark ships it to its workers as it is.
+    """
+
+    catalog: OfferCatalog
+    history: ContactHistory
+    offer_model: object
+    churn_model: object
+    model_versions: dict[str, str]
+    context: Context
+    config: PolicyConfig
+    campaign: str
+    as_of: pd.Timestamp
+    k: int = 1
+    offer_ids: Sequence[str] | None = None
+
+    def __call__(self, chunk: pd.DataFrame) -> pd.DataFrame:
+        from features import habit_tags
+
+        if not len(chunk):
+            return empty_rows()
+        chunk = chunk.reset_index(drop=True)
+        attrs = chunk[["customer_id", *ATTRIBUTE_COLUMNS]]
+        profiles = chunk.drop(columns=list(ATTRIBUTE_COLUMNS))
+        churn = self.churn_model.predict_proba(profiles.drop(columns=["customer_id"]))[:, 1]
+        # The offer API's path: index the customers, take a batch, let the policy decide.
+        book = customer_book(profiles, attrs, churn_risk=churn, habit_tags=habit_tags(profiles))
+        batch = book.batch(profiles["customer_id"].astype(str).tolist(), with_profiles=True)
+        decisions = recommend(
+            batch, self.catalog, self.history, self.context, self.offer_model, self.config, self.k,
+            offer_ids=self.offer_ids,
+        )
+        rows = campaign_rows(decisions, self.campaign, self.as_of, self.model_versions)
+        return sort_rows(rows)
+
+
+def sort_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows in list order: by customer_id, then rank (customers without an offer have no rank)."""
+    order = np.lexsort((rows["rank"].fillna(0).to_numpy(dtype=np.int64), rows["customer_id"].to_numpy(dtype=object)))
+    return rows.iloc[order].reset_index(drop=True)
+
+
+def empty_rows() -> pd.DataFrame:
+    return conform_rows(pd.DataFrame({c: [] for c in ROW_COLUMNS}))
+
+
+def conform_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows with the canonical pandas dtypes (after a trip through Spark or an empty concat)."""
+    from pipelines.spark_engine import restore_dtypes
+
+    return restore_dtypes(rows, ROW_DTYPES)
+
+
+# --------------------------------------------------------------------------------------------
+# The in-process engine
+# --------------------------------------------------------------------------------------------
+
+
+def _chunk_positions(keys: pd.Series, ids: pd.Index, chunk_size: int) -> list[np.ndarray]:
+    """Row positions of ``keys`` per chunk of ``ids`` (sorted), each chunk ``chunk_size`` ids wide."""
+    pos = ids.get_indexer(keys.astype(str))
+    chunk = np.where(pos >= 0, pos // chunk_size, -1)
+    n_chunks = (len(ids) + chunk_size - 1) // chunk_size
+    order = np.argsort(chunk, kind="stable")
+    bounds = np.searchsorted(chunk[order], np.arange(n_chunks + 1))
+    return [order[bounds[i]:bounds[i + 1]] for i in range(n_chunks)]
+
+
+def profile_chunks_from_tables(
+    tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, chunk_size: int
+) -> Iterator[pd.DataFrame]:
+    """Profiles built per chunk of customers (sorted ids): only one chunk's profiles in memory at a time."""
+    from features import build_profiles
+
+    ids = pd.Index(np.sort(tables["customers"]["customer_id"].astype(str).to_numpy(dtype=object)))
+    positions = {name: _chunk_positions(tables[name]["customer_id"], ids, chunk_size) for name in CUSTOMER_TABLES}
+    for i in range((len(ids) + chunk_size - 1) // chunk_size):
+        part = dict(tables)
+        for name in CUSTOMER_TABLES:
+            part[name] = tables[name].iloc[positions[name][i]]
+        yield build_profiles(part, as_of)
+
+
+def profile_chunks_from_file(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
+    """Profiles read from a Parquet or CSV file ``chunk_size`` rows at a time."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
+            yield batch.to_pandas()
+    elif path.suffix == ".csv":
+        yield from pd.read_csv(path, chunksize=chunk_size, dtype={"customer_id": "str"})
+    else:
+        raise ScoreError(f"--profiles '{path}': expected a .parquet or .csv file, got '{path.suffix}'")
+
+
+def with_attributes(profiles: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    """Profiles with the customers table's tier and consent attached (NA for unknown customers)."""
+    attrs = customers if customers.index.name == "customer_id" else customers.set_index("customer_id")
+    attrs = attrs[list(ATTRIBUTE_COLUMNS)].reindex(profiles["customer_id"].astype(str))
+    out = profiles.drop(columns=[c for c in ATTRIBUTE_COLUMNS if c in profiles.columns])
+    return out.assign(**{c: attrs[c].to_numpy() for c in ATTRIBUTE_COLUMNS})
+
+
+def score_customers(
+    profile_chunks: Iterable[pd.DataFrame],
+    scorer: ChunkScorer,
+    customers: pd.DataFrame,
+    on_chunk: Callable[[int], None] | None = None,
+) -> Iterator[pd.DataFrame]:
+    """The in-process engine: list rows, one chunk at a time, for each chunk of profiles."""
+    for profiles in profile_chunks:
+        rows = scorer(with_attributes(profiles, customers))
+        if on_chunk is not None:
+            on_chunk(len(profiles))
+        yield rows
+
+
+# --------------------------------------------------------------------------------------------
+# Writing: list, exclusions and summary, all or nothing
+# --------------------------------------------------------------------------------------------
+
+
+def output_paths(out: Path) -> dict[str, Path]:
+    """Where the list, the exclusions and the summary of ``out`` go."""
+    out = Path(out)
+    return {
+        "list": out,
+        "exclusions": out.with_name(f"{out.stem}.exclusions{out.suffix}"),
+        "summary": out.with_name(f"{out.stem}.summary.json"),
+    }
+
+
+class _TableSink:
+    """Appends frames to one Parquet or CSV file with a fixed schema."""
+
+    def __init__(self, path: Path, schema: pa.Schema, fmt: str):
+        self.path, self.schema, self.fmt = path, schema, fmt
+        self.writer = None
+        self.rows = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.fmt == ".parquet":
+            import pyarrow.parquet as pq
+
+            if self.writer is None:
+                self.writer = pq.ParquetWriter(self.path, self.schema)
+            if len(frame):
+                self.writer.write_table(pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False))
+        else:
+            out = frame.copy()
+            if "reasons" in out.columns:
+                out["reasons"] = [CSV_LIST_SEPARATOR.join(map(str, r)) for r in out["reasons"]]
+            out.to_csv(self.path, mode="w" if self.writer is None else "a", header=self.writer is None, index=False)
+            self.writer = True
+        self.rows += len(frame)
+
+    def close(self) -> None:
+        if self.fmt == ".parquet":
+            if self.writer is None:
+                import pyarrow.parquet as pq
+
+                self.writer = pq.ParquetWriter(self.path, self.schema)
+            self.writer.close()
+        elif self.writer is None:
+            pd.DataFrame(columns=self.schema.names).to_csv(self.path, index=False)
+
+
+def write_campaign(chunks: Iterable[pd.DataFrame], out: Path, summary: CampaignSummary, meta: dict) -> dict:
+    """Write the list, exclusions and summary of ``chunks`` atomically; return the summary dict.
+
+    Everything goes to temporary files next to the targets; they replace the targets only when
+    all chunks were written and the counts add up (the list is renamed last).
+    """
+    from pipelines.io import atomic_path
+
+    paths = output_paths(out)
+    fmt = paths["list"].suffix
+    if fmt not in (".parquet", ".csv"):
+        raise ScoreError(f"--out '{out}': expected a .parquet or .csv file, got '{fmt or 'no suffix'}'")
+    with ExitStack() as stack:
+        # Entered first, renamed last: a list on disk always has its exclusions and summary.
+        tmp = {name: stack.enter_context(atomic_path(paths[name])) for name in ("list", "exclusions", "summary")}
+        list_sink = _TableSink(tmp["list"], LIST_SCHEMA, fmt)
+        excl_sink = _TableSink(tmp["exclusions"], EXCLUSION_SCHEMA, fmt)
+        for rows in chunks:
+            summary.add(rows)
+            list_sink.write(list_rows(rows))
+            excl_sink.write(exclusion_rows(rows))
+        list_sink.close()
+        excl_sink.close()
+        result = {**meta, **summary.as_dict()}
+        result["rows_in_list"] = list_sink.rows
+        result["outputs"] = {name: str(p) for name, p in paths.items()}
+        if excl_sink.rows != result["customers_excluded"]:
+            raise ScoreError(
+                f"exclusions file has {excl_sink.rows} rows but the summary counts {result['customers_excluded']}"
+            )
+        tmp["summary"].write_text(json.dumps(result, indent=2, default=str) + "\n")
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# The whole run
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ScoreRequest:
+    """What one `rewards score` run was asked for."""
+
+    as_of: pd.Timestamp
+    campaign: str
+    out: Path
+    k: int = 1
+    holdout: float = 0.05
+    offer_ids: list[str] | None = None
+    channel: str = "email"
+    send_at: pd.Timestamp | None = None
+    engine: Engine = Engine.local
+    spark_master: str = "local[2]"
+    data: Path | None = None
+    profiles: Path | None = None
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    tracking_uri: str | None = None
+    progress: bool = True
+    policy: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.as_of = pd.Timestamp(self.as_of)
+        self.send_at = pd.Timestamp(self.send_at) if self.send_at is not None else default_send_at(self.as_of)
+        self.out = Path(self.out)
+        self.engine = Engine(self.engine)
+        problems = []
+        if not self.campaign.strip():
+            problems.append("--campaign must not be empty")
+        if not 0.0 <= self.holdout < 1.0:
+            problems.append(f"--holdout must be in [0, 1), got {self.holdout}")
+        if self.chunk_size < 1:
+            problems.append(f"--chunk-size must be >= 1, got {self.chunk_size}")
+        if self.channel not in OFFER_CHANNELS:
+            problems.append(f"--channel must be one of {list(OFFER_CHANNELS)}, got {self.channel!r}")
+        if self.send_at < self.as_of:
+            problems.append(f"--send-at ({self.send_at}) must not be before --as-of ({self.as_of})")
+        if self.out.suffix not in (".parquet", ".csv"):
+            problems.append(f"--out '{self.out}' must end in .parquet or .csv")
+        if problems:
+            raise ScoreError("; ".join(problems))
+
+
+def default_send_at(as_of: pd.Timestamp) -> pd.Timestamp:
+    """Campaigns go out at 09:00 on the as_of day unless told otherwise."""
+    return pd.Timestamp(as_of).normalize() + pd.Timedelta(hours=9)
+
+
+def holdout_salt(campaign: str) -> str:
+    """The control-group salt of a campaign: the same campaign name always holds out the same customers."""
+    return f"campaign:{campaign}"
+
+
+def build_scorer(request: ScoreRequest, tables: dict[str, pd.DataFrame], models: dict) -> ChunkScorer:
+    """The ChunkScorer for a request: offers and contact history indexed once, policy configured."""
+    from models.policy import index_history, prepare_offers
+
+    config = PolicyConfig(**{**request.policy, "holdout_fraction": request.holdout, "holdout_salt": holdout_salt(request.campaign)})
+    (offer_model, offer_version), (churn_model, churn_version) = models["offer"], models["churn"]
+    return ChunkScorer(
+        catalog=prepare_offers(tables["offers"]),
+        history=index_history(tables["offer_events"]),
+        offer_model=offer_model,
+        churn_model=churn_model,
+        model_versions={"offer": str(offer_version), "churn": str(churn_version)},
+        context=Context(timestamp=request.send_at, channel=request.channel),
+        config=config,
+        campaign=request.campaign,
+        as_of=request.as_of,
+        k=request.k,
+        offer_ids=request.offer_ids,
+    )
+
+
+def load_models(tracking_uri: str | None) -> dict:
+    """The champion offer-response and churn models with their registry versions."""
+    from pipelines.config import CHURN_MODEL_NAME, OFFER_MODEL_NAME
+    from pipelines.registry import load_champion
+
+    return {"offer": load_champion(OFFER_MODEL_NAME, tracking_uri), "churn": load_champion(CHURN_MODEL_NAME, tracking_uri)}
+
+
+def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | None = None, spark=None) -> dict:
+    """Score every customer for ``request`` and write the outputs; the summary dict is returned.
+
+    ``models`` ({"offer": (estimator, version), "churn": ...}) and ``tables`` default to the
+    champion models and the validated tables; ``spark`` reuses an existing session (tests).
+    """
+    from pipelines import config as paths
+    from pipelines.io import read_validated
+
+    started = time.perf_counter()
+    data_dir = Path(request.data) if request.data is not None else paths.validated_dir()
+    if tables is None:
+        tables = read_validated(data_dir)
+    models = models if models is not None else load_models(request.tracking_uri)
+    scorer = build_scorer(request, tables, models)
+    summary = CampaignSummary(
+        cost_per_redemption=dict(zip(scorer.catalog.index, scorer.catalog.cost.tolist(), strict=True)),
+        budget_remaining=remaining_budget(scorer.catalog, scorer.history, request.send_at).to_dict(),
+    )
+    meta = {
+        "campaign": request.campaign,
+        "as_of": str(request.as_of.date()) if request.as_of == request.as_of.normalize() else str(request.as_of),
+        "send_at": str(request.send_at),
+        "channel": request.channel,
+        "k": request.k,
+        "holdout_fraction": request.holdout,
+        "offers_requested": request.offer_ids,
+        "engine": request.engine.value,
+        "model_versions": scorer.model_versions,
+    }
+    if request.engine is Engine.local:
+        customers = tables["customers"].set_index("customer_id")
+        if request.profiles is not None:
+            chunks = profile_chunks_from_file(request.profiles, request.chunk_size)
+            total = _count_rows(request.profiles)
+        else:
+            chunks = profile_chunks_from_tables(tables, request.as_of, request.chunk_size)
+            total = int((tables["customers"]["signup_date"] < request.as_of).sum())
+        with _progress(total, request.progress and total > request.chunk_size) as advance:
+            result = write_campaign(score_customers(chunks, scorer, customers, advance), request.out, summary, meta)
+    else:
+        meta["spark_master"] = request.spark_master
+        with _spark(request, spark) as session, _scratch_dir(request.out) as scratch:
+            timings: dict = {}
+            chunks = spark_chunks(session, request, scorer, tables, data_dir, scratch, timings)
+            result = write_campaign(chunks, request.out, summary, meta)
+            result["spark_stage_seconds"] = timings
+    result["seconds"] = round(time.perf_counter() - started, 2)
+    return result
+
+
+def _count_rows(path: Path) -> int:
+    path = Path(path)
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    return 0
+
+
+class _progress:
+    """A rich progress bar over customers (stderr), or a no-op when the run is short or not wanted."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled, self.bar = total, enabled, None
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not self.enabled:
+            return lambda n: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.bar = Progress(
+            TextColumn("scoring customers"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TimeRemainingColumn(), console=Console(stderr=True),
+        )
+        self.bar.start()
+        task = self.bar.add_task("score", total=self.total or None)
+        return lambda n: self.bar.advance(task, n)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# The Spark engine: the same profile and chunk code, run per customer bucket and per batch
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BucketProfiler:
+    """``features.build_profiles`` for the customers of one bucket (a group of a packed frame)."""
+
+    offers: pd.DataFrame
+    as_of: pd.Timestamp
+
+    def __call__(self, group: pd.DataFrame) -> pd.DataFrame:
+        from features import build_profiles
+        from pipelines.spark_engine import unpack_tables
+
+        tables = unpack_tables(group, list(CUSTOMER_TABLES))
+        tables["offers"] = self.offers
+        return build_profiles(tables, self.as_of)
+
+
+def _spark(request: ScoreRequest, spark):
+    from contextlib import nullcontext
+
+    from pipelines.spark_engine import spark_session
+
+    if spark is not None:
+        return nullcontext(spark)
+    return spark_session(request.spark_master, app_name=f"rewards-score-{request.campaign}")
+
+
+class _scratch_dir:
+    """A temporary folder next to the output for Spark's Parquet parts; removed afterwards."""
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+
+    def __enter__(self) -> Path:
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.spark-", dir=self.out.parent))
+        return self.path
+
+    def __exit__(self, *exc) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def spark_chunks(
+    spark,
+    request: ScoreRequest,
+    scorer: ChunkScorer,
+    tables: dict[str, pd.DataFrame],
+    data_dir: Path,
+    scratch: Path,
+    timings: dict | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Profiles (groupBy bucket + applyInPandas) and scoring (mapInPandas) on Spark, rows read back in order.
+
+    Spark writes the profiles and the sorted rows as Parquet under ``scratch``; the rows are then
+    streamed back one customer-complete chunk at a time for the atomic writer and the summary.
+    """
+    import pyarrow.parquet as pq
+
+    from features.profiles import empty_profiles
+
+    timings = timings if timings is not None else {}
+    from pipelines.spark_engine import (
+        BUCKET_COLUMN, apply_in_pandas, arrow_schema_of, map_in_pandas, pack_tables, pandas_dtypes_of,
+        part_files, read_tables, with_bucket,
+    )
+
+    started = time.perf_counter()
+    frames = read_tables(spark, data_dir, list(CUSTOMER_TABLES))
+    n_customers = len(tables["customers"])
+    parallelism = max(2, spark.sparkContext.defaultParallelism)
+    n_buckets = max(parallelism, -(-n_customers // request.chunk_size))
+    if request.profiles is not None:
+        if Path(request.profiles).suffix != ".parquet":
+            raise ScoreError(f"--profiles '{request.profiles}': the Spark engine reads Parquet profiles only")
+        profiles = spark.read.parquet(str(request.profiles))
+        profile_dtypes = pandas_dtypes_of(pq.read_schema(request.profiles).empty_table().to_pandas())
+    else:
+        template = empty_profiles()
+        packed = with_bucket(pack_tables(frames), "customer_id", n_buckets)
+        built = apply_in_pandas(
+            packed, BUCKET_COLUMN, BucketProfiler(tables["offers"], request.as_of), arrow_schema_of(template),
+            stage="profiles",
+        )
+        built.write.mode("overwrite").parquet(str(scratch / "profiles"))
+        profiles = spark.read.parquet(str(scratch / "profiles"))
+        profile_dtypes = pandas_dtypes_of(template)
+    timings["profiles_s"] = round(time.perf_counter() - started, 2)
+    attrs = frames["customers"].select("customer_id", *ATTRIBUTE_COLUMNS)
+    joined = profiles.drop(*[c for c in ATTRIBUTE_COLUMNS if c in profiles.columns]).join(attrs, "customer_id", "left")
+    # Contiguous, ordered customer ranges per partition: sorting inside each partition then gives the
+    # global order without a second pass over the (expensive) scoring stage.
+    joined = joined.repartitionByRange(n_buckets, "customer_id")
+    in_dtypes = {**profile_dtypes, "tier": "object", "marketing_consent": "object"}
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(request.chunk_size))
+    rows = map_in_pandas(joined, scorer, ROW_SCHEMA, in_dtypes, stage="score")
+    rows.sortWithinPartitions("customer_id", "rank").write.mode("overwrite").parquet(str(scratch / "rows"))
+    timings["score_s"] = round(time.perf_counter() - started - timings["profiles_s"], 2)
+
+    def batches() -> Iterator[pd.DataFrame]:
+        for part in part_files(scratch / "rows"):
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=request.chunk_size):
+                yield conform_rows(batch.to_pandas())
+
+    yield from whole_customers(batches())
+
+
+def whole_customers(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """Re-cut sorted row batches so that no customer's rows are split across two chunks."""
+    carry = None
+    for batch in batches:
+        if carry is not None:
+            batch = pd.concat([carry, batch], ignore_index=True)
+        if not len(batch):
+            continue
+        last = batch["customer_id"].iloc[-1]
+        tail = batch["customer_id"].to_numpy() == last
+        carry = batch.loc[tail].reset_index(drop=True)
+        if (~tail).any():
+            yield batch.loc[~tail].reset_index(drop=True)
+    if carry is not None and len(carry):
+        yield carry
+
+
+# --------------------------------------------------------------------------------------------
+# The command
+# --------------------------------------------------------------------------------------------
+
+
+def summary_table(summary: dict):
+    """The summary as a rich table for the terminal."""
+    from rich.table import Table
+
+    table = Table(title=f"campaign '{summary['campaign']}' as of {summary['as_of']}", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("customers considered", f"{summary['customers_considered']:,}")
+    table.add_row("customers with offers", f"{summary['customers_with_offers']:,}")
+    for reason, n in summary["excluded_by_reason"].items():
+        table.add_row(f"excluded: {reason}", f"{n:,}")
+    table.add_row("offers in the list", f"{summary['offers']:,}")
+    for category, n in summary["offers_per_reward_category"].items():
+        table.add_row(f"offers: {category}", f"{n:,}")
+    table.add_row("expected redemptions", f"{summary['expected_redemptions']:,.1f}")
+    table.add_row("expected cost", f"{summary['expected_cost']:,.2f}")
+    table.add_row("expected value", f"{summary['expected_value']:,.2f}")
+    limited = [b for b in summary["budget"] if b["budget_remaining"] is not None]
+    for b in limited:
+        table.add_row(
+            f"budget {b['offer_id']}", f"{b['expected_redemptions']:,.1f} of {b['budget_remaining']:,} remaining"
+        )
+    if summary["offers_over_budget"]:
+        table.add_row("over budget (expected)", ", ".join(summary["offers_over_budget"]))
+    table.add_row("model versions", ", ".join(f"{k} v{v}" for k, v in summary["model_versions"].items()))
+    table.add_row("engine / seconds", f"{summary['engine']} / {summary['seconds']}")
+    return table
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"rewards score: {message}", fg="red", err=True)
+    raise typer.Exit(code)
+
+
+def score_command(
+    as_of: str = typer.Option(..., "--as-of", help="Profiles use data strictly before this date (YYYY-MM-DD)."),
+    campaign: str = typer.Option(..., help="Campaign name; it also seeds the holdout group."),
+    out: Path = typer.Option(..., help="The campaign list to write (.parquet or .csv)."),
+    offers: str | None = typer.Option(None, "--offers", help="Comma-separated offer ids to choose from (default: all active)."),
+    k: int = typer.Option(1, "--k", help="Offers per customer (at most one per reward category)."),
+    holdout: float = typer.Option(0.05, help="Fraction of customers held out as control (no offer, flagged)."),
+    channel: str = typer.Option("email", help=f"Channel the campaign is sent on: one of {', '.join(OFFER_CHANNELS)}."),
+    send_at: str | None = typer.Option(None, "--send-at", help="Send time (context of the decision); default as_of 09:00."),
+    engine: Engine = typer.Option(Engine.local, help="local: in process, in chunks; spark: on a Spark cluster."),
+    spark_master: str = typer.Option("local[2]", "--spark-master", help="Spark master URL for --engine spark."),
+    data: Path | None = typer.Option(None, help="Folder of validated tables (default: data/validated)."),
+    profiles: Path | None = typer.Option(None, help="Ready profiles (Parquet) at as_of; built from --data when absent."),
+    chunk_size: int = typer.Option(DEFAULT_CHUNK_SIZE, "--chunk-size", help="Customers scored at a time (bounds memory)."),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default from config)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on long runs."),
+) -> None:
+    """Write a campaign list: every customer scored with the champion models and the offer policy."""
+    from rich.console import Console
+
+    from models.policy import PolicyError
+
+    try:
+        as_of_ts = pd.Timestamp(as_of)
+        send_ts = pd.Timestamp(send_at) if send_at else None
+    except ValueError as err:
+        _fail(f"--as-of/--send-at must be dates like 2026-06-30 or 2026-06-30T09:00: {err}")
+    offer_ids = [o.strip() for o in offers.split(",") if o.strip()] if offers else None
+    try:
+        request = ScoreRequest(
+            as_of=as_of_ts, campaign=campaign, out=out, k=k, holdout=holdout, offer_ids=offer_ids, channel=channel,
+            send_at=send_ts, engine=engine, spark_master=spark_master, data=data, profiles=profiles,
+            chunk_size=chunk_size, tracking_uri=tracking_uri, progress=progress,
+        )
+        summary = run_score(request)
+    except (ScoreError, PolicyError, FileNotFoundError, KeyError) as err:
+        _fail(str(err).strip("'\""))
+    except Exception as err:  # noqa: BLE001 - registry and Spark failures: one line, not a traceback
+        name = type(err).__name__
+        if name in ("ChampionNotFoundError", "RegistryError", "MlflowException", "SparkEngineError", "FeatureMismatchError"):
+            _fail(f"{name}: {err}")
+        raise
+    Console().print(summary_table(summary))
+    paths = summary["outputs"]
+    typer.echo(f"list: {paths['list']} ({summary['rows_in_list']:,} rows)")
+    typer.echo(f"exclusions: {paths['exclusions']}")
+    typer.echo(f"summary: {paths['summary']}")
