@@ -454,11 +454,21 @@ class Scorer(Protocol):
 
 
 class FrameScorer:
-    """Scores through ``feature_builder`` (default ``offer_features``) and the model's own methods."""
+    """Scores through ``feature_builder`` (default ``offer_features``) and ``model.predict_proba``.
+
+    Reasons come from path contributions (``models.reasons.TreePaths``, the same as the
+    PrecomputedScorer's, so batch and online reasons agree) when the model is a fitted LightGBM
+    estimator of ours, else from ``model.contributions``.
+    """
 
     def __init__(self, model: OfferModel, feature_builder: FeatureBuilder | None = None):
         self.model = model
         self.feature_builder = feature_builder
+        self._paths = None
+        if all(hasattr(model, a) for a in ("booster_model_", "feature_names_in_", "categories_")):
+            from models.reasons import TreePaths
+
+            self._paths = TreePaths(model.booster_model_.booster_.dump_model())
 
     def score_pairs(self, batch, rows, offers, cols, ctx):
         build = self.feature_builder or _default_feature_builder()
@@ -478,6 +488,20 @@ class FrameScorer:
 
     def explain_pairs(self, handle, pairs):
         X_sel = handle.iloc[pairs]
+        if self._paths is not None:
+            from models.tabular import to_matrix
+
+            names = list(self.model.feature_names_in_)
+            M = to_matrix(X_sel, names, self.model.categories_, type(self.model).__name__)
+            leaves = self.model.booster_model_.booster_.predict(_numeric(M), pred_leaf=True, num_threads=1)
+            contrib = self._paths.contributions(leaves)[:, : len(names)]
+            values = X_sel[names].to_numpy(dtype=object)
+            extra = [c for c in ("reward_category", "offer_type") if c in X_sel.columns and c not in names]
+            if extra:
+                names = names + extra
+                values = np.concatenate([values, X_sel[extra].to_numpy(dtype=object)], axis=1)
+                contrib = np.concatenate([contrib, np.zeros((len(pairs), len(extra)))], axis=1)
+            return names, contrib, values
         if not hasattr(self.model, "contributions"):
             return [], np.zeros((len(pairs), 0)), np.zeros((len(pairs), 0), dtype=object)
         contrib = self.model.contributions(X_sel)
@@ -529,13 +553,15 @@ class PrecomputedScorer:
         if self.daypart_shares is not None:
             M[:, :, self._col["cust_visit_share_send_daypart"]] = self.daypart_shares[pos, DAYPARTS.index(ctx.daypart)][:, None]
         flat = M.reshape(-1, M.shape[2])
-        p = np.asarray(self.booster.predict(flat, num_threads=1), dtype=float)
+        threads = 2 if len(flat) >= 5000 else 1  # big batches: both cores
+        p = np.asarray(self.booster.predict(flat, num_threads=threads), dtype=float)
         return p.reshape(len(rows), len(cols)), flat
 
     def explain_pairs(self, handle, pairs):
         flat = handle[pairs]
         if self.paths is not None:
-            contrib = self.paths.contributions(self.booster.predict(flat, pred_leaf=True, num_threads=1))
+            threads = 2 if len(flat) >= 5000 else 1
+            contrib = self.paths.contributions(self.booster.predict(flat, pred_leaf=True, num_threads=threads))
         else:
             contrib = np.asarray(self.booster.predict(flat, pred_contrib=True, num_threads=1))
         values = flat.astype(object)
@@ -691,26 +717,26 @@ class Decisions:
 
     def records(self) -> list[dict]:
         """One dict per customer (CUSTOMER_COLUMNS plus "offers": a list of dicts), without pandas."""
-        cc, oc = self.customer_columns, self.offer_columns
-        by_customer: dict[str, list[dict]] = {}
+        cc = {k: _as_list(v) for k, v in self.customer_columns.items()}
+        oc = {k: _as_list(v) for k, v in self.offer_columns.items()}
         offer_keys = [c for c in OFFER_COLUMNS if c != "customer_id"]
+        by_customer: dict[str, list[dict]] = {}
         for i, cid in enumerate(oc["customer_id"]):
-            by_customer.setdefault(cid, []).append({key: _plain(oc[key][i]) for key in offer_keys})
+            by_customer.setdefault(cid, []).append({key: oc[key][i] for key in offer_keys})
         out = []
         for i, cid in enumerate(cc["customer_id"]):
-            rec = {key: _plain(cc[key][i]) for key in CUSTOMER_COLUMNS}
+            rec = {key: cc[key][i] for key in CUSTOMER_COLUMNS}
             rec["offers"] = by_customer.get(cid, [])
             out.append(rec)
         return out
 
 
-def _plain(value):
-    """numpy scalars as Python values (NaN as None), for JSON."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    return value
+def _as_list(values) -> list:
+    """An array as a list of plain Python values (NaN as None), for JSON."""
+    out = values.tolist() if isinstance(values, np.ndarray) else list(values)
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+        out = [None if v != v else v for v in out]
+    return out
 
 
 def recommend(
@@ -735,10 +761,11 @@ def recommend(
     ``offer_model``: an OfferResponseModel (scored through ``feature_builder``, default
     ``models.offer_response.offer_features``) or a scorer (``precompute_scorer``).
     ``offer_ids``: restrict candidates to these offers (unknown ids raise UnknownOfferError).
+    At most one offer per reward_category, so never more than len(CATEGORIES) offers per customer.
     """
     config = config or PolicyConfig()
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= len(CATEGORIES):
-        raise PolicyError(f"k must be an integer in [1, {len(CATEGORIES)}], got {k!r}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise PolicyError(f"k must be a positive integer, got {k!r}")
     ctx = context if isinstance(context, Context) else Context(**dict(context))
     catalog = offers if isinstance(offers, OfferCatalog) else prepare_offers(offers)
     hist = history if isinstance(history, ContactHistory) else index_history(history)

@@ -115,6 +115,12 @@ def phrase(name: str, value, category, offer_type, descriptions: Mapping[str, st
     return f"{label}: {shown}" if shown is not None else None
 
 
+@lru_cache(maxsize=4096)
+def _speaks(name: str) -> bool:
+    """Whether a feature can be phrased as a reason about the customer (offer mechanics and timing cannot)."""
+    return not (name.startswith(("send_", "offer_")) or name in ("reward_category", "offer_type"))
+
+
 def format_value(value) -> str | None:
     """A short rendering of a feature value, or None when there is nothing to show."""
     if value is None or value is pd.NA:
@@ -158,6 +164,11 @@ def reason_codes(
     contrib = np.asarray(contributions, dtype=float) if contributions is not None and len(cols) else None
     varr = np.asarray(feature_values, dtype=object) if feature_values is not None and len(cols) else None
     vcol = {c: j for j, c in enumerate(cols)}
+    speaks = np.asarray([_speaks(c) for c in cols], dtype=bool)
+    order = None
+    if contrib is not None:
+        ranked = np.where(np.isnan(contrib) | ~speaks[None, :], -np.inf, contrib)
+        order = np.argsort(-ranked, axis=1, kind="stable")[:, : max(1, max_reasons - 1) * 3]
     out: list[list[str]] = []
     for i in range(n):
         category = str(offer_categories[i])
@@ -171,9 +182,9 @@ def reason_codes(
         otype = value_of("offer_type")
         reasons: list[str] = []
         # the strongest positive contributions, phrased (keep one slot for a habit tag)
-        if contrib is not None and not np.isnan(contrib[i]).all():
+        if order is not None and not np.isnan(contrib[i]).all():
             r = contrib[i]
-            for j in np.argsort(-np.where(np.isnan(r), -np.inf, r)):
+            for j in order[i]:
                 if len(reasons) >= max(1, max_reasons - 1) or not r[j] > 0:
                     break
                 name = str(cols[j])
@@ -212,6 +223,11 @@ class TreePaths:
         sizes = [max(int(t.get("num_leaves", 1)), 1) for t in dump["tree_info"]]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         self.leaf_contrib = np.zeros((int(sum(sizes)), n_f + 1))
+        self.leaf_value = np.zeros(int(sum(sizes)))
+        objective = str(dump.get("objective", ""))
+        sigmoid = [part for part in objective.split() if part.startswith("sigmoid:")]
+        # binary objective: P = 1 / (1 + exp(-sigmoid * raw)); None for anything else
+        self.sigmoid = float(sigmoid[0].split(":")[1]) if objective.startswith("binary") and sigmoid else None
         for t, root in enumerate(trees):
             base = float(root.get("internal_value", root.get("leaf_value", 0.0)))
             stack = [(root, np.zeros(n_f))]
@@ -221,6 +237,7 @@ class TreePaths:
                     row = self.offsets[t] + int(node.get("leaf_index", 0))
                     self.leaf_contrib[row, :n_f] = acc
                     self.leaf_contrib[row, n_f] = base
+                    self.leaf_value[row] = float(node["leaf_value"])
                     continue
                 f, here = int(node["split_feature"]), float(node["internal_value"])
                 for child in (node["left_child"], node["right_child"]):
@@ -240,6 +257,16 @@ class TreePaths:
             (np.ones(len(cols)), cols, np.arange(0, n * n_t + 1, n_t)), shape=(n, len(self.leaf_contrib))
         )
         return np.asarray(indicator @ self.leaf_contrib)
+
+    def raw_scores(self, leaves: np.ndarray) -> np.ndarray:
+        """The raw scores (log-odds) of rows from their leaves: the sum of the leaf values."""
+        leaves = np.asarray(leaves, dtype=np.int64).reshape(len(leaves), -1)
+        return self.leaf_value[leaves + self.offsets[None, : leaves.shape[1]]].sum(axis=1)
+
+    def probabilities(self, leaves: np.ndarray) -> np.ndarray:
+        if self.sigmoid is None:
+            raise ValueError("TreePaths.probabilities needs a binary objective")
+        return 1.0 / (1.0 + np.exp(-self.sigmoid * self.raw_scores(leaves)))
 
     def check(self, booster, X: np.ndarray, atol: float = 1e-6) -> float:
         """Largest gap between the contribution sums and the booster's raw scores on ``X``."""
