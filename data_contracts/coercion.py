@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from data_contracts.rules import validation_dtype
+from data_contracts.rules import validation_dtypes
 from data_contracts.schema import Column, Table
 
 _BOOL_WORDS = {w: True for w in ("true", "t", "1", "yes", "y")} | {w: False for w in ("false", "f", "0", "no", "n")}
@@ -51,7 +51,9 @@ def coerce_column(column: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series]
     values = _COERCERS[column.type](raw)
     present = _is_present(raw) if column.type == "string_list" else raw.notna()
     failed = present & values.isna()
-    return values.astype(validation_dtype(column)), failed.astype(bool)
+    canonical, *nullable = validation_dtypes(column)
+    values = values.astype(nullable[0] if nullable and values.isna().any() else canonical)
+    return values, failed.astype(bool)
 
 
 def _is_present(raw: pd.Series) -> pd.Series:
@@ -67,7 +69,7 @@ def _to_string(raw: pd.Series) -> pd.Series:
 
 def _to_int(raw: pd.Series) -> pd.Series:
     if pd.api.types.is_integer_dtype(raw.dtype):
-        return raw.astype("Int64")
+        return raw
     numbers = _to_numeric(raw)
     whole = numbers.isna() | (numbers == np.floor(numbers))
     return numbers.where(whole).astype("Int64")

@@ -56,21 +56,21 @@ class ExpectColumnListElementsToBeInSet(ColumnMapExpectation):
     library_metadata: ClassVar[dict[str, Any]] = {"tags": ["reward-recommender"], "contributors": []}
 
 
-class ExpectColumnDtypeToBe(BatchExpectation):
-    """Expect the pandas dtype of ``column`` to be called ``dtype`` (e.g. ``str``, ``Int64``)."""
+class ExpectColumnDtypeToBeIn(BatchExpectation):
+    """Expect the pandas dtype of ``column`` to be called one of ``dtypes`` (e.g. ``str``, ``Int64``)."""
 
     column: str
-    dtype: str
+    dtypes: list[str]
     metric_dependencies = ("table.column_types",)
-    success_keys = ("column", "dtype")
-    args_keys = ("column", "dtype")
+    success_keys = ("column", "dtypes")
+    args_keys = ("column", "dtypes")
     library_metadata: ClassVar[dict[str, Any]] = {"tags": ["reward-recommender"], "contributors": []}
 
     def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
         kwargs = self.configuration.kwargs
         types = {d["name"]: d["type"] for d in metrics["table.column_types"]}
         observed = str(types[kwargs["column"]]) if kwargs["column"] in types else None
-        return {"success": observed == kwargs["dtype"], "result": {"observed_value": observed}}
+        return {"success": observed in kwargs["dtypes"], "result": {"observed_value": observed}}
 
 
 class ReferenceValues:
@@ -131,7 +131,7 @@ def expectation_for(
     if rule.kind == "row_count":
         return gxe.ExpectTableRowCountToBeBetween(min_value=1, max_value=None, meta=meta)
     if rule.kind == "dtype":
-        return ExpectColumnDtypeToBe(column=rule.column, dtype=rule.dtype, meta=meta)
+        return ExpectColumnDtypeToBeIn(column=rule.column, dtypes=list(rule.dtypes), meta=meta)
     if rule.kind == "not_null":
         return gxe.ExpectColumnValuesToNotBeNull(column=rule.column, meta=meta)
     if rule.kind == "unique":

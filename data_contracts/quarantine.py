@@ -47,6 +47,10 @@ def format_value(value: object) -> str:
     """A value as it should appear in a reason: repr for text, compact for the rest."""
     if isinstance(value, np.ndarray):
         value = value.tolist()
+    if isinstance(value, tuple):
+        return "(" + ", ".join(format_value(v) for v in value) + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {format_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (pd.Timestamp, np.datetime64)):
         return str(pd.Timestamp(value))
     if value is None or (np.isscalar(value) and pd.isna(value)):

@@ -27,7 +27,7 @@ from data_contracts.errors import (
     UnreadableTableError,
     WrongDtypeError,
 )
-from data_contracts.schema import TABLES, Table
+from data_contracts.schema import TABLES, Table, pandas_dtype
 from pipelines import config
 from pipelines.io import find_table_file, write_frame
 
@@ -203,7 +203,7 @@ class Validator:
         coerced = coerce_table(t, raw)
         for column, failed in coerced.failures.items():
             labels = raw.index[failed.to_numpy()]
-            dtype = coerced.frame[column].dtype
+            dtype = pandas_dtype(t.column(column))
             reasons.add(labels, {i: _coercion_reason(t, column, raw.at[i, column], dtype) for i in labels})
             report.expectations.append(
                 ExpectationOutcome(
@@ -242,7 +242,7 @@ class Validator:
             if rule.kind == "dtype":
                 err = WrongDtypeError(
                     t.name,
-                    f"column '{rule.column}' has dtype {outcome.observed} after coercion, expected {rule.dtype} "
+                    f"column '{rule.column}' has dtype {outcome.observed} after coercion, expected one of {list(rule.dtypes)} "
                     f"({outcome.expectation})",
                 )
                 err.expectation = outcome.expectation
@@ -285,6 +285,8 @@ def _outcome(result, rules, run_date) -> ExpectationOutcome:
     rule = rules[config_.meta["rule_id"]]
     res = result.result or {}
     examples = res.get("partial_unexpected_list") or []
+    if rule.kind == "ordered":  # GX lists pairs as (column_A, column_B) = (later, earlier)
+        examples = [tuple(reversed(e)) if isinstance(e, (tuple, list)) else e for e in examples]
     count = res.get("unexpected_count")
     if count is None and not result.success:
         count = 1  # a table-level expectation fails as a whole
@@ -440,9 +442,10 @@ def _write_report(report_dir: Path, raw_dir: Path, result: ValidationResult, max
 def print_summary(result: ValidationResult) -> None:
     """Per table: rows in = valid + quarantined, expectations passed/failed; then each failure."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table as RichTable
 
-    console = Console(width=160)
+    console = Console(width=200)
     summary = RichTable(title=f"rewards validate (run date {result.run_date.date()})")
     for heading in ("table", "rows", "valid", "quarantined", "not checked", "expectations passed", "failed", "status"):
         summary.add_column(heading, justify="left" if heading in ("table", "status") else "right")
@@ -455,13 +458,13 @@ def print_summary(result: ValidationResult) -> None:
 
     failures = RichTable(title="failed expectations")
     for heading in ("table", "column", "expectation", "rule", "count", "example"):
-        failures.add_column(heading)
+        failures.add_column(heading, overflow="fold")
     for r in result.tables.values():
         for e in r.expectations:
             if not e.success:
-                example = ", ".join(e.examples[:2]) if e.examples else _fmt(e.observed)
-                failures.add_row(r.table, "+".join(e.columns), e.expectation, e.description,
-                                 str(e.unexpected_count), example)
+                example = e.examples[0] if e.examples else _fmt(e.observed)
+                cells = (r.table, "+".join(e.columns), e.expectation, e.description, str(e.unexpected_count), example)
+                failures.add_row(*map(escape, cells))
     if failures.row_count:
         console.print(failures)
     total_in = sum(r.rows_read for r in result.tables.values())

@@ -178,10 +178,10 @@ def test_row_failures_exit_1_and_every_row_lands_once(broken_rows):
 
 def test_wrong_dtype(broken_rows):
     result, quarantined = broken_rows
-    assert quarantined["transactions"].loc[2, REASON_COLUMN] == "quantity: cannot read 'abc' as int (Int64) [coercion]"
+    assert quarantined["transactions"].loc[2, REASON_COLUMN] == "quantity: cannot read 'abc' as int (int64) [coercion]"
     failed = {e.expectation: e for e in result.tables["transactions"].expectations if not e.success}
-    assert (failed["coerce_to_Int64"].columns, failed["coerce_to_Int64"].unexpected_count) == (["quantity"], 1)
-    assert failed["coerce_to_Int64"].examples == ["'abc'"]
+    assert (failed["coerce_to_int64"].columns, failed["coerce_to_int64"].unexpected_count) == (["quantity"], 1)
+    assert failed["coerce_to_int64"].examples == ["'abc'"]
 
 
 def test_unparseable_timestamp(broken_rows):

@@ -13,7 +13,7 @@ RUN_DATE = pd.Timestamp("2026-06-30")
 EXPECTATION_FAMILY = {
     "columns": {"expect_table_columns_to_match_set"},
     "row_count": {"expect_table_row_count_to_be_between"},
-    "dtype": {"expect_column_dtype_to_be"},
+    "dtype": {"expect_column_dtype_to_be_in"},
     "not_null": {"expect_column_values_to_not_be_null"},
     "unique": {"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"},
     "in_set": {"expect_column_values_to_be_in_set"},
