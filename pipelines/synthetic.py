@@ -128,7 +128,7 @@ CHANNEL_MIX = np.array(
 assert tuple(PURCHASE_CHANNELS) == ("store", "app", "web", "drive_thru")
 
 # Planted offer-redemption affinity (logit shift) by persona x reward category.
-AFFINITY = 1.3 * np.array(
+AFFINITY = 2.0 * np.array(
     [
         # coffee tea  cold  bakery brkf  lunch snacks merch
         [0.3, -0.6, -0.8, 2.2, 0.8, -1.0, -0.5, -0.8],  # morning_commuter
@@ -139,8 +139,8 @@ AFFINITY = 1.3 * np.array(
         [0.9, 1.2, -0.4, 0.2, -0.3, 0.5, 0.3, 0.2],  # remote_worker
     ]
 )
-AFFINITY_NOISE_SD = 0.4
-REDEEM_BASE = -2.8
+AFFINITY_NOISE_SD = 0.3
+REDEEM_BASE = -3.5
 OFFER_TYPE_EFFECT = {
     "discount": 0.0,
     "bogo": 0.3,
@@ -150,7 +150,7 @@ OFFER_TYPE_EFFECT = {
     "informational": -1.8,
 }
 SEND_CHANNEL_EFFECT = {"app": 0.2, "push": 0.1, "email": -0.3, "store": 0.3, "web": -0.2, "drive_thru": 0.1}
-RECENCY_WEIGHT = 1.0  # per unit of log1p(visits in last 28 days), centred
+RECENCY_WEIGHT = 1.3  # per unit of log1p(visits in last 28 days), centred
 VALUE_WEIGHT = 0.45  # per unit of log1p(offer value)
 MIN_SPEND_WEIGHT = -0.06  # per currency unit of minimum spend
 
