@@ -372,7 +372,6 @@ def generate(n_customers: int, days: int, seed: int, end_date: str | pd.Timestam
     products.insert(0, "product_id", [f"P{i + 1:03d}" for i in range(len(products))])
     cat_first = np.searchsorted(products["category_idx"].to_numpy(), np.arange(len(CATEGORIES)))
     cat_count = np.bincount(products["category_idx"].to_numpy(), minlength=len(CATEGORIES))
-    prices = products["price"].to_numpy()
 
     stores = pd.DataFrame(
         {"store_id": [f"S{i + 1:03d}" for i in range(N_STORES)], "region": [REGIONS[i % len(REGIONS)] for i in range(N_STORES)]}
@@ -663,9 +662,9 @@ def _offer_events(rng, cust, counts, tiers, offers, days, start_ns, end_ns, day_
                     }
                 )
         d += int(rng.integers(7, 15))
-    if not parts:
-        raise RuntimeError("generate: no offer campaign could be scheduled; use more days")
-    ev = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    empty = {"cust": np.zeros(0, np.int64), "offer": np.zeros(0, np.int64), "day": np.zeros(0, np.int64),
+             "recent": np.zeros(0, np.int32)}
+    ev = {k: np.concatenate([empty[k]] + [p[k] for p in parts]) for k in empty}
     m = len(ev["cust"])
     sent_at = start_ns + ev["day"] * day_ns + np.int64(9 * 3600 * 10**9) + rng.integers(0, 4 * 3600, m) * np.int64(10**9)
     channels_per_offer = offers["channels"].to_list()

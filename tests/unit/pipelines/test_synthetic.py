@@ -72,6 +72,15 @@ def test_tiny_sample_conforms_to_schema(tiny):
     assert _violations(tiny) == []
 
 
+@pytest.mark.parametrize(("n_customers", "days"), [(1, 7), (40, 730)])
+def test_edge_sizes_conform_to_schema(n_customers, days):
+    data = generate(n_customers=n_customers, days=days, seed=3, end_date=SAMPLE_END_DATE)
+    assert _violations(data) == []
+    assert len(data.tables["customers"]) == n_customers
+    start = END - pd.Timedelta(days=days)
+    assert (data.tables["transactions"]["ts"] >= start).all()
+
+
 def test_same_seed_same_data_and_other_seed_differs(tiny):
     again = generate(n_customers=200, days=60, seed=7, end_date=SAMPLE_END_DATE)
     for name in TABLE_NAMES:
