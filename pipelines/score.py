@@ -103,7 +103,7 @@ class ChunkScorer:
 
     catalog: OfferCatalog
     history: ContactHistory
-    offer_model: object
+    offer_scorer: object  # a models.policy scorer (FrameScorer over the champion offer model)
     churn_model: object
     model_versions: dict[str, str]
     context: Context
@@ -112,21 +112,25 @@ class ChunkScorer:
     as_of: pd.Timestamp
     k: int = 1
     offer_ids: Sequence[str] | None = None
+    feature_names: list[str] | None = None  # from the profiles' manifest; default: the catalogue's
 
     def __call__(self, chunk: pd.DataFrame) -> pd.DataFrame:
         from features import habit_tags
+        from features.catalogue import feature_names
 
         if not len(chunk):
             return empty_rows()
         chunk = chunk.reset_index(drop=True)
         attrs = chunk[["customer_id", *ATTRIBUTE_COLUMNS]]
-        profiles = chunk.drop(columns=list(ATTRIBUTE_COLUMNS))
-        churn = self.churn_model.predict_proba(profiles.drop(columns=["customer_id"]))[:, 1]
-        # The offer API's path: index the customers, take a batch, let the policy decide.
-        book = customer_book(profiles, attrs, churn_risk=churn, habit_tags=habit_tags(profiles))
-        batch = book.batch(profiles["customer_id"].astype(str).tolist(), with_profiles=True)
+        names = self.feature_names or [c for c in feature_names() if c in chunk.columns]
+        # What the offer API does with its snapshot (serving.loading.load_state), for this chunk.
+        features = chunk[["customer_id", *names]]
+        churn = np.asarray(self.churn_model.predict_proba(features.drop(columns=["customer_id"])))[:, 1]
+        tags = chunk["habit_tags"].tolist() if "habit_tags" in chunk.columns else habit_tags(features).tolist()
+        book = customer_book(features, attrs, churn_risk=churn, habit_tags=tags)
+        batch = book.batch(features["customer_id"].astype(str).tolist(), with_profiles=True)
         decisions = recommend(
-            batch, self.catalog, self.history, self.context, self.offer_model, self.config, self.k,
+            batch, self.catalog, self.history, self.context, self.offer_scorer, self.config, self.k,
             offer_ids=self.offer_ids,
         )
         rows = campaign_rows(decisions, self.campaign, self.as_of, self.model_versions)
@@ -297,6 +301,8 @@ def write_campaign(chunks: Iterable[pd.DataFrame], out: Path, summary: CampaignS
                 f"exclusions file has {excl_sink.rows} rows but the summary counts {result['customers_excluded']}"
             )
         tmp["summary"].write_text(json.dumps(result, indent=2, default=str) + "\n")
+        for path in tmp.values():  # temp files are private (0600); the outputs are ordinary files
+            path.chmod(0o644)
     return result
 
 
@@ -358,16 +364,18 @@ def holdout_salt(campaign: str) -> str:
     return f"campaign:{campaign}"
 
 
-def build_scorer(request: ScoreRequest, tables: dict[str, pd.DataFrame], models: dict) -> ChunkScorer:
+def build_scorer(
+    request: ScoreRequest, tables: dict[str, pd.DataFrame], models: dict, feature_names: list[str] | None = None
+) -> ChunkScorer:
     """The ChunkScorer for a request: offers and contact history indexed once, policy configured."""
-    from models.policy import index_history, prepare_offers
+    from models.policy import FrameScorer, index_history, prepare_offers
 
     config = PolicyConfig(**{**request.policy, "holdout_fraction": request.holdout, "holdout_salt": holdout_salt(request.campaign)})
     (offer_model, offer_version), (churn_model, churn_version) = models["offer"], models["churn"]
     return ChunkScorer(
         catalog=prepare_offers(tables["offers"]),
         history=index_history(tables["offer_events"]),
-        offer_model=offer_model,
+        offer_scorer=FrameScorer(offer_model),
         churn_model=churn_model,
         model_versions={"offer": str(offer_version), "churn": str(churn_version)},
         context=Context(timestamp=request.send_at, channel=request.channel),
@@ -376,7 +384,29 @@ def build_scorer(request: ScoreRequest, tables: dict[str, pd.DataFrame], models:
         as_of=request.as_of,
         k=request.k,
         offer_ids=request.offer_ids,
+        feature_names=feature_names,
     )
+
+
+def profile_feature_names(path: Path, as_of: pd.Timestamp) -> list[str]:
+    """The features of a profiles file, from its manifest; it must have been built at ``as_of``."""
+    import pyarrow.parquet as pq
+
+    from features.manifest import check_manifest, manifest_feature_names
+    from pipelines.build_features import read_manifest
+
+    if not Path(path).exists():
+        raise ScoreError(f"--profiles '{path}' does not exist; build it with `rewards features` or leave it out")
+    manifest = read_manifest(Path(path))
+    built_at = pd.Timestamp(manifest.get("as_of"))
+    if built_at != pd.Timestamp(as_of):
+        raise ScoreError(
+            f"--profiles '{path}' were built as of {built_at}, but --as-of is {pd.Timestamp(as_of)}; "
+            "rebuild them with `rewards features --as-of` or drop --profiles to build them here"
+        )
+    columns = pq.read_schema(path).names if Path(path).suffix == ".parquet" else pd.read_csv(path, nrows=0).columns
+    check_manifest(columns, manifest)
+    return manifest_feature_names(manifest)
 
 
 def load_models(tracking_uri: str | None) -> dict:
@@ -400,8 +430,13 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
     data_dir = Path(request.data) if request.data is not None else paths.validated_dir()
     if tables is None:
         tables = read_validated(data_dir)
+    names = profile_feature_names(request.profiles, request.as_of) if request.profiles is not None else None
     models = models if models is not None else load_models(request.tracking_uri)
-    scorer = build_scorer(request, tables, models)
+    scorer = build_scorer(request, tables, models, names)
+    if request.offer_ids is not None:
+        unknown = [o for o in request.offer_ids if o not in scorer.catalog.index]
+        if unknown:
+            raise ScoreError(f"--offers {unknown} are not in the offer catalogue; known offers: {list(scorer.catalog.index)}")
     summary = CampaignSummary(
         cost_per_redemption=dict(zip(scorer.catalog.index, scorer.catalog.cost.tolist(), strict=True)),
         budget_remaining=remaining_budget(scorer.catalog, scorer.history, request.send_at).to_dict(),
@@ -658,6 +693,7 @@ def score_command(
     """Write a campaign list: every customer scored with the champion models and the offer policy."""
     from rich.console import Console
 
+    from features.manifest import FeatureMismatchError
     from models.policy import PolicyError
 
     try:
@@ -673,11 +709,11 @@ def score_command(
             chunk_size=chunk_size, tracking_uri=tracking_uri, progress=progress,
         )
         summary = run_score(request)
-    except (ScoreError, PolicyError, FileNotFoundError, KeyError) as err:
+    except (ScoreError, PolicyError, FileNotFoundError, LookupError, FeatureMismatchError) as err:
         _fail(str(err).strip("'\""))
     except Exception as err:  # noqa: BLE001 - registry and Spark failures: one line, not a traceback
         name = type(err).__name__
-        if name in ("ChampionNotFoundError", "RegistryError", "MlflowException", "SparkEngineError", "FeatureMismatchError"):
+        if name in ("MlflowException", "SparkEngineError", "AnalysisException", "Py4JJavaError"):
             _fail(f"{name}: {err}")
         raise
     Console().print(summary_table(summary))
