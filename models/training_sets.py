@@ -10,8 +10,10 @@ Offer response: one row per sent (non-control) offer event, with the customer's 
 send date's midnight, offer attributes and sending context (``models.offer_response.offer_features``);
 label 1 when redeemed within the offer's validity and at most ``response_days`` after sending (most
 offers run for months; the cap makes recent sends labelable, and redemptions come within days of
-sending). Sends whose label window ``min(valid_to, sent_at + response_days)`` ends after the observed
-data are left out (label not yet known), also counted.
+sending). Left out, and counted in ``meta.attrs``: sends whose label window
+``min(valid_to, sent_at + response_days)`` ends after the observed data (label not yet known), and
+sends of an offer whose redemption budget was already used up when it was sent (no one could redeem
+it, so the label says nothing about the customer; the policy never proposes such offers).
 """
 
 from __future__ import annotations
@@ -168,6 +170,23 @@ def _subset(tables: dict[str, pd.DataFrame], customer_ids) -> dict[str, pd.DataF
     return out
 
 
+def budget_used_up(events: pd.DataFrame, offers: pd.DataFrame, at: pd.Series) -> np.ndarray:
+    """Per row of ``events``: had its offer's redemption budget been used up before ``at`` (same index)?"""
+    budget = offers.set_index("offer_id")["budget_redemptions"]
+    budget = pd.to_numeric(budget, errors="coerce").astype("float64")
+    redeemed = events.loc[events["redeemed_at"].notna(), ["offer_id", "redeemed_at"]]
+    out = np.zeros(len(events), dtype=bool)
+    offer_of = events["offer_id"].to_numpy()
+    for offer_id, times in redeemed.groupby("offer_id")["redeemed_at"]:
+        cap = budget.get(offer_id, np.nan)
+        if not np.isfinite(cap):
+            continue
+        rows = offer_of == offer_id
+        used = np.searchsorted(np.sort(times.to_numpy()), at.to_numpy()[rows], side="left")
+        out[rows] = used >= cap
+    return out
+
+
 def offer_response_training_set(
     tables: dict[str, pd.DataFrame], response_days: int = 30, snapshot_every_days: int = 1
 ) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
@@ -183,7 +202,7 @@ def offer_response_training_set(
     events = tables["offer_events"]
     offers = tables["offers"]
     _require(events, "offer_events", ["customer_id", "offer_id", "sent_at", "channel", "redeemed_at", "is_control"])
-    _require(offers, "offers", ["offer_id", "valid_to"])
+    _require(offers, "offers", ["offer_id", "valid_to", "budget_redemptions"])
     sent = events[~events["is_control"].astype(bool)]
     sent = sent.merge(offers[["offer_id", "valid_to"]], on="offer_id", how="left", validate="many_to_one")
     if response_days < 1:
@@ -192,9 +211,10 @@ def offer_response_training_set(
     sent["label_end"] = sent["valid_to"].where(
         sent["valid_to"] < sent["sent_at"] + pd.Timedelta(days=response_days), sent["sent_at"] + pd.Timedelta(days=response_days)
     )
-    observed = sent["label_end"] < end
+    observed = (sent["label_end"] < end).to_numpy()
+    exhausted = budget_used_up(sent, offers, sent["sent_at"]) & observed
     candidates = len(sent)
-    sent = sent[observed].reset_index(drop=True)
+    sent = sent[observed & ~exhausted].reset_index(drop=True)
     sent["as_of"] = _grid_day(sent["sent_at"].dt.normalize(), snapshot_every_days)
     sent["customer_id"] = sent["customer_id"].astype("str")
     profiles = []
@@ -225,6 +245,7 @@ def offer_response_training_set(
         }
     )
     meta.attrs = {"candidates": candidates, "excluded_unobserved": int((~observed).sum()),
+                  "excluded_budget_used_up": int(exhausted.sum()),
                   "excluded_no_profile": int((~has_profile).sum()), "rows": len(sent),
                   "snapshot_every_days": snapshot_every_days,
                   "response_days": response_days, "profile_builds": int(sent["as_of"].nunique())}

@@ -134,10 +134,14 @@ def _register_and_gate(client, mlflow, model, X_example, model_name, candidate, 
                        champion_source, primary, margin, max_ece):
     """Log the model as a new registered version, decide its alias, record the decision everywhere."""
     import mlflow.sklearn
+    import pandas as pd
     from mlflow.models import infer_signature
 
     from models.evaluation import promotion_decision
 
+    # Integer features are declared as doubles: at scoring time a missing value turns them into floats.
+    ints = [c for c in X_example.columns if pd.api.types.is_integer_dtype(X_example[c].dtype)]
+    X_example = X_example.astype({c: "float64" for c in ints})
     signature = infer_signature(X_example, model.predict_proba(X_example)[:, 1])
     info = mlflow.sklearn.log_model(
         model,
@@ -164,7 +168,7 @@ def _register_and_gate(client, mlflow, model, X_example, model_name, candidate, 
 
 def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, horizon_days: int = 60,
                 max_inactive_days: int = 180, margin: float = 0.0, max_ece: float = 0.05,
-                n_jobs: int = 2) -> TrainResult:
+                n_jobs: int = 2, params: dict | None = None) -> TrainResult:
     """Churn: snapshots every 30 days, out-of-time split, ChurnModel vs recency rule and BG/NBD."""
     import mlflow
 
@@ -184,7 +188,7 @@ def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, h
     y_arr = y.to_numpy()
 
     t0 = time.perf_counter()
-    model = ChurnModel(random_state=seed, n_jobs=n_jobs).fit(X[train], y_arr[train])
+    model = ChurnModel(random_state=seed, n_jobs=n_jobs, **(params or {})).fit(X[train], y_arr[train])
     timings["fit_model_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     recency = RecencyRuleBaseline().fit(X[train], y_arr[train])
@@ -239,7 +243,7 @@ def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, h
 
 def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, response_days: int = 30,
                  valid_days: int = 60, margin: float = 0.0, max_ece: float = 0.05, n_jobs: int = 2,
-                 snapshot_every_days: int = 1) -> TrainResult:
+                 snapshot_every_days: int = 1, params: dict | None = None) -> TrainResult:
     """Offer response: one row per sent offer, out-of-time split, OfferResponseModel vs popularity baselines."""
     import mlflow
 
@@ -259,7 +263,7 @@ def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, 
     y_arr = y.to_numpy()
 
     t0 = time.perf_counter()
-    model = OfferResponseModel(random_state=seed, n_jobs=n_jobs).fit(X[train], y_arr[train])
+    model = OfferResponseModel(random_state=seed, n_jobs=n_jobs, **(params or {})).fit(X[train], y_arr[train])
     timings["fit_model_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     offer_pop = PopularityBaseline(key="offer_id").fit(meta[train], y_arr[train])
@@ -290,6 +294,7 @@ def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, 
                 "rows_train": int(train.sum()), "rows_valid": int(valid.sum()),
                 "rows_candidates": meta.attrs["candidates"],
                 "rows_excluded_unobserved": meta.attrs["excluded_unobserved"],
+                "rows_excluded_budget_used_up": meta.attrs["excluded_budget_used_up"],
                 "rows_excluded_no_profile": meta.attrs["excluded_no_profile"],
                 "positive_rate_train": round(float(y_arr[train].mean()), 4),
                 "best_iteration": model.best_iteration_, "n_features": model.n_features_in_,
@@ -343,8 +348,12 @@ def train_all(
     margin: float = 0.0,
     max_ece: float = 0.05,
     n_jobs: int = 2,
+    params: dict[str, dict] | None = None,
 ) -> dict[str, dict]:
-    """Train, log, register and gate the models in ``kinds`` from validated tables; returns summaries by kind."""
+    """Train, log, register and gate the models in ``kinds`` from validated tables; returns summaries by kind.
+
+    ``params`` overrides estimator hyperparameters per kind, e.g. ``{"churn": {"num_leaves": 15}}``.
+    """
     import mlflow
     from mlflow import MlflowClient
 
@@ -362,11 +371,11 @@ def train_all(
     out: dict[str, dict] = {}
     if CHURN in kinds:
         res = train_churn(tables, client=client, data_digest=digest, seed=seed, horizon_days=horizon_days,
-                          margin=margin, max_ece=max_ece, n_jobs=n_jobs)
+                          margin=margin, max_ece=max_ece, n_jobs=n_jobs, params=(params or {}).get(CHURN))
         out[CHURN] = res.summary()
     if OFFERS in kinds:
         res = train_offers(tables, client=client, data_digest=digest, seed=seed, margin=margin, max_ece=max_ece,
-                           n_jobs=n_jobs)
+                           n_jobs=n_jobs, params=(params or {}).get(OFFERS))
         out[OFFERS] = res.summary()
     return out
 

@@ -1,0 +1,72 @@
+"""offer_features: the one place customer x offer x context rows are built (training, API, batch)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data_contracts.errors import MissingColumnsError
+from features import feature_names
+from models.offer_response import offer_feature_columns, offer_features
+
+
+@pytest.fixture
+def profiles():
+    frame = pd.DataFrame(0.0, index=range(2), columns=feature_names())
+    frame.insert(0, "customer_id", pd.Series(["c1", "c2"], dtype="str"))
+    frame["spend_share_bakery"] = [0.6, 0.1]
+    frame["visit_share_bakery"] = [0.8, 0.2]
+    frame["offers_cat_bakery_sent"] = [4.0, 0.0]
+    frame["offers_cat_bakery_redeemed"] = [3.0, 0.0]
+    frame["offers_cat_bakery_redeem_rate"] = [0.75, np.nan]
+    frame["offers_redeem_rate"] = [0.5, 0.2]
+    frame["visit_share_before_9"] = [0.9, 0.0]
+    frame["attach_bakery_given_coffee"] = [0.7, 0.1]
+    frame["avg_basket_365d"] = [5.0, 0.0]
+    return frame
+
+
+@pytest.fixture
+def offers():
+    return pd.DataFrame(
+        {"offer_id": ["bk", "cf"], "reward_category": ["bakery", "coffee"], "offer_type": ["discount", "bogo"],
+         "value": [2.0, 3.0], "min_spend": [4.0, 0.0], "cost_per_redemption": [1.0, 1.5]}
+    )
+
+
+def test_dict_context_scores_every_customer_offer_pair(profiles, offers):
+    rows = offer_features(profiles, offers, {"timestamp": "2026-06-30 08:30", "channel": "app"})
+    assert len(rows) == 4
+    assert list(rows.columns) == ["customer_id", "offer_id"] + offer_feature_columns()
+    bk = rows[rows["offer_id"] == "bk"].set_index("customer_id")
+    assert bk.loc["c1", "cust_share_of_reward_category"] == 0.6
+    assert bk.loc["c1", "cust_redeem_rate_reward_category"] == 0.75
+    assert bk.loc["c1", "cust_attach_rate_reward_category"] == 0.7
+    assert bk.loc["c1", "cust_redeem_rate_reward_category_shrunk"] == pytest.approx((3 + 3 * 0.5) / (4 + 3))
+    assert bk.loc["c2", "cust_redeem_rate_reward_category_shrunk"] == pytest.approx(0.2)  # no sends: the prior
+    assert bk.loc["c1", "send_daypart"] == "before_9" and bk.loc["c1", "cust_visit_share_send_daypart"] == 0.9
+    assert bk.loc["c1", "send_weekday"] == "tue" and bk.loc["c1", "send_is_weekend"] == 0.0
+    assert bk.loc["c1", "offer_value_to_avg_basket"] == pytest.approx(0.4)
+    assert np.isnan(bk.loc["c2", "offer_value_to_avg_basket"])  # no basket yet: unknown, not infinite
+    cf = rows[rows["offer_id"] == "cf"].iloc[0]
+    assert np.isnan(cf["offer_value_share_of_min_spend"]) and np.isnan(cf["cust_attach_rate_reward_category"])
+
+
+def test_frame_context_builds_exactly_the_given_rows_in_order(profiles, offers):
+    ctx = pd.DataFrame({"customer_id": ["c2", "c1"], "offer_id": ["bk", "cf"],
+                        "sent_at": pd.to_datetime(["2026-06-27 12:00", "2026-06-29 18:00"]), "channel": ["email", "push"]})
+    rows = offer_features(profiles, offers, ctx)
+    assert rows[["customer_id", "offer_id", "send_channel", "send_daypart", "send_weekday"]].values.tolist() == [
+        ["c2", "bk", "email", "11_to_14", "sat"], ["c1", "cf", "push", "after_17", "mon"]]
+
+
+def test_clear_errors_for_missing_inputs(profiles, offers):
+    with pytest.raises(MissingColumnsError, match=r"table 'context': must contain columns \['channel'\]"):
+        offer_features(profiles, offers, {"timestamp": "2026-06-30"})
+    with pytest.raises(MissingColumnsError, match="table 'profiles'.*visits_30d"):
+        offer_features(profiles.drop(columns="visits_30d"), offers, {"timestamp": "2026-06-30", "channel": "app"})
+    ctx = pd.DataFrame({"customer_id": ["nobody"], "offer_id": ["bk"], "timestamp": ["2026-06-30"], "channel": ["app"]})
+    with pytest.raises(ValueError, match="name customers .* missing from profiles, e.g. \\['nobody'\\]"):
+        offer_features(profiles, offers, ctx)
+    ctx = ctx.assign(customer_id="c1", offer_id="zz")
+    with pytest.raises(ValueError, match="offers missing from the offers table, e.g. \\['zz'\\]"):
+        offer_features(profiles, offers, ctx)
