@@ -251,7 +251,7 @@ def test_prepared_inputs_give_the_same_decisions_as_tables():
 def test_bad_inputs_raise_clear_errors():
     offers = offers_frame(offer("B1", "bakery"))
     c = customers(("c1", "gold", True, {}))
-    with pytest.raises(PolicyError, match=r"k must be an integer in \[1, 8\], got 0"):
+    with pytest.raises(PolicyError, match=r"k must be a positive integer, got 0"):
         decide(c, offers, k=0)
     with pytest.raises(PolicyError, match="context.channel must be one of"):
         Context(T, "fax")
@@ -259,3 +259,27 @@ def test_bad_inputs_raise_clear_errors():
         decide(c.drop(columns=["tier"]), offers)
     with pytest.raises(PolicyError, match="holdout_fraction must be in"):
         PolicyConfig(holdout_fraction=1.5)
+
+
+def test_tree_path_contributions_add_up_to_the_booster_raw_score():
+    import lightgbm as lgb
+
+    from models.reasons import TreePaths
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 4))
+    X[rng.random(400) < 0.1, 1] = np.nan  # missing values take the default branch
+    X[:, 3] = rng.integers(0, 5, 400)  # a categorical column
+    y = ((X[:, 0] + np.nan_to_num(X[:, 1]) + (X[:, 3] == 2)) > 0.5).astype(int)
+    model = lgb.LGBMClassifier(n_estimators=30, num_leaves=7, min_child_samples=5, verbose=-1)
+    model.fit(X, y, categorical_feature=[3])
+    booster = model.booster_
+    paths = TreePaths(booster.dump_model())
+    leaves = booster.predict(X, pred_leaf=True)
+    contrib = paths.contributions(leaves)
+    assert contrib.shape == (400, 5)
+    np.testing.assert_allclose(contrib.sum(axis=1), booster.predict(X, raw_score=True), atol=1e-9)
+    np.testing.assert_allclose(paths.probabilities(leaves), model.predict_proba(X)[:, 1], atol=1e-9)
+    assert paths.check(booster, X) < 1e-9
+    # the feature the label depends on most carries the most weight
+    assert np.abs(contrib[:, 0]).mean() > np.abs(contrib[:, 2]).mean()
