@@ -101,13 +101,13 @@ def codes(values: pd.Series, categories) -> np.ndarray:
         categories = pd.Series(list(categories), dtype="str")
     value_set = _arrow(categories)
     found = pc.index_in(_arrow(values), value_set=value_set)
-    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype("int32")
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype("int32", copy=False)
 
 
 def factorize(values: pd.Series) -> np.ndarray:
     """Integer codes, equal values sharing one (Arrow dictionary encoding; no Python objects)."""
     encoded = pc.dictionary_encode(_arrow(values))
-    return encoded.indices.to_numpy(zero_copy_only=False).astype("int64")
+    return encoded.indices.to_numpy(zero_copy_only=False).astype("int64", copy=False)
 
 
 def receipt_codes(values: pd.Series) -> np.ndarray:
@@ -184,7 +184,11 @@ def _purchases(tx: pd.DataFrame, ids: pd.Series, as_of_ns: int) -> tuple[Arrays,
     else:
         starts, mask, is_visit = np.zeros(0, "int64"), np.zeros(0, "int64"), np.zeros(0, bool)
     first = row[starts[is_visit]]  # row in tx of each visit's first line
-    by_time = np.lexsort((ts[first], cust[first]))
+    first_ts = ts[first]
+    if len(first) and (np.diff(first_ts) >= 0).all():  # already in time order: a stable sort by customer will do
+        by_time = np.argsort(cust[first], kind="stable")
+    else:
+        by_time = np.lexsort((first_ts, cust[first]))
     by_customer_time = first[by_time]
     visits: Arrays = {
         "cust": cust[by_customer_time],

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from features.catalogue import FEATURES, feature_set_digest
+from features.catalogue import feature_set_digest
 from features.history import to_as_of
 
 MANIFEST_VERSION = 1
@@ -76,11 +76,6 @@ def check_manifest(columns: Iterable[str], manifest: dict) -> None:
     extra = [c for c in present if c not in set(expected)]
     if missing or extra:
         raise FeatureMismatchError(missing, extra)
-
-
-def catalogue_manifest_features() -> list[dict]:
-    """The catalogue's features as manifest entries (what build_profiles produces)."""
-    return [{"name": f.name, "dtype": f.dtype} for f in FEATURES]
 
 
 def _as_text(value) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from features.affinity import affinity_features
-from features.catalogue import FAMILIES, FEATURES, family_features, feature_names
+from features.catalogue import FAMILIES, family_features, feature_names
 from features.habits import habits_features
 from features.history import History, prepare_history, to_as_of
 from features.loyalty import loyalty_features
@@ -100,13 +100,6 @@ def build_training_snapshots(tables: dict[str, pd.DataFrame], as_of_dates: Itera
     if not frames:
         raise ValueError("build_training_snapshots needs at least one as_of date, got none")
     return pd.concat(frames, ignore_index=True)
-
-
-def empty_profiles() -> pd.DataFrame:
-    """A zero-row profile frame with the declared dtypes."""
-    cols = {"customer_id": pd.Series(dtype="str")}
-    cols.update({f.name: pd.Series(dtype=f.dtype) for f in FEATURES})
-    return pd.DataFrame(cols)
 
 
 __all__ = ["FAMILY_FUNCTIONS", "build_profiles", "build_training_snapshots", "compute_family", "feature_names"]

@@ -113,3 +113,14 @@ def test_sorted_receipt_ids_take_the_fast_path_and_give_the_same_profile(tiny, a
     by_id = tiny["transactions"].sort_values(["transaction_id", "product_id"]).reset_index(drop=True)
     assert (receipt_codes(by_id["transaction_id"]) == [0, 1, 1, 2, 3, 3, 4, 4, 5, 5, 6, 7, 8]).all()  # r1, t1, t1, t2, ...
     pdt.assert_frame_equal(build_profiles({**tiny, "transactions": by_id}, as_of), build_profiles(tiny, as_of))
+
+
+def test_empty_history_gives_zero_counts_and_nan_rates(tiny, as_of):
+    from data_contracts.schema import empty_frame
+
+    empty = {**tiny, **{name: empty_frame(name) for name in ("transactions", "offer_events", "feedback")}}
+    profiles = build_profiles(empty, as_of)
+    assert profiles["customer_id"].tolist() == ["c1", "c2", "c3"]
+    assert (profiles["visits_365d"] == 0).all() and profiles["days_since_last_visit"].isna().all()
+    assert (profiles["offers_sent"] == 0).all() and profiles["offers_redeem_rate"].isna().all()
+    assert build_profiles(tiny, pd.Timestamp("2000-01-01")).empty  # nobody had signed up yet
