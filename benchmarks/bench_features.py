@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.report import markdown_table, peak_rss_mb, update_section  # noqa: E402
 
 AS_OF = "2026-06-30"
+SECTION_TITLE = "Feature profiles (build_profiles)"
 SUBSET = [
     "days_since_last_visit",
     "visits_30d",
@@ -241,7 +242,12 @@ def main() -> None:
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--dir", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    parser.add_argument("--write-saved", action="store_true", help="write the last saved result into docs/benchmarks.md")
     args = parser.parse_args()
+    if args.write_saved:
+        body = (data_dir(args.customers, args.days, args.seed).parent / "section.md").read_text()
+        update_section("features", SECTION_TITLE, body)
+        return
     if args.child:
         print(json.dumps(child(args.child, Path(args.dir), args.chunk, args.rounds)))
         return
@@ -280,11 +286,13 @@ shared). Peak RSS is measured in separate processes, one build each, and include
 Same subset: **{timing['subset_seconds'] / ref:.2f}x DuckDB** (target <= 3x). Full build of all {n_features}
 features: **{timing['full_seconds']:.1f} s, peak {memory['full']['peak_rss_mb']:,} MB** (targets < 60 s, < 6 GB on
 2 cores). On the test sample (3000 customers x 365 days, seed 42) build_profiles takes {small:.2f} s.
-Benchmark wall time {time.perf_counter() - started:.0f} s.
+Benchmark wall time {time.perf_counter() - started:.0f} s, finished {time.strftime("%Y-%m-%d %H:%M")}.
 """
     print(body)
+    saved = directory.parent / "section.md"
+    saved.write_text(body)  # `--write-saved` publishes it later if docs/benchmarks.md is busy now
     if not args.no_write:
-        update_section("features", "Feature profiles (build_profiles)", body)
+        update_section("features", SECTION_TITLE, body)
 
 
 if __name__ == "__main__":

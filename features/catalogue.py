@@ -19,7 +19,7 @@ Dtype = Literal["float64", "int64"]
 # Windows, as written in the declarations.
 W30, W90, W365 = "30d", "90d", "365d"
 ALL = "all history"
-SNAPSHOT = "current (customers table)"
+SNAPSHOT = "current value (not point-in-time)"
 
 # Hour-of-day boundaries of the dayparts: [start, end).
 DAYPARTS: tuple[tuple[str, float, float], ...] = (
@@ -53,6 +53,11 @@ class Feature:
     family: str
     # What the value is when it cannot be computed (no visits, no offers, ...).
     missing: str = "NaN"
+
+    @property
+    def point_in_time(self) -> bool:
+        """False for values read from the current customers table (no history): they can leak into past snapshots."""
+        return self.window != SNAPSHOT
 
 
 def _f(name: str, description: str, window: str, family: str, dtype: Dtype = "float64", missing: str = "NaN"):
@@ -169,8 +174,8 @@ def _rhythm() -> list[Feature]:
 def _loyalty() -> list[Feature]:
     fam = "loyalty"
     return [
-        _count("tier_ordinal", "Loyalty tier as an ordinal: bronze 0, silver 1, gold 2, platinum 3.", SNAPSHOT, fam),
-        _count("points_balance", "Unspent loyalty points.", SNAPSHOT, fam),
+        Feature("tier_ordinal", "Loyalty tier as an ordinal: bronze 0, silver 1, gold 2, platinum 3.", "int64", SNAPSHOT, fam, "-"),
+        Feature("points_balance", "Unspent loyalty points.", "int64", SNAPSHOT, fam, "-"),
         _f(
             "points_to_next_tier",
             "Points still needed to reach the next tier threshold (features.loyalty.TIER_THRESHOLDS); "
@@ -221,9 +226,13 @@ FEATURES: tuple[Feature, ...] = tuple(
 FEATURES_BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
 
 
-def feature_names() -> list[str]:
-    """All model feature names, in catalogue order (the column order of a profile after customer_id)."""
-    return [f.name for f in FEATURES]
+def feature_names(point_in_time_only: bool = False) -> list[str]:
+    """Model feature names in catalogue order (a profile's column order after customer_id).
+
+    ``point_in_time_only`` leaves out the features read from the current customers table (tier,
+    points), whose past values are unknown: use it for models trained on past snapshots.
+    """
+    return [f.name for f in FEATURES if f.point_in_time or not point_in_time_only]
 
 
 def family_features(family: str) -> list[Feature]:

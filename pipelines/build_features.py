@@ -106,7 +106,8 @@ def render_catalogue_markdown() -> str:
         "(`30d` = the 30 days before `as_of`). A visit is a receipt (`transaction_id`) with at least one",
         "purchase line; spend is the sum of line amounts, so refund lines subtract. Counts are `int64` and",
         "0 when there is nothing to count; everything else is `float64` and NaN where undefined (see",
-        "*missing*). Tier and points come from the customers table, which holds current values only.",
+        "*missing*). Tier and points come from the customers table, which holds current values only: they",
+        "are marked *not point-in-time* and `feature_names(point_in_time_only=True)` leaves them out.",
         f"Tier thresholds in points: {TIER_THRESHOLDS}.",
         "",
     ]
@@ -121,7 +122,10 @@ def render_catalogue_markdown() -> str:
             "| feature | dtype | window | missing | description |",
             "|---|---|---|---|---|",
         ]
-        lines += [f"| `{f.name}` | {f.dtype} | {f.window} | {f.missing} | {f.description} |" for f in feats]
+        lines += [
+            f"| `{f.name}` | {f.dtype} | {f.window} | {f.missing} | {f.description} |"
+            for f in feats
+        ]
         lines.append("")
     lines += [
         "## Habit tags (not model features)",

@@ -62,3 +62,8 @@ def test_docs_list_every_feature():
 
     text = render_catalogue_markdown()
     assert all(f"`{name}`" in text for name in feature_names())
+
+
+def test_current_snapshot_features_are_flagged_and_can_be_left_out():
+    leaky = sorted(set(feature_names()) - set(feature_names(point_in_time_only=True)))
+    assert leaky == ["points_balance", "points_to_next_tier", "tier_ordinal"]
