@@ -131,7 +131,8 @@ def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context) -> pd.
     or a frame with customer_id, offer_id, timestamp (or sent_at), channel, and ``as_of`` when the
     profiles carry one, giving exactly the rows to build (in that order).
     """
-    need_profile = ["customer_id"] + profile_columns_used()
+    # All catalogue features: the per-category/type blocks feed the interaction columns.
+    need_profile = ["customer_id"] + feature_names()
     missing = [c for c in need_profile if c not in profiles.columns]
     if missing:
         raise MissingColumnsError("profiles", missing, list(profiles.columns))
