@@ -124,3 +124,29 @@ def test_empty_history_gives_zero_counts_and_nan_rates(tiny, as_of):
     assert (profiles["visits_365d"] == 0).all() and profiles["days_since_last_visit"].isna().all()
     assert (profiles["offers_sent"] == 0).all() and profiles["offers_redeem_rate"].isna().all()
     assert build_profiles(tiny, pd.Timestamp("2000-01-01")).empty  # nobody had signed up yet
+
+
+def _truncate(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """The world as it was known just before ``cutoff``: later rows gone, later views/redemptions unknown."""
+    ev = tables["offer_events"]
+    ev = ev.loc[ev["sent_at"] < cutoff].assign(
+        viewed_at=lambda e: e["viewed_at"].where(e["viewed_at"] < cutoff),
+        redeemed_at=lambda e: e["redeemed_at"].where(e["redeemed_at"] < cutoff),
+    )
+    return {
+        "customers": tables["customers"].loc[tables["customers"]["signup_date"] < cutoff],
+        "transactions": tables["transactions"].loc[tables["transactions"]["ts"] < cutoff],
+        "offers": tables["offers"],
+        "offer_events": ev,
+        "feedback": tables["feedback"].loc[tables["feedback"]["submitted_at"] < cutoff],
+    }
+
+
+def test_generated_sample_snapshots_equal_profiles_built_on_the_past_alone(sample):
+    d1, d2 = pd.Timestamp("2026-01-15"), pd.Timestamp("2026-04-01 12:00")
+    snapshots = build_training_snapshots(sample.tables, [d1, d2])
+    for cutoff in (d1, d2):
+        snap = snapshots.loc[snapshots["as_of"] == cutoff].drop(columns="as_of").reset_index(drop=True)
+        alone = build_profiles(_truncate(sample.tables, cutoff), cutoff)
+        assert len(alone) > 1000
+        pdt.assert_frame_equal(snap, alone)
