@@ -135,6 +135,12 @@ def serve_command(
     env.setdefault("MLFLOW_TRACKING_URI", config.tracking_uri())
     typer.echo(f"offer API on http://{host}:{port} (data {env['REWARDS_DATA_DIR']}, MLflow {env['MLFLOW_TRACKING_URI']})")
     proc = start_server(host, port, env=env)
+
+    def _stop(signum, _frame):  # the server has its own process group: take it down with us
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGHUP, _stop)
     try:
         code = proc.wait()
     except KeyboardInterrupt:

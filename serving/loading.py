@@ -119,10 +119,16 @@ def load_profiles(path: Path) -> tuple[pd.DataFrame, dict]:
 def check_model_features(manifest: dict, churn_model, offer_model) -> None:
     """The features the models consume must all be in the snapshot's manifest."""
     from features.manifest import manifest_feature_names
-    from models.offer_response import profile_columns_used
+    from models.offer_response import offer_feature_columns, profile_columns_used
 
     have = set(manifest_feature_names(manifest))
     problems = []
+    buildable = set(offer_feature_columns())
+    stale = [f for f in getattr(offer_model, "feature_names_in_", []) if f not in buildable]
+    if stale:
+        problems.append(
+            f"offer model was fitted on features that offer_features no longer builds: {stale[:10]} (retrain it)"
+        )
     churn_missing = [f for f in getattr(churn_model, "feature_names_in_", []) if f not in have]
     if churn_missing:
         problems.append(f"churn model expects features missing from the profiles: {churn_missing[:10]}")
@@ -175,6 +181,8 @@ def load_state(settings: Settings | None = None) -> ServingState:
             kind = "precomputed"
         except (ScorerMismatchError, AttributeError) as err:
             logger.warning("precomputed offer scorer unavailable (%s); scoring through offer_features per request", err)
+        except Exception as err:  # noqa: BLE001 - the model cannot score these profiles at all
+            raise _fail("the offer model cannot score the profile snapshot", err) from err
     else:
         logger.warning("precomputed offer scorer would need %.0f MB > %s; scoring per request", size_mb, MAX_SCORER_MB_ENV)
     if scorer is None:

@@ -80,10 +80,10 @@ class OfferService:
                 self._state.model_versions, self._state.profiles_as_of, len(self._state.book.positions),
                 len(self._state.catalog), self._state.scorer_kind, self._state.load_seconds,
             )
-        except ServingLoadError as err:
+        except Exception as err:  # noqa: BLE001 - ServingLoadError, or a bug: either way not ready
             # Stay up but not ready: /readyz says 503 until a successful POST /admin/reload.
             self.last_reload_error = str(err)
-            logger.error("offer API not ready: %s", err)
+            logger.exception("offer API not ready: %s", err)
 
     def __is_ready__(self) -> bool:
         return self._state is not None
@@ -204,7 +204,7 @@ class OfferService:
             try:
                 settings = Settings.from_env()
                 new_state = load_state(settings)
-            except ServingLoadError as err:
+            except Exception as err:  # noqa: BLE001 - whatever failed, the previous state keeps serving
                 self.last_reload_error = f"{_now()}: {err}"
                 still = (
                     f"still serving models {previous.model_versions} with profiles as of {previous.profiles_as_of}"
