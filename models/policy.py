@@ -10,7 +10,8 @@ Pure code (frames and arrays in, frames out); the offer API and batch scoring bo
 4. suitability: the customer has not redeemed the same offer in the last ``redeemed_lookback_days``;
 5. contact policy: at most ``max_sends_per_week`` sends in the 7 days up to t, nothing within
    ``cooldown_hours`` of the last send, a reward_category is suppressed after
-   ``max_ignored_per_category`` ignored sends in ``ignored_window_days``; customers in the control
+   ``max_ignored_per_category`` ignored sends (not redeemed ``ignored_after_days`` after sending) in
+   ``ignored_window_days``; customers in the control
    group (``is_holdout``) get no offer and are flagged;
 6. arbitration: ``priority = p * business_value * lever * (1 + churn_weight * churn_risk) - p * cost``
    with ``business_value = visit_value + margin_rate * min_spend``;
@@ -123,6 +124,7 @@ class PolicyConfig:
     cooldown_hours: float = 24.0
     max_ignored_per_category: int = 3
     ignored_window_days: float = 90.0
+    ignored_after_days: float = 7.0  # a send not redeemed this long after is "ignored"
     holdout_fraction: float = 0.05
     holdout_salt: str = "rewards-holdout-v1"
     require_consent: bool = True
@@ -144,7 +146,8 @@ class PolicyConfig:
         for name in ("max_sends_per_week", "max_ignored_per_category", "max_reasons"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("redeemed_lookback_days", "cooldown_hours", "ignored_window_days", "popularity_prior"):
+        for name in ("redeemed_lookback_days", "cooldown_hours", "ignored_window_days", "ignored_after_days",
+                     "popularity_prior"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.cold_start_tier not in TIERS:
@@ -939,7 +942,10 @@ def _contact_rules(hist, rows, ev_cust, n_c, catalog, t, config):
     blocked[ev_cust[recent_red], offer_pos[recent_red]] = True
     # suppression: too many ignored sends of a reward_category in the window
     ignored = (
-        in_cat & past & (sent > t - int(config.ignored_window_days * DAY_NS)) & (redeemed > t)
+        in_cat
+        & (sent <= t - int(config.ignored_after_days * DAY_NS))
+        & (sent > t - int(config.ignored_window_days * DAY_NS))
+        & (redeemed > t)
     )
     if ignored.any():
         cat = catalog.category[offer_pos[ignored]]

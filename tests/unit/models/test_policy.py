@@ -172,6 +172,9 @@ def test_category_suppressed_after_k_ignored_sends():
     assert d.offers["reward_category"].tolist() == ["coffee"]
     one = events(("c1", "B1", "2026-05-01", None))
     assert "bakery" in decide(customers(("c1", "gold", True, {"bakery": 0.9})), offers, one, config=config).offers["reward_category"].tolist()
+    # a send from yesterday is not ignored yet
+    recent = events(("c1", "B1", "2026-05-01", None), ("c1", "B2", "2026-06-28", None))
+    assert "bakery" in decide(customers(("c1", "gold", True, {"bakery": 0.9})), offers, recent, config=config).offers["reward_category"].tolist()
 
 
 def test_control_group_gets_no_offer_and_is_flagged():
