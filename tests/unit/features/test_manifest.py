@@ -63,3 +63,11 @@ def test_input_digest_changes_when_a_past_row_changes(tiny, as_of):
 
 def test_feature_set_digest_is_stable_and_short():
     assert feature_set_digest() == feature_set_digest() and len(feature_set_digest()) == 16
+
+
+def test_input_digest_ignores_views_and_redemptions_after_as_of(tiny, as_of):
+    ev = tiny["offer_events"].copy()
+    ev.loc[1, "viewed_at"] = pd.NaT  # was viewed only after as_of: unknown at as_of either way
+    assert input_digest({**tiny, "offer_events": ev}, as_of) == input_digest(tiny, as_of)
+    ev.loc[0, "viewed_at"] = pd.NaT  # a view before as_of is part of the input
+    assert input_digest({**tiny, "offer_events": ev}, as_of) != input_digest(tiny, as_of)
