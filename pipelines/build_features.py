@@ -110,6 +110,18 @@ def render_catalogue_markdown() -> str:
         "are marked *not point-in-time* and `feature_names(point_in_time_only=True)` leaves them out.",
         f"Tier thresholds in points: {TIER_THRESHOLDS}.",
         "",
+        "## Building and checking profiles",
+        "",
+        "- In code: `features.build_profiles(tables, as_of)`; several cutoffs stacked with an `as_of` column:",
+        "  `features.build_training_snapshots(tables, as_of_dates)`; tags: `features.habit_tags(profiles)`.",
+        "- On files: `rewards features --data data/validated --as-of 2026-06-30 --out data/profiles/profiles.parquet`",
+        "  writes the profiles plus a `habit_tags` list column, and `profiles.manifest.json` next to them:",
+        "  `manifest_version`, `feature_set` (digest of names and dtypes), `as_of`, `row_count`, `input_digest`",
+        "  (sha256 over the input rows a profile at `as_of` can see), `features` (`[{name, dtype}]` in order),",
+        "  `non_feature_columns`. `--chunk N` builds N customers at a time to bound memory.",
+        "- Consumers call `features.check_manifest(columns, manifest)`: it raises `FeatureMismatchError` naming",
+        "  the missing and unexpected features (`customer_id`, `as_of`, `habit_tags` are not features).",
+        "",
     ]
     for family in FAMILIES:
         func = FAMILY_FUNCTIONS[family]
