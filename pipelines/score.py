@@ -569,8 +569,6 @@ def spark_chunks(
     """
     import pyarrow.parquet as pq
 
-    from features.profiles import empty_profiles
-
     timings = timings if timings is not None else {}
     from pipelines.spark_engine import (
         BUCKET_COLUMN, apply_in_pandas, arrow_schema_of, map_in_pandas, pack_tables, pandas_dtypes_of,
@@ -588,7 +586,7 @@ def spark_chunks(
         profiles = spark.read.parquet(str(request.profiles))
         profile_dtypes = pandas_dtypes_of(pq.read_schema(request.profiles).empty_table().to_pandas())
     else:
-        template = empty_profiles()
+        template = profile_template()
         packed = with_bucket(pack_tables(frames), "customer_id", n_buckets)
         built = apply_in_pandas(
             packed, BUCKET_COLUMN, BucketProfiler(tables["offers"], request.as_of), arrow_schema_of(template),
@@ -615,6 +613,15 @@ def spark_chunks(
                 yield conform_rows(batch.to_pandas())
 
     yield from whole_customers(batches())
+
+
+def profile_template() -> pd.DataFrame:
+    """A zero-row profile frame with the catalogue's columns and dtypes (the Spark profile schema)."""
+    from features.catalogue import FEATURES
+
+    columns = {"customer_id": pd.Series(dtype="str")}
+    columns.update({f.name: pd.Series(dtype=f.dtype) for f in FEATURES})
+    return pd.DataFrame(columns)
 
 
 def whole_customers(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 PandasFn = Callable[[pd.DataFrame], pd.DataFrame]
 TABLE_COLUMN = "_table"
 BUCKET_COLUMN = "_bucket"
+ROW_COLUMN = "_row"
 _SEP = "__"
 
 
@@ -200,14 +201,17 @@ def with_bucket(df: SparkFrame, key: str, n_buckets: int) -> SparkFrame:
 def pack_tables(tables: Mapping[str, SparkFrame], key: str = "customer_id") -> SparkFrame:
     """One long frame holding several tables that share ``key``, so one groupBy sees all of them.
 
-    Each row keeps ``key``, a ``_table`` tag and its own columns prefixed with ``<table>__``;
-    the other tables' columns are null. ``unpack_tables`` turns one group back into frames.
+    Each row keeps ``key``, a ``_table`` tag, its position in its table (``_row``) and its own
+    columns prefixed with ``<table>__``; the other tables' columns are null. ``unpack_tables`` turns
+    one group back into frames, rows in their original order.
     """
     from pyspark.sql import functions as F
 
     packed = None
     for name, df in tables.items():
-        cols = [F.col(key), F.lit(name).alias(TABLE_COLUMN)]
+        # The row's place in its file: a shuffle scrambles rows, and float sums depend on their order,
+        # so unpack_tables restores the file order for results identical to the in-process engine.
+        cols = [F.col(key), F.lit(name).alias(TABLE_COLUMN), F.monotonically_increasing_id().alias(ROW_COLUMN)]
         cols += [F.col(c).alias(f"{name}{_SEP}{c}") for c in df.columns if c != key]
         part = df.select(*cols)
         packed = part if packed is None else packed.unionByName(part, allowMissingColumns=True)
@@ -222,7 +226,7 @@ def unpack_tables(packed: pd.DataFrame, names: list[str], key: str = "customer_i
     tables = {}
     for name in names:
         declared = TABLES[name]
-        rows = packed.loc[tag == name]
+        rows = packed.loc[tag == name].sort_values(ROW_COLUMN, kind="stable")
         frame = pd.DataFrame(
             {c.name: (rows[key] if c.name == key else rows[f"{name}{_SEP}{c.name}"]) for c in declared.columns}
         ).reset_index(drop=True)

@@ -71,6 +71,8 @@ def test_packed_tables_come_back_per_bucket_with_schema_dtypes(spark, tmp_path):
         c, t = tables["customers"], tables["transactions"]
         # Dtypes are the validated ones, so pandas code written for validated tables works unchanged.
         assert str(c["birth_year"].dtype) == "Int64" and str(t["ts"].dtype) == "datetime64[ns]"
+        # Rows come back in their file order whatever the shuffle did (float sums depend on it).
+        assert t["transaction_id"].tolist() == sorted(t["transaction_id"])
         spend = t.groupby("customer_id")["amount"].sum()
         return pd.DataFrame(
             {
@@ -115,3 +117,71 @@ def test_map_in_pandas_restores_dtypes_and_rejects_undeclared_columns(spark):
     with pytest.raises(Exception, match="missing \\[\\], unexpected \\['surprise'\\]"):
         map_in_pandas(df, extra, out_schema, pandas_dtypes_of(frame), stage="scoring").collect()
     assert SparkEngineError.__name__ == "SparkEngineError"
+
+
+# --------------------------------------------------------------------------------------------
+# The Spark engine of `rewards score` equals the in-process engine, row for row
+# --------------------------------------------------------------------------------------------
+
+N_SPARK_CUSTOMERS = 400
+
+
+@pytest.fixture(scope="module")
+def small_campaign(sample, tmp_path_factory):
+    """400 customers of the sample as validated tables, and real (small) LightGBM models fitted on them."""
+    import numpy as np
+
+    from models.churn import ChurnModel
+    from models.offer_response import OfferResponseModel
+    from models.training_sets import churn_snapshot_dates, churn_training_set, offer_response_training_set
+    from pipelines.io import write_frame
+
+    ids = np.sort(sample.tables["customers"]["customer_id"].to_numpy(dtype=object))[:N_SPARK_CUSTOMERS]
+    tables = {
+        name: frame[frame["customer_id"].isin(ids)].reset_index(drop=True) if "customer_id" in frame else frame
+        for name, frame in sample.tables.items()
+    }
+    root = tmp_path_factory.mktemp("spark-campaign")
+    for name, frame in tables.items():
+        write_frame(frame, root / "validated" / f"{name}.parquet")
+    X, y, _ = churn_training_set(tables, churn_snapshot_dates(tables, n_snapshots=2))
+    churn = ChurnModel(n_estimators=40, min_child_samples=10).fit(X, y)
+    Xo, yo, _ = offer_response_training_set(tables, snapshot_every_days=14)
+    offer = OfferResponseModel(n_estimators=40, min_child_samples=10).fit(Xo, yo)
+    return {"root": root, "tables": tables, "models": {"offer": (offer, "5"), "churn": (churn, "4")}}
+
+
+def _request(small_campaign, engine: str, name: str):
+    from pipelines.config import SAMPLE_END_DATE
+    from pipelines.score import ScoreRequest
+
+    return ScoreRequest(
+        as_of=SAMPLE_END_DATE, campaign="spark-check", out=small_campaign["root"] / name, k=3, holdout=0.1,
+        channel="app", engine=engine, data=small_campaign["root"] / "validated", chunk_size=150, progress=False,
+    )
+
+
+def test_spark_engine_writes_the_same_list_row_for_row_as_in_process(spark, small_campaign):
+    from pipelines.score import output_paths, run_score
+
+    local = _request(small_campaign, "local", "local.parquet")
+    on_spark = _request(small_campaign, "spark", "spark.parquet")
+    local_summary = run_score(local, models=small_campaign["models"], tables=small_campaign["tables"])
+    spark_summary = run_score(on_spark, models=small_campaign["models"], tables=small_campaign["tables"], spark=spark)
+
+    for kind in ("list", "exclusions"):
+        a = pd.read_parquet(output_paths(local.out)[kind])
+        b = pd.read_parquet(output_paths(on_spark.out)[kind])
+        assert len(a) > 0
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    listed = pd.read_parquet(on_spark.out)
+    assert listed["customer_id"].is_monotonic_increasing and listed["offer_id"].notna().sum() > N_SPARK_CUSTOMERS
+    engine_only = {"engine", "seconds", "spark_master", "spark_stage_seconds", "outputs"}
+    same = {k: v for k, v in local_summary.items() if k not in engine_only}
+    assert same == {k: v for k, v in spark_summary.items() if k not in engine_only}
+    assert spark_summary["customers_considered"] == N_SPARK_CUSTOMERS
+    assert spark_summary["engine"] == "spark" and set(spark_summary["spark_stage_seconds"]) == {"profiles_s", "score_s"}
+    # Spark's scratch Parquet is cleaned up: only the three outputs of each engine remain.
+    assert sorted(p.name for p in small_campaign["root"].iterdir() if p.is_file()) == sorted(
+        [p.name for p in output_paths(local.out).values()] + [p.name for p in output_paths(on_spark.out).values()]
+    )
