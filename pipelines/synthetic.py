@@ -819,11 +819,21 @@ def _assemble_transactions(rng, tx, red, cust, stores, products, start_ns, end_n
     line[is_refund] = cand[gather[is_refund] - n_lines]
     del order, all_ts, gather
 
+    # Gather each column from its organic part, then patch the (few) redemption rows: no full-size concat.
+    line_red = line >= n_org_lines
+    visit_red = visit >= n_org_visits
+
     def lines(org: np.ndarray, redeemed: np.ndarray) -> np.ndarray:
-        return np.concatenate([org, redeemed])[line]
+        out = org[np.minimum(line, n_org_lines - 1)] if n_org_lines else np.zeros(len(line), dtype=redeemed.dtype)
+        out = out.astype(np.result_type(org, redeemed), copy=False)
+        out[line_red] = redeemed[line[line_red] - n_org_lines]
+        return out
 
     def visits(org: np.ndarray, redeemed: np.ndarray) -> np.ndarray:
-        return np.concatenate([org, redeemed])[visit]
+        out = org[np.minimum(visit, n_org_visits - 1)] if n_org_visits else np.zeros(len(visit), dtype=redeemed.dtype)
+        out = out.astype(np.result_type(org, redeemed), copy=False)
+        out[visit_red] = redeemed[visit[visit_red] - n_org_visits]
+        return out
 
     customer = visit_customer[visit]
     amount = amount_src[line]
