@@ -150,6 +150,19 @@ _COERCERS = {
 }
 
 
+def narrowed(t: Table, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with nullable int/bool columns that hold no nulls back in their canonical numpy dtype."""
+    from data_contracts.schema import pandas_dtype
+
+    casts = {
+        c.name: pandas_dtype(c)
+        for c in t.columns
+        if str(frame[c.name].dtype) != pandas_dtype(c) and not frame[c.name].isna().any()
+        and c.type in ("int", "bool")
+    }
+    return frame.astype(casts) if casts else frame
+
+
 def to_canonical(t: Table, frame: pd.DataFrame) -> pd.DataFrame:
     """Valid rows in the canonical dtypes of ``schema.pandas_dtype`` (nulls must already be gone)."""
     from data_contracts.schema import pandas_dtype

@@ -125,7 +125,10 @@ def expectation_for(
     rule: Rule, rule_id: int, run_date=None, references: References | None = None
 ) -> gxe.Expectation:
     """The GX expectation that checks ``rule``."""
-    meta = {"rule_id": rule_id, "rule": rule.kind, "columns": list(rule.columns)}
+    # "reads": the columns the check needs (none = the whole table), so a big frame can be validated
+    # in narrow column groups.
+    reads = [] if rule.kind in FILE_KINDS else [*rule.columns, *([rule.unless] if rule.unless else [])]
+    meta = {"rule_id": rule_id, "rule": rule.kind, "columns": list(rule.columns), "reads": reads}
     if rule.kind == "columns":
         return gxe.ExpectTableColumnsToMatchSet(column_set=list(rule.columns), exact_match=False, meta=meta)
     if rule.kind == "row_count":

@@ -53,7 +53,7 @@ def format_value(value: object) -> str:
         return "{" + ", ".join(f"{k}: {format_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (pd.Timestamp, np.datetime64)):
         return str(pd.Timestamp(value))
-    if value is None or (np.isscalar(value) and pd.isna(value)):
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
         return "null"
     if isinstance(value, (np.generic,)):
         value = value.item()
