@@ -37,12 +37,12 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        n_estimators: int = 400,
-        learning_rate: float = 0.05,
+        n_estimators: int = 300,
+        learning_rate: float = 0.1,
         num_leaves: int = 31,
         min_child_samples: int = 50,
-        subsample: float = 0.8,
-        colsample_bytree: float = 0.8,
+        subsample: float = 0.5,
+        colsample_bytree: float = 0.5,
         reg_lambda: float = 1.0,
         calibration: str = "sigmoid",
         calibration_fraction: float = 0.2,

@@ -61,8 +61,12 @@ def _is_per_offer_group_feature(name: str) -> bool:
 
 
 def profile_columns_used() -> list[str]:
-    """The profile features copied as they are into offer rows (catalogue order)."""
-    return [n for n in feature_names() if not _is_per_offer_group_feature(n)]
+    """The profile features copied as they are into offer rows (catalogue order).
+
+    Point-in-time features only: tier and points are read from the current customers table, so in
+    past training rows they would carry the future.
+    """
+    return [n for n in feature_names(point_in_time_only=True) if not _is_per_offer_group_feature(n)]
 
 
 def offer_feature_columns() -> list[str]:
@@ -214,11 +218,11 @@ class OfferResponseModel(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        n_estimators: int = 600,
-        learning_rate: float = 0.03,
+        n_estimators: int = 300,
+        learning_rate: float = 0.06,
         num_leaves: int = 15,
         min_child_samples: int = 100,
-        subsample: float = 0.8,
+        subsample: float = 0.5,
         colsample_bytree: float = 0.5,
         reg_lambda: float = 1.0,
         validation_fraction: float = 0.15,

@@ -1,7 +1,7 @@
 """Labelled training rows built from validated tables: pure functions, point-in-time correct.
 
 Churn: one row per customer and snapshot date ``as_of``, features from ``features.build_training_snapshots``
-(history strictly before ``as_of``), label 1 when the customer makes no visit in
+(history strictly before ``as_of``; point-in-time features only), label 1 when the customer makes no visit in
 ``[as_of, as_of + horizon_days)``. Customers already inactive for more than ``max_inactive_days`` at
 ``as_of`` (no visit in that long, or signed up that long ago without a visit) are left out: they
 have already churned, predicting it again teaches nothing. Their count is reported, not hidden.
@@ -106,6 +106,14 @@ def churn_labels(visits: pd.DataFrame, keys: pd.DataFrame, horizon_days: int) ->
     return labels
 
 
+def churn_feature_columns() -> list[str]:
+    """The profile features the churn model learns from: point-in-time ones only (tier and points are
+    current values from the customers table, which would leak the future into past snapshots)."""
+    from features import feature_names
+
+    return feature_names(point_in_time_only=True)
+
+
 def churn_snapshot_dates(
     tables: dict[str, pd.DataFrame], horizon_days: int = 60, n_snapshots: int = 6, every_days: int = 30
 ) -> list[pd.Timestamp]:
@@ -150,7 +158,7 @@ def churn_training_set(
     meta = rows[["customer_id", "as_of", "frequency", "recency", "T", "days_inactive"]].copy()
     meta.attrs = {"candidates": candidates, "excluded_inactive": int((~keep).sum()), "rows": len(rows),
                   "horizon_days": horizon_days, "max_inactive_days": max_inactive_days}
-    X = rows[[c for c in snaps.columns if c not in KEY_COLUMNS]]
+    X = rows[churn_feature_columns()]
     return X, y, meta
 
 

@@ -363,11 +363,11 @@ def train_all(
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise ValueError(f"train_all: unknown model kinds {unknown}; expected some of {list(KINDS)}")
+    tables = read_validated(Path(validated_dir))
+    digest = files_digest(Path(validated_dir))
     uri = tracking_uri or default_tracking_uri()
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(tracking_uri=uri)
-    tables = read_validated(Path(validated_dir))
-    digest = files_digest(Path(validated_dir))
     out: dict[str, dict] = {}
     if CHURN in kinds:
         res = train_churn(tables, client=client, data_digest=digest, seed=seed, horizon_days=horizon_days,
@@ -383,10 +383,10 @@ def train_all(
 def train_command(
     which: Annotated[str, typer.Argument(help="Which model to train: churn, offers or all.")] = "all",
     data: Annotated[Path | None, typer.Option("--data", help="Validated tables folder (default: data/validated).")] = None,
-    horizon_days: Annotated[int, typer.Option("--horizon-days", help="Churn label: no visit in this many days.")] = 60,
+    horizon_days: Annotated[int, typer.Option("--horizon-days", min=1, help="Churn label: no visit in this many days.")] = 60,
     seed: Annotated[int, typer.Option("--seed", help="Random seed for the estimators.")] = DEFAULT_SEED,
-    margin: Annotated[float, typer.Option("--margin", help="Promote only if the primary metric beats the champion by more than this.")] = 0.0,
-    max_ece: Annotated[float, typer.Option("--max-ece", help="Sanity bound on the calibration error for promotion.")] = 0.05,
+    margin: Annotated[float, typer.Option("--margin", min=0.0, help="Promote only if the primary metric beats the champion by more than this.")] = 0.0,
+    max_ece: Annotated[float, typer.Option("--max-ece", min=0.0, help="Sanity bound on the calibration error for promotion.")] = 0.05,
 ) -> None:
     """Train the churn and/or offer-response models, compare with baselines, register and gate in MLflow."""
     from pipelines.config import tracking_uri, validated_dir
@@ -396,10 +396,15 @@ def train_command(
         typer.echo(f"error: unknown model '{which}'; expected churn, offers or all", err=True)
         raise typer.Exit(2)
     folder = data or validated_dir()
+    from data_contracts.errors import ContractError
+    from models.evaluation import SplitError
+    from models.tabular import MissingFeaturesError
+    from models.training_sets import LabelHorizonError
+
     try:
         results = train_all(folder, tracking_uri(), seed, kinds=kinds, horizon_days=horizon_days, margin=margin,
                             max_ece=max_ece)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, ContractError, LabelHorizonError, SplitError, MissingFeaturesError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
     for kind, res in results.items():
