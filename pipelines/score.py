@@ -465,10 +465,10 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
     else:
         meta["spark_master"] = request.spark_master
         with _spark(request, spark) as session, _scratch_dir(request.out) as scratch:
-            timings: dict = {}
+            # Filled while the rows stream in, so the summary file gets the stage times too.
+            meta["spark_stage_seconds"] = timings = {}
             chunks = spark_chunks(session, request, scorer, tables, data_dir, scratch, timings)
             result = write_campaign(chunks, request.out, summary, meta)
-            result["spark_stage_seconds"] = timings
     result["seconds"] = round(time.perf_counter() - started, 2)
     return result
 

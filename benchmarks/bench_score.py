@@ -1,0 +1,234 @@
+"""Benchmark `rewards score`: campaign lists for 100k / 300k / 1M customers, in process and on Spark local[2].
+
+Run under the machine-wide lock: `flock /tmp/bench.lock .venv/bin/python benchmarks/bench_score.py`.
+
+Setup (not timed): the built-in sample (5,000 customers x 365 days, seed 42) is written as validated
+tables, profiled at its end date and trained into a throwaway MLflow store (real champions). The big
+runs score from ready profiles: N profile rows are synthesised by resampling the sample's real
+profiles (with new customer ids), and the customers table is resampled alike (tier, consent). The
+resampled customers have no contact history, so no contact caps apply to them.
+
+Each run is a fresh `rewards score` process (model loading from MLflow included); time is wall clock,
+memory the peak resident set of the whole process tree (Python + Spark JVM + workers), sampled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.report import machine, markdown_table, update_section  # noqa: E402
+
+SAMPLE_CUSTOMERS, SAMPLE_DAYS, SEED = 5000, 365, 42
+CONTEXT = ["--channel", "app", "--k", "3", "--holdout", "0.05"]
+
+
+def setup(work: Path) -> dict:
+    """Validated sample tables, real profiles and champion models in a throwaway MLflow store."""
+    from pipelines.build_features import build_and_write
+    from pipelines.config import CHURN_MODEL_NAME, OFFER_MODEL_NAME, SAMPLE_END_DATE
+    from pipelines.io import write_frame
+    from pipelines.registry import NoChampionError, load_champion, model_versions, promote
+    from pipelines.synthetic import generate
+    from pipelines.train import train_all
+
+    data = generate(n_customers=SAMPLE_CUSTOMERS, days=SAMPLE_DAYS, seed=SEED, end_date=SAMPLE_END_DATE)
+    validated = work / "validated"
+    for name, frame in data.tables.items():
+        write_frame(frame, validated / f"{name}.parquet")
+    profiles = work / "profiles" / "profiles.parquet"
+    build_and_write(data.tables, SAMPLE_END_DATE, profiles)
+    uri = f"sqlite:///{work / 'mlflow.db'}"
+    os.environ.update({"MLFLOW_TRACKING_URI": uri, "REWARDS_ARTIFACT_ROOT": str(work / "mlartifacts"),
+                       "REWARDS_DATA_DIR": str(work)})
+    train_all(validated, tracking_uri=uri, seed=SEED)
+    for name in (CHURN_MODEL_NAME, OFFER_MODEL_NAME):
+        try:
+            load_champion(name, uri)
+        except NoChampionError:  # the gate may keep a first offer model as challenger: score with it anyway
+            latest = max(int(v["version"]) for v in model_versions(name, uri))
+            promote(name, str(latest), "benchmark: gate kept it as challenger", uri)
+    return {"validated": validated, "profiles": profiles, "uri": uri, "tables": data.tables, "as_of": SAMPLE_END_DATE}
+
+
+def synthesize(env: dict, n: int, out: Path) -> dict:
+    """N customers: profiles resampled from the real ones (new ids), customers table resampled alike."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.build_features import manifest_path, read_manifest
+
+    out.mkdir(parents=True, exist_ok=True)
+    validated = out / "validated"
+    shutil.copytree(env["validated"], validated, dirs_exist_ok=True)
+    real = pd.read_parquet(env["profiles"])
+    customers = env["tables"]["customers"].set_index("customer_id").loc[real["customer_id"]].reset_index()
+    rng = np.random.default_rng(SEED)
+    profiles_path = out / "profiles.parquet"
+    writer = None
+    new_customers = []
+    block = 100_000
+    for lo in range(0, n, block):
+        size = min(block, n - lo)
+        pick = rng.integers(0, len(real), size)
+        ids = [f"B{i:09d}" for i in range(lo, lo + size)]
+        part = real.iloc[pick].reset_index(drop=True).assign(customer_id=ids)
+        table = pa.Table.from_pandas(part, preserve_index=False)
+        writer = writer or pq.ParquetWriter(profiles_path, table.schema)
+        writer.write_table(table)
+        new_customers.append(customers.iloc[pick].reset_index(drop=True).assign(customer_id=ids))
+    writer.close()
+    pd.concat(new_customers, ignore_index=True).to_parquet(validated / "customers.parquet", index=False)
+    manifest = read_manifest(env["profiles"])
+    manifest["row_count"] = n
+    manifest_path(profiles_path).write_text(json.dumps(manifest))
+    return {"validated": validated, "profiles": profiles_path}
+
+
+def _tree_rss(pid: int) -> int:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def run_score(env: dict, inputs: dict, out: Path, engine: str) -> dict:
+    """One `rewards score` process: wall time, peak RSS of its process tree, its summary."""
+    args = [
+        sys.executable, "-m", "pipelines.cli", "score", "--as-of", env["as_of"], "--campaign", "bench",
+        *CONTEXT, "--data", str(inputs["validated"]), "--profiles", str(inputs["profiles"]), "--out", str(out),
+        "--engine", engine, "--no-progress",
+    ]
+    if engine == "spark":
+        args += ["--spark-master", "local[2]"]
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    peak = 0
+    done = threading.Event()
+
+    def sample():
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss(proc.pid))
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    stdout, stderr = proc.communicate()
+    done.set()
+    watcher.join()
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"rewards score ({engine}) failed with {proc.returncode}:\n{stderr[-3000:]}")
+    summary = json.loads(out.with_name(f"{out.stem}.summary.json").read_text())
+    return {"wall_s": wall, "peak_rss_mb": peak / 2**20, "summary": summary}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,300000,1000000", help="customer counts, in process")
+    parser.add_argument("--spark-sizes", default="100000,300000", help="customer counts on Spark local[2]")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--no-report", action="store_true", help="print only; do not write docs/benchmarks.md")
+    opts = parser.parse_args()
+    sizes = [int(s) for s in opts.sizes.split(",") if s]
+    spark_sizes = [int(s) for s in opts.spark_sizes.split(",") if s]
+
+    work = Path(tempfile.mkdtemp(prefix="bench-score-"))
+    t0 = time.perf_counter()
+    env = setup(work)
+    print(f"setup (sample, profiles, training) {time.perf_counter() - t0:.0f} s", flush=True)
+    results = []
+    for n in sorted(set(sizes) | set(spark_sizes)):
+        inputs = synthesize(env, n, work / f"n{n}")
+        for engine, wanted in (("local", sizes), ("spark", spark_sizes)):
+            if n not in wanted:
+                continue
+            res = run_score(env, inputs, work / f"n{n}" / f"{engine}.parquet", engine)
+            s = res["summary"]
+            row = {"engine": engine, "customers": n, "wall_s": res["wall_s"], "peak_rss_mb": res["peak_rss_mb"],
+                   "offers": s["offers"], "customers_with_offers": s["customers_with_offers"],
+                   "candidate_offers": None, "stages": s.get("spark_stage_seconds"), "rows_per_s": None}
+            results.append(row)
+            print(json.dumps(row), flush=True)
+        shutil.rmtree(work / f"n{n}", ignore_errors=True)
+
+    body = report(results, env)
+    print(body)
+    if not opts.no_report:
+        update_section("score", "Batch scoring (`rewards score`)", body)
+    if not opts.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(results: list[dict], env: dict) -> str:
+    from models.policy import Context, prepare_offers
+
+    offers = env["tables"]["offers"]
+    catalog = prepare_offers(offers)
+    t = Context(pd.Timestamp(env["as_of"]) + pd.Timedelta(hours=9), "app").timestamp.value
+    active = int(((catalog.valid_from <= t) & (t <= catalog.valid_to) & catalog.channel_ok[:, 0]).sum())
+    local = {r["customers"]: r for r in results if r["engine"] == "local"}
+    spark = {r["customers"]: r for r in results if r["engine"] == "spark"}
+    base = min(local) if local else None
+    rows = []
+    for r in results:
+        per_100k = r["wall_s"] / (r["customers"] / 100_000)
+        ref = local.get(r["customers"])
+        rows.append({
+            "engine": r["engine"],
+            "customers": f"{r['customers']:,}",
+            "wall time (s)": f"{r['wall_s']:.1f}",
+            "s per 100k": f"{per_100k:.1f}",
+            "per-100k ratio vs smallest local": (f"{per_100k / (local[base]['wall_s'] / (base / 100_000)):.2f}"
+                                                 if base else "-"),
+            "Spark / in-process": f"{r['wall_s'] / ref['wall_s']:.2f}" if r["engine"] == "spark" and ref else "-",
+            "peak RSS (MB)": f"{r['peak_rss_mb']:,.0f}",
+            "offers written": f"{r['offers']:,}",
+        })
+    lines = [
+        f"`rewards score --k 3 --channel app --holdout 0.05 --profiles ...` from ready profiles, one fresh process "
+        f"per run (model loading included), {active} active offers on the app channel at the send time "
+        f"({len(offers)} in the catalogue), top-3 with at most one offer per reward category, reasons for every offer.",
+        "",
+        f"Setup: the sample ({SAMPLE_CUSTOMERS:,} customers x {SAMPLE_DAYS} days, seed {SEED}) profiled and trained "
+        "into a throwaway MLflow store; N profile rows are resampled from its real profiles with new ids (say so: "
+        "the big lists are resampled, not generated), customers without contact history. Peak RSS is the whole "
+        "process tree (Python, and for Spark the JVM and Python workers), sampled every 0.2 s.",
+        "",
+        markdown_table(rows),
+        "",
+    ]
+    if spark:
+        stages = {n: r["stages"] for n, r in spark.items()}
+        lines.append(f"Spark stage seconds (profiles read / score+sort+write): {json.dumps(stages)}.")
+    lines.append(f"Machine: {machine()}; the machine is shared with other jobs, so ratios matter more than seconds.")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
