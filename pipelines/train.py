@@ -224,6 +224,7 @@ def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, h
         )
         mlflow.set_tags({"data_digest": data_digest, "kind": CHURN})
         _log_metrics(mlflow, metrics)
+        mlflow.log_metrics({f"time_{k}": v for k, v in timings.items()})
         mlflow.log_dict(make_manifest(X.assign(customer_id=meta["customer_id"].to_numpy()).loc[valid], dates[-1], data_digest),
                         "feature_manifest.json")
         _log_plots(mlflow, {k: (yv, s) for k, s in scores.items()}, model.feature_importances_)
@@ -303,6 +304,7 @@ def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, 
         )
         mlflow.set_tags({"data_digest": data_digest, "kind": OFFERS})
         _log_metrics(mlflow, metrics)
+        mlflow.log_metrics({f"time_{k}": v for k, v in timings.items()})
         manifest = make_manifest(X.assign(customer_id=meta["customer_id"].to_numpy()).loc[valid],
                                  meta.loc[valid, "as_of"].max(), data_digest)
         mlflow.log_dict(manifest, "feature_manifest.json")
