@@ -409,6 +409,22 @@ def profile_feature_names(path: Path, as_of: pd.Timestamp) -> list[str]:
     return manifest_feature_names(manifest)
 
 
+def read_driver_tables(data_dir: Path, needs_history_tables: bool) -> dict[str, pd.DataFrame]:
+    """The validated tables this process needs: all of them to build profiles here, else only
+    customers, offers and offer_events (Spark workers, or ready profiles, cover the rest)."""
+    from pipelines.io import read_validated
+
+    if needs_history_tables:
+        return read_validated(data_dir)
+    tables = {}
+    for name in ("customers", "offers", "offer_events"):
+        path = Path(data_dir) / f"{name}.parquet"
+        if not path.exists():
+            raise FileNotFoundError(f"validated table '{name}' not found at '{path}'; run `rewards validate` first")
+        tables[name] = pd.read_parquet(path)
+    return tables
+
+
 def load_models(tracking_uri: str | None) -> dict:
     """The champion offer-response and churn models with their registry versions."""
     from pipelines.config import CHURN_MODEL_NAME, OFFER_MODEL_NAME
@@ -424,12 +440,11 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
     champion models and the validated tables; ``spark`` reuses an existing session (tests).
     """
     from pipelines import config as paths
-    from pipelines.io import read_validated
 
     started = time.perf_counter()
     data_dir = Path(request.data) if request.data is not None else paths.validated_dir()
     if tables is None:
-        tables = read_validated(data_dir)
+        tables = read_driver_tables(data_dir, needs_history_tables=request.engine is Engine.local and request.profiles is None)
     names = profile_feature_names(request.profiles, request.as_of) if request.profiles is not None else None
     models = models if models is not None else load_models(request.tracking_uri)
     scorer = build_scorer(request, tables, models, names)

@@ -247,3 +247,11 @@ def test_chunk_scorer_is_picklable_for_spark(tables, tmp_path):
 
     scorer = build_scorer(_request(tmp_path), tables, MODELS)
     assert isinstance(pickle.loads(pickle.dumps(scorer)), ChunkScorer)
+
+
+def test_long_runs_show_a_progress_bar_on_stderr(tables, tmp_path, capsys):
+    run_score(_request(tmp_path, chunk_size=300, progress=True), models=MODELS, tables=tables)
+    err = capsys.readouterr().err
+    assert "scoring customers" in err and f"{N_CUSTOMERS}/{N_CUSTOMERS}" in err
+    run_score(_request(tmp_path, chunk_size=N_CUSTOMERS, progress=True), models=MODELS, tables=tables)
+    assert "scoring customers" not in capsys.readouterr().err  # one chunk: nothing to show
