@@ -36,6 +36,8 @@ OFFER_COLUMNS: tuple[str, ...] = (
 )
 CONTEXT_COLUMNS: tuple[str, ...] = ("send_channel", "send_daypart", "send_weekday", "send_hour", "send_is_weekend")
 # How this customer relates to this offer: the columns that let the model generalise to new offers.
+# They depend on (customer, offer) only; CONTEXT_COLUMNS are the only ones that change with the
+# sending moment and channel (the policy's precomputed scorer relies on this).
 INTERACTION_COLUMNS: tuple[str, ...] = (
     "cust_share_of_reward_category",
     "cust_visit_share_reward_category",
@@ -47,7 +49,6 @@ INTERACTION_COLUMNS: tuple[str, ...] = (
     "cust_redeem_rate_offer_type",
     "cust_sent_offer_type",
     "cust_redeem_rate_offer_type_shrunk",
-    "cust_visit_share_send_daypart",
     "offer_value_to_avg_basket",
     "offer_min_spend_to_avg_basket",
 )
@@ -203,7 +204,6 @@ def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context) -> pd.
         "cust_redeem_rate_offer_type": _lookup(merged, "offers_" + otype + "_redeem_rate"),
         "cust_sent_offer_type": sent_type,
         "cust_redeem_rate_offer_type_shrunk": _shrunk_rate(redeemed_type, sent_type, overall_rate),
-        "cust_visit_share_send_daypart": _lookup(merged, "visit_share_" + daypart),
         "offer_value_to_avg_basket": value / basket,
         "offer_min_spend_to_avg_basket": min_spend / basket,
     }

@@ -43,7 +43,7 @@ def test_dict_context_scores_every_customer_offer_pair(profiles, offers):
     assert bk.loc["c1", "cust_attach_rate_reward_category"] == 0.7
     assert bk.loc["c1", "cust_redeem_rate_reward_category_shrunk"] == pytest.approx((3 + 3 * 0.5) / (4 + 3))
     assert bk.loc["c2", "cust_redeem_rate_reward_category_shrunk"] == pytest.approx(0.2)  # no sends: the prior
-    assert bk.loc["c1", "send_daypart"] == "before_9" and bk.loc["c1", "cust_visit_share_send_daypart"] == 0.9
+    assert bk.loc["c1", "send_daypart"] == "before_9"
     assert bk.loc["c1", "send_weekday"] == "tue" and bk.loc["c1", "send_is_weekend"] == 0.0
     assert bk.loc["c1", "offer_value_to_avg_basket"] == pytest.approx(0.4)
     assert np.isnan(bk.loc["c2", "offer_value_to_avg_basket"])  # no basket yet: unknown, not infinite
@@ -70,3 +70,12 @@ def test_clear_errors_for_missing_inputs(profiles, offers):
     ctx = ctx.assign(customer_id="c1", offer_id="zz")
     with pytest.raises(ValueError, match="offers missing from the offers table, e.g. \\['zz'\\]"):
         offer_features(profiles, offers, ctx)
+
+
+def test_only_context_columns_change_with_the_sending_moment(profiles, offers):
+    from models.offer_response import CONTEXT_COLUMNS
+
+    morning = offer_features(profiles, offers, {"timestamp": "2026-06-30 08:30", "channel": "app"})
+    evening = offer_features(profiles, offers, {"timestamp": "2026-07-04 19:00", "channel": "push"})
+    changed = [c for c in morning.columns if not morning[c].equals(evening[c])]
+    assert sorted(changed) == sorted(CONTEXT_COLUMNS)
