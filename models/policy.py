@@ -273,6 +273,29 @@ class ContactHistory:
     redeemed_at: np.ndarray  # int64 ns, NAT_NS when never redeemed
     redemptions_by_offer: Mapping[str, np.ndarray]  # offer_id -> sorted redemption times (ns)
     popularity: pd.DataFrame  # non-control sends: offer_id, daypart, channel, sends, redemptions
+    _offer_pos: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def offer_positions(self, catalog: OfferCatalog) -> np.ndarray:
+        """Position in ``catalog`` of each event's offer (-1 when not there), computed once per catalog."""
+        hit = self._offer_pos.get(id(catalog))
+        if hit is None or hit[0] is not catalog:
+            pos = np.fromiter((catalog.positions.get(o, -1) for o in self.offer_id), dtype=np.int64,
+                              count=len(self.offer_id))
+            hit = self._offer_pos[id(catalog)] = (catalog, pos)
+        return hit[1]
+
+    def redeemed_before(self, catalog: OfferCatalog, t: int) -> np.ndarray:
+        """Redemptions up to ``t`` of each catalogue offer (all customers)."""
+        key = ("budget", id(catalog))
+        hit = self._offer_pos.get(key)
+        if hit is None or hit[0] is not catalog:
+            segments = [self.redemptions_by_offer.get(o, _EMPTY) for o in catalog.offer_id]
+            ends = np.cumsum([len(x) for x in segments]).astype(np.int64)
+            flat = np.concatenate(segments) if segments else _EMPTY
+            hit = self._offer_pos[key] = (catalog, flat, ends - np.asarray([len(x) for x in segments], dtype=np.int64), ends)
+        _, flat, starts, ends = hit
+        upto = np.concatenate([[0], np.cumsum(flat <= t)])
+        return (upto[ends] - upto[starts]).astype(np.float64)
 
 
 def index_history(offer_events: pd.DataFrame) -> ContactHistory:
@@ -832,7 +855,7 @@ def recommend(
 
     # --- arbitration
     value = config.visit_value + config.margin_rate * catalog.min_spend
-    weight = 1.0 + config.churn_weight * np.nan_to_num(churn, nan=0.0)
+    weight = 1.0 + config.churn_weight * np.where(np.isnan(churn), 0.0, churn)
     priority = p * (value * _levers(catalog, config))[None, :] * weight[:, None] - p * catalog.cost[None, :]
     expected_value = p * (value - catalog.cost)[None, :]
     ok = eligible & (priority > config.min_priority)
@@ -894,11 +917,7 @@ def recommend(
 
 
 def _remaining_budget(catalog: OfferCatalog, hist: ContactHistory, t: int) -> np.ndarray:
-    used = np.array(
-        [np.searchsorted(hist.redemptions_by_offer.get(oid, _EMPTY), t, side="right") for oid in catalog.offer_id],
-        dtype=np.float64,
-    )
-    return catalog.budget - used
+    return catalog.budget - hist.redeemed_before(catalog, t)
 
 
 _EMPTY = np.array([], dtype=np.int64)
@@ -935,7 +954,7 @@ def _contact_rules(hist, rows, ev_cust, n_c, catalog, t, config):
     cap_hit = sends_week >= config.max_sends_per_week
     cooling = np.bincount(ev_cust[past & (sent > t - int(config.cooldown_hours * HOUR_NS))], minlength=n_c) > 0
 
-    offer_pos = np.fromiter((catalog.positions.get(o, -1) for o in hist.offer_id[rows]), dtype=np.int64, count=len(rows))
+    offer_pos = hist.offer_positions(catalog)[rows]
     in_cat = offer_pos >= 0
     # suitability: the same offer redeemed in the lookback window
     recent_red = in_cat & (redeemed <= t) & (redeemed > t - int(config.redeemed_lookback_days * DAY_NS))
@@ -994,23 +1013,19 @@ def _levers(catalog: OfferCatalog, config: PolicyConfig) -> np.ndarray:
 
 def _top_k_per_category(priority, ok, category, k):
     """(customer positions, offer positions, rank) of the top-k with one offer per category, best first."""
-    n_c, _ = priority.shape
+    n_c, n_o = priority.shape
+    if n_c == 0 or n_o == 0:
+        return _EMPTY, _EMPTY, _EMPTY
     masked = np.where(ok, priority, -np.inf)
-    n_cat = len(CATEGORIES)
-    best_val = np.full((n_c, n_cat), -np.inf)
-    best_idx = np.full((n_c, n_cat), -1, dtype=np.int64)
-    for g in range(n_cat):
-        cols = np.flatnonzero(category == g)
-        if len(cols) == 0:
-            continue
-        sub = masked[:, cols]
-        j = np.argmax(sub, axis=1)
-        best_val[:, g] = sub[np.arange(n_c), j]
-        best_idx[:, g] = cols[j]
-    order = np.argsort(-best_val, axis=1, kind="stable")[:, :k]
-    vals = np.take_along_axis(best_val, order, axis=1)
-    keep = np.isfinite(vals)
-    c_pos = np.repeat(np.arange(n_c), order.shape[1]).reshape(order.shape)
-    rank = np.tile(np.arange(order.shape[1]), (n_c, 1))
-    offer_pos = np.take_along_axis(best_idx, order, axis=1)
-    return c_pos[keep], offer_pos[keep], rank[keep]
+    order = np.argsort(-masked, axis=1, kind="stable")  # each row: offers best first
+    valid = np.isfinite(np.take_along_axis(masked, order, axis=1))
+    # keep the first (best) offer of each category in a row: first occurrence of (row, category)
+    key = (np.arange(n_c)[:, None] * (len(CATEGORIES) + 1) + (category[order] + 1)).ravel()
+    _, first = np.unique(key, return_index=True)
+    keep = np.zeros(n_c * n_o, dtype=bool)
+    keep[first] = True
+    keep = keep.reshape(n_c, n_o) & valid
+    rank = np.cumsum(keep, axis=1) - 1
+    keep &= rank < k
+    c_pos, j = np.nonzero(keep)
+    return c_pos, order[c_pos, j], rank[c_pos, j]

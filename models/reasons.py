@@ -252,6 +252,8 @@ class TreePaths:
 
         leaves = np.asarray(leaves, dtype=np.int64).reshape(len(leaves), -1)
         n, n_t = leaves.shape
+        if n * n_t <= 20_000:  # a few rows: a dense gather beats building a sparse matrix
+            return self.leaf_contrib[leaves + self.offsets[None, :n_t]].sum(axis=1)
         cols = (leaves + self.offsets[None, :n_t]).ravel()
         indicator = sparse.csr_matrix(
             (np.ones(len(cols)), cols, np.arange(0, n * n_t + 1, n_t)), shape=(n, len(self.leaf_contrib))
