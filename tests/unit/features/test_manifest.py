@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from features import FeatureMismatchError, build_profiles, check_manifest, feature_names, make_manifest
+from features import FeatureMismatchError, check_manifest, feature_names, make_manifest
 from features.catalogue import feature_set_digest
 from features.manifest import input_digest
 
