@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -185,17 +184,11 @@ def profile_chunks_from_tables(
 
 
 def profile_chunks_from_file(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
-    """Profiles read from a Parquet or CSV file ``chunk_size`` rows at a time."""
-    path = Path(path)
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
+    """Profiles read from a Parquet file ``chunk_size`` rows at a time."""
+    import pyarrow.parquet as pq
 
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
-            yield batch.to_pandas()
-    elif path.suffix == ".csv":
-        yield from pd.read_csv(path, chunksize=chunk_size, dtype={"customer_id": "str"})
-    else:
-        raise ScoreError(f"--profiles '{path}': expected a .parquet or .csv file, got '{path.suffix}'")
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
+        yield batch.to_pandas()
 
 
 def with_attributes(profiles: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
@@ -350,6 +343,8 @@ class ScoreRequest:
             problems.append(f"--send-at ({self.send_at}) must not be before --as-of ({self.as_of})")
         if self.out.suffix not in (".parquet", ".csv"):
             problems.append(f"--out '{self.out}' must end in .parquet or .csv")
+        if self.profiles is not None and Path(self.profiles).suffix != ".parquet":
+            problems.append(f"--profiles '{self.profiles}' must be a .parquet file written by `rewards features`")
         if problems:
             raise ScoreError("; ".join(problems))
 
@@ -404,8 +399,7 @@ def profile_feature_names(path: Path, as_of: pd.Timestamp) -> list[str]:
             f"--profiles '{path}' were built as of {built_at}, but --as-of is {pd.Timestamp(as_of)}; "
             "rebuild them with `rewards features --as-of` or drop --profiles to build them here"
         )
-    columns = pq.read_schema(path).names if Path(path).suffix == ".parquet" else pd.read_csv(path, nrows=0).columns
-    check_manifest(columns, manifest)
+    check_manifest(pq.read_schema(path).names, manifest)
     return manifest_feature_names(manifest)
 
 
@@ -489,12 +483,9 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
 
 
 def _count_rows(path: Path) -> int:
-    path = Path(path)
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
+    import pyarrow.parquet as pq
 
-        return pq.ParquetFile(path).metadata.num_rows
-    return 0
+    return pq.ParquetFile(path).metadata.num_rows
 
 
 class _progress:
@@ -596,8 +587,6 @@ def spark_chunks(
     parallelism = max(2, spark.sparkContext.defaultParallelism)
     n_buckets = max(parallelism, -(-n_customers // request.chunk_size))
     if request.profiles is not None:
-        if Path(request.profiles).suffix != ".parquet":
-            raise ScoreError(f"--profiles '{request.profiles}': the Spark engine reads Parquet profiles only")
         profiles = spark.read.parquet(str(request.profiles))
         profile_dtypes = pandas_dtypes_of(pq.read_schema(request.profiles).empty_table().to_pandas())
     else:
