@@ -44,7 +44,12 @@ def spark_session(
     driver_memory: str = "2g",
     conf: Mapping[str, str] | None = None,
 ) -> Iterator[SparkSession]:
-    """A Spark session whose Python workers run this interpreter; stopped when the block ends."""
+    """A Spark session whose Python workers run this interpreter; stopped when the block ends.
+
+    On a cluster (``master`` like ``spark://host:7077``) the executors must have this project
+    installed at the same interpreter path, and every path handed to Spark (validated tables,
+    profiles, the output folder) must be on storage they all see.
+    """
     try:
         from pyspark.sql import SparkSession
     except ModuleNotFoundError as err:  # pragma: no cover - depends on the install
