@@ -62,54 +62,66 @@ def _pct(v: float) -> str:
     return f"{100 * v:.0f}%"
 
 
+@lru_cache(maxsize=256)
 def _words(category) -> str:
     return humanize(category) if category is not None else "this category"
 
 
-def phrase(name: str, value, category, offer_type, descriptions: Mapping[str, str]) -> str | None:
-    """One feature of one (customer, offer) row in plain words; None when it says nothing useful."""
-    v = _num(value)
-    cat = _words(category)
-    otype = _words(offer_type)
-    if name.startswith("visit_share_") and v is not None:
+_TEMPLATES = {
+    "cust_visit_share_reward_category": lambda v, cat, otype: (
+        f"buys {cat} on {_pct(v)} of visits" if v >= 0.1 else f"rarely buys {cat}: room to grow"),
+    "cust_share_of_reward_category": lambda v, cat, otype: f"{_pct(v)} of spend goes to {cat}",
+    "cust_attach_rate_reward_category": lambda v, cat, otype: (
+        f"adds {cat} to {_pct(v)} of related visits" if v >= 0.2 else f"rarely adds {cat}: room to grow"),
+    "cust_redeem_rate_reward_category": lambda v, cat, otype: f"redeemed {_pct(v)} of earlier {cat} offers",
+    "cust_redeem_rate_reward_category_shrunk": lambda v, cat, otype: f"redeems about {_pct(v)} of {cat} offers",
+    "cust_redeemed_reward_category": lambda v, cat, otype: f"redeemed {v:.0f} earlier {cat} offers",
+    "cust_sent_reward_category": lambda v, cat, otype: f"received {v:.0f} earlier {cat} offers",
+    "cust_redeem_rate_offer_type": lambda v, cat, otype: f"redeemed {_pct(v)} of earlier {otype} offers",
+    "cust_redeem_rate_offer_type_shrunk": lambda v, cat, otype: f"redeems about {_pct(v)} of {otype} offers",
+    "cust_visit_share_send_daypart": lambda v, cat, otype: f"{_pct(v)} of visits fall in this part of the day",
+    "days_since_last_visit": lambda v, cat, otype: f"last visit {v:.0f} days ago",
+    "visits_30d": lambda v, cat, otype: f"{v:.0f} visits in the last 30 days",
+    "visits_90d": lambda v, cat, otype: f"{v:.0f} visits in the last 90 days",
+    "offers_redeem_rate": lambda v, cat, otype: f"redeemed {_pct(v)} of offers sent",
+    "weekend_visit_share": lambda v, cat, otype: f"{_pct(v)} of visits at weekends",
+    "avg_basket_365d": lambda v, cat, otype: f"usual basket {v:.2f}",
+}
+
+
+@lru_cache(maxsize=4096)
+def _phraser(name: str):
+    """The function phrasing feature ``name`` from (value, category words, offer-type words), or None."""
+    if name in _TEMPLATES:
+        return _TEMPLATES[name]
+    if name.startswith("visit_share_"):
         part = name[len("visit_share_"):]
         if part == "before_11":
-            return f"{_pct(v)} of visits before 11:00"
+            return lambda v, cat, otype: f"{_pct(v)} of visits before 11:00"
         if part in _DAYPART_WORDS:
-            return f"{_pct(v)} of visits {_DAYPART_WORDS[part]}"
-        return f"buys {humanize(part)} on {_pct(v)} of visits" if v >= 0.1 else f"rarely buys {humanize(part)}"
-    if name.startswith("spend_share_") and v is not None:
-        return f"{_pct(v)} of spend goes to {humanize(name[len('spend_share_'):])}"
+            return lambda v, cat, otype: f"{_pct(v)} of visits {_DAYPART_WORDS[part]}"
+        what = humanize(part)
+        return lambda v, cat, otype: f"buys {what} on {_pct(v)} of visits" if v >= 0.1 else f"rarely buys {what}"
+    if name.startswith("spend_share_"):
+        what = humanize(name[len("spend_share_"):])
+        return lambda v, cat, otype: f"{_pct(v)} of spend goes to {what}"
     m = re.fullmatch(r"attach_(.+)_given_(.+)", name)
-    if m and v is not None:
+    if m:
         target, given = humanize(m.group(1)), humanize(m.group(2))
-        if v < 0.2:
-            return f"rarely adds {target} to {given} ({_pct(v)} of {given} visits)"
-        return f"adds {target} to {_pct(v)} of {given} visits"
-    if v is not None:
-        templates = {
-            "cust_visit_share_reward_category": lambda: (
-                f"buys {cat} on {_pct(v)} of visits" if v >= 0.1 else f"rarely buys {cat}: room to grow"),
-            "cust_share_of_reward_category": lambda: f"{_pct(v)} of spend goes to {cat}",
-            "cust_attach_rate_reward_category": lambda: (
-                f"adds {cat} to {_pct(v)} of related visits" if v >= 0.2 else f"rarely adds {cat}: room to grow"),
-            "cust_redeem_rate_reward_category": lambda: f"redeemed {_pct(v)} of earlier {cat} offers",
-            "cust_redeem_rate_offer_type": lambda: f"redeemed {_pct(v)} of earlier {otype} offers",
-            "cust_visit_share_send_daypart": lambda: f"{_pct(v)} of visits fall in this part of the day",
-            "offer_value_to_avg_basket": lambda: f"reward worth {_pct(v)} of the usual basket",
-            "offer_min_spend_to_avg_basket": lambda: f"minimum spend is {_pct(v)} of the usual basket",
-            "offer_value": lambda: f"reward worth {v:.2f}",
-            "days_since_last_visit": lambda: f"last visit {v:.0f} days ago",
-            "visits_30d": lambda: f"{v:.0f} visits in the last 30 days",
-            "visits_90d": lambda: f"{v:.0f} visits in the last 90 days",
-            "offers_redeem_rate": lambda: f"redeemed {_pct(v)} of offers sent",
-            "weekend_visit_share": lambda: f"{_pct(v)} of visits at weekends",
-            "avg_basket_365d": lambda: f"usual basket {v:.2f}",
-        }
-        if name in templates:
-            return templates[name]()
-    if name.startswith(("send_", "offer_")) or name in ("reward_category", "offer_type"):
+        return lambda v, cat, otype: (
+            f"rarely adds {target} to {given} ({_pct(v)} of {given} visits)" if v < 0.2
+            else f"adds {target} to {_pct(v)} of {given} visits")
+    return None
+
+
+def phrase(name: str, value, category, offer_type, descriptions: Mapping[str, str]) -> str | None:
+    """One feature of one (customer, offer) row in plain words; None when it says nothing useful."""
+    if not _speaks(name):
         return None  # the offer's mechanics and the moment alone say nothing about this customer
+    v = _num(value)
+    fn = _phraser(name)
+    if fn is not None:
+        return fn(v, _words(category), _words(offer_type)) if v is not None else None
     label = descriptions.get(name, humanize(name)).rstrip(".")
     shown = format_value(value)
     return f"{label}: {shown}" if shown is not None else None
