@@ -86,6 +86,7 @@ _TEMPLATES = {
     "offers_redeem_rate": lambda v, cat, otype: f"redeemed {_pct(v)} of offers sent",
     "weekend_visit_share": lambda v, cat, otype: f"{_pct(v)} of visits at weekends",
     "avg_basket_365d": lambda v, cat, otype: f"usual basket {v:.2f}",
+    "visit_hour_mean": lambda v, cat, otype: f"usually comes in around {int(v) % 24:02d}:{int(round(v % 1 * 60)) % 60:02d}",
 }
 
 
