@@ -18,7 +18,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
 from data_contracts.errors import MissingColumnsError
-from data_contracts.schema import CATEGORIES, OFFER_TYPES, OFFERS
+from data_contracts.schema import OFFER_TYPES, OFFERS
 from features.catalogue import ATTACH_PAIRS, DAYPARTS, feature_names
 from models.churn import check_binary_target
 from models.tabular import check_frame, learn_layout, to_matrix

@@ -10,7 +10,6 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before lightgbm loads: see pipelines/train.py
 
-import numpy as np
 import pandas as pd
 import pytest
 

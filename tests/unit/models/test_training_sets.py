@@ -1,6 +1,5 @@
 """Training-set helpers on hand-made tables: labels, BG/NBD inputs, exclusions, offer rows."""
 
-import numpy as np
 import pandas as pd
 import pytest
 
