@@ -30,26 +30,16 @@ def _run(args: list[str], ok_codes: tuple[int, ...] = (0,)) -> int:
     return code
 
 
-def _curl(port: int, customer_id: str, timestamp: str) -> str:
-    body = json.dumps(
-        {"customer_id": customer_id, "k": 3, "context": {"timestamp": timestamp, "channel": "app", "store_id": "S001"}}
-    )
-    return (
-        f"curl -s -X POST http://127.0.0.1:{port}/recommend -H 'Content-Type: application/json' "
-        f"-H 'X-API-Key: {DEMO_API_KEY}' -d '{body}'"
-    )
-
-
 def _serve_and_show(port: int, keep_serving: bool, customer_id: str, timestamp: str) -> None:
     import httpx
 
-    from pipelines.serve import start_server, stop_server, wait_ready
+    from pipelines.serve import example_curl, start_server, stop_server, wait_ready
 
     typer.secho(f"\n$ rewards serve --host 127.0.0.1 --port {port}", bold=True)
     proc = start_server("127.0.0.1", port)
     try:
         wait_ready(f"http://127.0.0.1:{port}", timeout=180, process=proc)
-        curl = _curl(port, customer_id, timestamp)
+        curl = example_curl(port, customer_id, timestamp, api_key=os.environ["REWARDS_API_KEYS"].split(",")[0])
         out = subprocess.run(curl, shell=True, capture_output=True, text=True, timeout=30)
         typer.secho("\nThe offer API is up. Ask it for offers with:\n", fg="green")
         typer.echo(f"  {curl}\n")
@@ -68,6 +58,21 @@ def _serve_and_show(port: int, keep_serving: bool, customer_id: str, timestamp: 
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).raise_for_status()
     finally:
         stop_server(proc)
+
+
+def _showcase_customer(campaign: Path, profiles: Path) -> str:
+    """A member who got offers in the campaign list, a morning coffee regular when there is one."""
+    import pandas as pd
+
+    listed = pd.read_parquet(campaign, columns=["customer_id", "offer_id", "holdout"])
+    offered = set(listed.loc[listed["offer_id"].notna() & ~listed["holdout"], "customer_id"])
+    tags = pd.read_parquet(profiles, columns=["customer_id", "habit_tags"])
+    tags = tags[tags["customer_id"].isin(offered)]
+    regulars = tags[tags["habit_tags"].map(lambda t: "morning coffee regular" in list(t))]
+    chosen = regulars if len(regulars) else tags
+    if chosen.empty:
+        raise typer.Exit(f"demo: the campaign list {campaign} offers nothing to anyone; nothing to show")
+    return str(chosen["customer_id"].iloc[0])
 
 
 def demo_command(
@@ -102,8 +107,6 @@ def demo_command(
             "--data", str(validated), "--profiles", str(profiles), "--out", str(campaign),
         ]
     )
-    import pandas as pd
-
-    customer_id = str(pd.read_parquet(profiles, columns=["customer_id"])["customer_id"].iloc[0])
+    customer_id = _showcase_customer(campaign, profiles)
     _serve_and_show(port, serve, customer_id, f"{as_of}T08:15:00")
     typer.secho("\ndemo finished", fg="green", bold=True)
