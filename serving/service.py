@@ -51,9 +51,26 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
+WORKERS = int(os.environ.get("REWARDS_SERVE_WORKERS", "1"))
+
+
+def _generation_path():
+    """Written by a worker after a successful reload; the other workers follow it (workers > 1)."""
+    from pipelines import config
+
+    return config.data_dir() / "serving" / "reload.generation"
+
+
+def _read_generation() -> str:
+    try:
+        return _generation_path().read_text().strip()
+    except OSError:
+        return ""
+
+
 @bentoml.service(
     name="offer-api",
-    workers=int(os.environ.get("REWARDS_SERVE_WORKERS", "1")),
+    workers=WORKERS,
     traffic={"timeout": 30, "max_concurrency": 256},
     resources={"cpu": "1"},
 )
@@ -65,6 +82,8 @@ class OfferService:
         self._reload_lock = threading.Lock()
         self._state: ServingState | None = None
         self.last_reload_error: str | None = None
+        self._generation = _read_generation()
+        self._next_generation_check = 0.0
         try:
             self.settings = Settings.from_env()
         except ServingLoadError as err:
@@ -90,7 +109,34 @@ class OfferService:
 
     # ---- helpers ---------------------------------------------------------------------------
 
+    def _follow_reloads(self) -> None:
+        """With several workers, a reload lands in one: the others see its generation file and reload too."""
+        now = time.monotonic()
+        if now < self._next_generation_check:
+            return
+        self._next_generation_check = now + 1.0
+        generation = _read_generation()
+        if generation and generation != self._generation and not self._reload_lock.locked():
+            threading.Thread(target=self._reload_in_background, args=(generation,), daemon=True).start()
+
+    def _reload_in_background(self, generation: str) -> None:
+        if not self._reload_lock.acquire(blocking=False):
+            return
+        try:
+            self._state = load_state(Settings.from_env())
+            self.last_reload_error = None
+            logger.info("followed reload %s: models %s, profiles as of %s", generation,
+                        self._state.model_versions, self._state.profiles_as_of)
+        except Exception as err:  # noqa: BLE001 - keep serving what we have
+            self.last_reload_error = f"{_now()}: following reload {generation}: {err}"
+            logger.error("could not follow reload %s: %s", generation, err)
+        finally:
+            self._generation = generation
+            self._reload_lock.release()
+
     def _serving(self) -> ServingState:
+        if WORKERS > 1:
+            self._follow_reloads()
         state = self._state  # one read: a concurrent reload cannot mix two generations
         if state is None:
             raise ServiceUnavailable(f"models and profiles are not loaded: {self.last_reload_error or self._settings_error}")
@@ -181,6 +227,8 @@ class OfferService:
     @bentoml.api(route="/status", input_spec=EmptyRequest, output_spec=StatusResponse)
     def status(self) -> StatusResponse:
         """What is serving: model versions, profile snapshot, sizes, and the last reload error."""
+        if WORKERS > 1:
+            self._follow_reloads()
         state = self._state
         return StatusResponse(
             ready=state is not None,
@@ -195,7 +243,9 @@ class OfferService:
 
     @bentoml.api(route="/admin/reload", input_spec=EmptyRequest, output_spec=ReloadResponse)
     def reload(self) -> ReloadResponse:
-        """Build models and profiles anew, then swap them in at once; on failure keep serving the old ones (409)."""
+        """Build models and profiles anew, then swap them in at once; on failure keep serving the old ones (409).
+
+        With several workers the others follow within a second plus their own load time."""
         if not self._reload_lock.acquire(blocking=False):
             raise ReloadFailed("a reload is already running; try again when it has finished")
         try:
@@ -215,6 +265,12 @@ class OfferService:
             self.settings = settings
             self._state = new_state  # the swap: one reference assignment
             self.last_reload_error = None
+            if WORKERS > 1:
+                from pipelines.io import atomic_path
+
+                self._generation = uuid.uuid4().hex
+                with atomic_path(_generation_path()) as tmp:
+                    tmp.write_text(self._generation)
             logger.info("reloaded: models %s, profiles as of %s", new_state.model_versions, new_state.profiles_as_of)
             return ReloadResponse(
                 status="reloaded",
