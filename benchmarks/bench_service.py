@@ -272,8 +272,8 @@ p95 {np.percentile(b, 95):.0f} ms, max {b.max():.0f} ms (target < 300 ms).
 """
     if compare:
         body += (f"\nSame top rate ({int(rates[-1])} req/s) with {args.compare_workers} workers: p50 {compare['p50']} ms, "
-                 f"p95 {compare['p95']} ms, p99 {compare['p99']} ms, {compare['errors']} errors (a reload reaches only the "
-                 "worker that receives it, hence 1 worker by default).\n")
+                 f"p95 {compare['p95']} ms, p99 {compare['p99']} ms, {compare['errors']} errors; throughput {compare['throughput']} req/s "
+                 "(each worker holds its own copy of the models and the precomputed offer rows).\n")
     body += (f"\nMachine load average at the end: {os.getloadavg()[0]:.1f} (2 cores shared with other jobs: compare the "
              f"ratios). Setup (generate, profiles, training) {prep_s:.0f} s; whole run {total_s:.0f} s.\n")
     update_section("service", "Offer API latency", body)
