@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -356,7 +357,6 @@ def train_all(
 
     ``params`` overrides estimator hyperparameters per kind, e.g. ``{"churn": {"num_leaves": 15}}``.
     """
-    import mlflow
     from mlflow import MlflowClient
 
     from pipelines.config import tracking_uri as default_tracking_uri
@@ -368,8 +368,42 @@ def train_all(
     tables = read_validated(Path(validated_dir))
     digest = files_digest(Path(validated_dir))
     uri = tracking_uri or default_tracking_uri()
-    mlflow.set_tracking_uri(uri)
     client = MlflowClient(tracking_uri=uri)
+    with _tracking_uri(uri):
+        return _train_kinds(tables, client, digest, kinds, seed=seed, horizon_days=horizon_days, margin=margin,
+                            max_ece=max_ece, n_jobs=n_jobs, params=params)
+
+
+@contextmanager
+def _tracking_uri(uri: str):
+    """Point MLflow's fluent API at ``uri`` for the block, then restore what the caller had.
+
+    ``mlflow.set_tracking_uri`` also writes (or, given None, deletes) the MLFLOW_TRACKING_URI
+    environment variable, so the variable is restored too: later code in the process must not end
+    up on another store.
+    """
+    import mlflow
+
+    env_before = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+    except ImportError:  # private helper gone in a later MLflow: set it for the block only
+        _use_tracking_uri = None
+    try:
+        if _use_tracking_uri is None:
+            mlflow.set_tracking_uri(uri)
+            yield
+        else:
+            with _use_tracking_uri(uri):
+                yield
+    finally:
+        if env_before is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = env_before
+
+
+def _train_kinds(tables, client, digest, kinds, *, seed, horizon_days, margin, max_ece, n_jobs, params) -> dict:
     out: dict[str, dict] = {}
     if CHURN in kinds:
         res = train_churn(tables, client=client, data_digest=digest, seed=seed, horizon_days=horizon_days,

@@ -71,6 +71,8 @@ def _has_alias(client, name, alias):
 
 
 def test_first_versions_are_promoted_and_logged_with_plots(first_run, client, env):
+    # train_all must leave the caller's MLflow settings alone (mlflow.set_tracking_uri edits the env var)
+    assert os.environ["MLFLOW_TRACKING_URI"] == env["uri"]
     for kind, name in (("churn", CHURN_MODEL_NAME), ("offers", OFFER_MODEL_NAME)):
         res = first_run[kind]
         assert res["version"] == "1" and res["promoted"], res["decision"]
