@@ -118,7 +118,7 @@ def serve_command(
     ),
     profiles: Path = typer.Option(None, "--profiles", help="Profile snapshot Parquet (default: data/profiles/profiles.parquet)."),
     data: Path = typer.Option(None, "--data", help="Folder of validated tables (default: data/validated)."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Server worker processes (after a reload the others follow within seconds)."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Server worker processes (after a reload the others follow within seconds)."),
 ) -> None:
     """Serve the offer API (POST /recommend, /recommend_batch, /churn_risk, /admin/reload; GET /healthz, /readyz)."""
     env: dict[str, str] = {"REWARDS_SERVE_WORKERS": str(workers)}
