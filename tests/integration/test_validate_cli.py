@@ -112,7 +112,7 @@ def test_fifty_corrupted_rows_are_exactly_the_quarantined_rows(sample, tmp_path)
 
     q = pd.read_parquet(tmp_path / "out" / "quarantine" / "transactions.parquet").set_index(ROW_NUMBER_COLUMN)
     reasons = q[REASON_COLUMN]
-    assert reasons[q["quantity"] == "abc"].tolist() == ["quantity: cannot read 'abc' as int (Int64) [coercion]"] * 3
+    assert reasons[q["quantity"] == "abc"].tolist() == ["quantity: cannot read 'abc' as int (int64) [coercion]"] * 3
     assert reasons[q["ts"] == "2026-13-45 99:00"].tolist() == [
         "ts: cannot read '2026-13-45 99:00' as timestamp (datetime64[ns]) [coercion]"
     ] * 3
