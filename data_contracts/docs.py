@@ -16,6 +16,8 @@ def _rule(column: Column) -> str:
         parts.append(f"{'>' if column.min_strict else '>='} {column.min:g}")
     if column.max is not None:
         parts.append(f"<= {column.max:g}")
+    if column.negative_only_when:
+        parts.append(f"negative only when `{column.negative_only_when}`")
     if column.nullable:
         parts.append("nullable")
     return "; ".join(parts)

@@ -36,12 +36,6 @@ TABLE_LEVEL_KINDS: tuple[RuleKind, ...] = ("columns", "row_count", "dtype")
 # Rules that single out rows: their failures are quarantined row by row.
 ROW_LEVEL_KINDS: tuple[RuleKind, ...] = tuple(k for k in get_args(RuleKind) if k not in TABLE_LEVEL_KINDS)
 
-# Sign rules the schema does not (yet) declare: (table, amount column, column that allows a
-# negative amount when True). Checked against the schema at import so a rename fails loudly.
-NEGATIVE_ONLY_WHEN: tuple[tuple[str, str, str], ...] = (("transactions", "amount", "is_refund"),)
-for _table, _column, _flag in NEGATIVE_ONLY_WHEN:
-    table(_table).column(_column), table(_table).column(_flag)
-
 # Reference values for foreign keys: (ref_table, ref_column) -> the valid key values.
 References = Mapping[tuple[str, str], "pd.Series | pd.Index | list"]
 
@@ -136,9 +130,9 @@ def table_rules(t: Table) -> tuple[Rule, ...]:
     rules += [Rule("not_after_run_date", t.name, (name,)) for name in t.not_after_run_date]
     rules += [Rule("ordered", t.name, (earlier, later)) for earlier, later in t.ordered_pairs]
     rules += [
-        Rule("non_negative_unless", t.name, (amount,), unless=flag)
-        for name, amount, flag in NEGATIVE_ONLY_WHEN
-        if name == t.name
+        Rule("non_negative_unless", t.name, (c.name,), unless=c.negative_only_when)
+        for c in t.columns
+        if c.negative_only_when is not None
     ]
     rules += [
         Rule("foreign_key", t.name, (fk.column,), ref=(fk.ref_table, fk.ref_column))

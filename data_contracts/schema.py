@@ -49,6 +49,7 @@ class Column:
     min: float | None = None
     max: float | None = None
     min_strict: bool = False  # True: value must be > min rather than >= min
+    negative_only_when: str | None = None  # a bool column of the same table that allows a value < 0
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ CUSTOMERS = Table(
         Column("signup_date", "timestamp", "Date the member joined the program."),
         Column("tier", "string", "Current loyalty tier.", allowed=TIERS),
         Column("points_balance", "int", "Unspent loyalty points.", min=0),
-        Column("region", "string", "Home region of the member."),
+        Column("region", "string", "Home region of the member.", allowed=REGIONS),
         Column("birth_year", "int", "Year of birth, when given.", nullable=True, min=1900, max=2015),
         Column("marketing_consent", "bool", "Whether the member accepts marketing offers."),
     ),
@@ -128,7 +129,9 @@ TRANSACTIONS = Table(
         Column("product_id", "string", "Product bought."),
         Column("category", "string", "Product category.", allowed=CATEGORIES),
         Column("quantity", "int", "Units bought.", min=0, min_strict=True),
-        Column("amount", "float", "Line amount in currency units; negative only on refunds."),
+        Column(
+            "amount", "float", "Line amount in currency units.", negative_only_when="is_refund"
+        ),
         Column("is_refund", "bool", "Whether the line refunds an earlier purchase."),
     ),
     primary_key=("transaction_id", "product_id"),

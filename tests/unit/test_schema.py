@@ -32,6 +32,13 @@ def test_foreign_keys_reference_a_declared_primary_key(name):
         assert TABLES[name].column(fk.column).type == ref.column(fk.ref_column).type
 
 
+def test_sign_exemptions_name_a_bool_column_of_the_same_table():
+    exempt = [(t, c) for t in TABLES.values() for c in t.columns if c.negative_only_when]
+    assert [(t.name, c.name) for t, c in exempt] == [("transactions", "amount")]
+    for t, c in exempt:
+        assert t.column(c.negative_only_when).type == "bool"
+
+
 def test_primary_key_columns_are_never_nullable():
     for t in TABLES.values():
         for name in t.primary_key:
