@@ -14,7 +14,7 @@ from typing import Literal, get_args
 
 import pandas as pd
 
-from data_contracts.schema import TABLES, Column, Table, pandas_dtype, table
+from data_contracts.schema import TABLES, Column, Table, pandas_dtype
 
 RuleKind = Literal[
     "columns",
