@@ -17,10 +17,6 @@ from typing import Annotated
 
 import typer
 
-# LightGBM's OpenMP threads spin while waiting by default; on a shared 2-core machine that makes
-# n_jobs=2 many times slower than 1. Passive waiting must be set before lightgbm is imported.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 CHURN = "churn"
 OFFERS = "offers"
 KINDS = (CHURN, OFFERS)

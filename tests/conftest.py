@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+import pipelines  # noqa: F401  (sets OMP_WAIT_POLICY before any test imports lightgbm)
+
 # One seeded sample for every test that needs realistic data. Model-quality thresholds are
 # asserted on exactly this size and seed.
 SAMPLE_CUSTOMERS = 3000

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before lightgbm loads: see pipelines/train.py
-
 import pandas as pd
 import pytest
 
