@@ -114,7 +114,10 @@ def serve_command(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (0.0.0.0 for all)."),
     port: int = typer.Option(3000, "--port", help="Port to listen on."),
     api_keys: str = typer.Option(
-        None, "--api-keys", help="Comma-separated API keys for header X-API-Key (default: $REWARDS_API_KEYS; none: auth off)."
+        None, "--api-keys", help="Comma-separated API keys for header X-API-Key (default: $REWARDS_API_KEYS). Without keys every request is refused."
+    ),
+    no_auth: bool = typer.Option(
+        False, "--no-auth", help="Switch API-key auth off (local experiments only): every request is accepted."
     ),
     profiles: Path = typer.Option(None, "--profiles", help="Profile snapshot Parquet (default: data/profiles/profiles.parquet)."),
     data: Path = typer.Option(None, "--data", help="Folder of validated tables (default: data/validated)."),
@@ -124,6 +127,8 @@ def serve_command(
     env: dict[str, str] = {"REWARDS_SERVE_WORKERS": str(workers)}
     if api_keys is not None:
         env["REWARDS_API_KEYS"] = api_keys
+    if no_auth:
+        env["REWARDS_AUTH_DISABLED"] = "1"
     if profiles is not None:
         env["REWARDS_PROFILES_PATH"] = str(Path(profiles).resolve())
     if data is not None:

@@ -12,6 +12,8 @@ logger = logging.getLogger("rewards.serving")
 
 API_KEY_HEADER = "x-api-key"
 API_KEYS_ENV = "REWARDS_API_KEYS"
+# Auth is never off by accident: with no keys every request is refused unless this is set to 1.
+AUTH_DISABLED_ENV = "REWARDS_AUTH_DISABLED"
 # Probes and docs stay open: orchestrators call them without credentials.
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics", "/docs.json", "/", "/schema.json"})
 
@@ -22,15 +24,37 @@ def api_keys_from_env(env: dict | None = None) -> tuple[str, ...]:
     return tuple(k.strip() for k in raw.split(",") if k.strip())
 
 
-class ApiKeyMiddleware:
-    """Answer 401 unless the request carries a configured key; open paths pass. No keys: auth is off."""
+def auth_disabled_from_env(env: dict | None = None) -> bool:
+    """True only when ``$REWARDS_AUTH_DISABLED`` is explicitly 1/true/yes."""
+    raw = (env if env is not None else os.environ).get(AUTH_DISABLED_ENV, "")
+    return raw.strip().lower() in {"1", "true", "yes"}
 
-    def __init__(self, app, keys: Iterable[str] | None = None, open_paths: Iterable[str] = OPEN_PATHS):
+
+class ApiKeyMiddleware:
+    """Answer 401 unless the request carries a configured key; open paths pass.
+
+    Fails closed: with no keys configured every protected request is refused, unless auth was
+    switched off explicitly (``disabled=True`` or ``$REWARDS_AUTH_DISABLED=1``).
+    """
+
+    def __init__(
+        self,
+        app,
+        keys: Iterable[str] | None = None,
+        open_paths: Iterable[str] = OPEN_PATHS,
+        disabled: bool | None = None,
+    ):
         self.app = app
         self.keys = tuple(k.encode() for k in (api_keys_from_env() if keys is None else keys))
         self.open_paths = frozenset(open_paths)
-        if not self.keys:
-            logger.warning("no API keys configured (%s is empty): the offer API accepts every request", API_KEYS_ENV)
+        self.disabled = auth_disabled_from_env() if disabled is None else disabled
+        if self.disabled:
+            logger.warning("API-key auth is switched off (%s=1): the offer API accepts every request", AUTH_DISABLED_ENV)
+        elif not self.keys:
+            logger.error(
+                "no API keys configured (%s is empty): every request but the health probes is refused with 401",
+                API_KEYS_ENV,
+            )
 
     def _allowed(self, scope) -> bool:
         for name, value in scope.get("headers", ()):
@@ -39,16 +63,23 @@ class ApiKeyMiddleware:
         return False
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not self.keys or scope.get("path", "") in self.open_paths:
+        if scope["type"] != "http" or self.disabled or scope.get("path", "") in self.open_paths:
             await self.app(scope, receive, send)
             return
         if scope.get("path", "").startswith(("/static_content", "/assets")) or self._allowed(scope):
             await self.app(scope, receive, send)
             return
         has_key = any(name == API_KEY_HEADER.encode() for name, _ in scope.get("headers", ()))
-        body = json.dumps(
-            {"error": "invalid API key in header X-API-Key" if has_key else "missing API key: send header X-API-Key"}
-        ).encode()
+        if not self.keys:
+            error = (
+                f"the server has no API keys configured: set {API_KEYS_ENV} (or `rewards serve --api-keys`) "
+                "and send one in header X-API-Key"
+            )
+        elif has_key:
+            error = "invalid API key in header X-API-Key"
+        else:
+            error = "missing API key: send header X-API-Key"
+        body = json.dumps({"error": error}).encode()
         await send(
             {
                 "type": "http.response.start",
