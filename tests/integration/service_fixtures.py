@@ -1,7 +1,7 @@
 """Fixtures for the offer API tests: a trained data folder, and the real server on a free loopback port.
 
-Import the fixtures into a test module (``from service_fixtures import ...``); other helpers' integration
-tests do not see them.
+Shared through tests/integration/conftest.py, so they are built once per session; they are only built
+for the tests that ask for them.
 """
 
 from __future__ import annotations

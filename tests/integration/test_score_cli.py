@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: make the fixtures module importable
-from service_fixtures import DECISION_TIME, client, server, service_env  # noqa: E402,F401
+from service_fixtures import DECISION_TIME  # noqa: E402  (fixtures come from conftest.py)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

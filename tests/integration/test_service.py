@@ -17,7 +17,7 @@ import pytest
 from models.policy import PolicyConfig, is_holdout
 
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: make the fixtures module importable
-from service_fixtures import DECISION_TIME, SECOND_KEY, client, server, service_env  # noqa: E402,F401
+from service_fixtures import DECISION_TIME, SECOND_KEY  # noqa: E402  (fixtures come from conftest.py)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
