@@ -26,8 +26,8 @@ def test_manifest_describes_the_profiles(tiny_profile, as_of):
 
 def test_check_manifest_accepts_the_same_features_with_id_columns(tiny_profile, as_of):
     manifest = make_manifest(tiny_profile, as_of, "abc")
-    check_manifest(["as_of", *tiny_profile.columns, "habit_tags"], manifest)
-    check_manifest(tiny_profile.columns, manifest)
+    assert check_manifest(["as_of", *tiny_profile.columns, "habit_tags"], manifest) is None
+    assert check_manifest(tiny_profile.columns, manifest) is None
 
 
 def test_check_manifest_names_missing_and_extra_features(tiny_profile, as_of):
