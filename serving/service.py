@@ -52,6 +52,9 @@ def _now() -> str:
 
 
 WORKERS = int(os.environ.get("REWARDS_SERVE_WORKERS", "1"))
+# BentoML's per-request access log line and Prometheus metrics cost ~15 % of a /recommend request's
+# CPU at 200 req/s on 2 cores; every decision is in the decision log anyway. REWARDS_ACCESS_LOG=1 turns both on.
+ACCESS_LOG = os.environ.get("REWARDS_ACCESS_LOG", "").strip().lower() in {"1", "true", "yes"}
 
 
 def _generation_path():
@@ -73,6 +76,8 @@ def _read_generation() -> str:
     workers=WORKERS,
     traffic={"timeout": 30, "max_concurrency": 256},
     resources={"cpu": "1"},
+    logging={"access": {"enabled": ACCESS_LOG}},
+    metrics={"enabled": ACCESS_LOG},
 )
 class OfferService:
     """Next-best offers, churn risk, health and hot reload. Business rules live in models.policy."""
@@ -187,9 +192,12 @@ class OfferService:
     # ---- API -------------------------------------------------------------------------------
 
     @bentoml.api(route="/recommend", input_spec=RecommendRequest, output_spec=RecommendResponse)
-    def recommend(self, customer_id: str, context: RequestContext, k: int = 3, offer_ids: list[str] | None = None,
+    async def recommend(self, customer_id: str, context: RequestContext, k: int = 3, offer_ids: list[str] | None = None,
                   ctx: bentoml.Context = None) -> RecommendResponse:
-        """The top-k offers for one customer in a context, with reasons; logged in the decision log."""
+        """The top-k offers for one customer in a context, with reasons; logged in the decision log.
+
+        ``async`` on purpose: one decision is ~1 ms of CPU, less than the hop to BentoML's thread pool
+        and back, so it runs on the event loop (a batch of 1,000 stays on the thread pool)."""
         state = self._serving()
         request_id = self._request_id(ctx)
         record = self._decide(state, [customer_id], k, context, offer_ids).records()[0]
