@@ -162,8 +162,9 @@ def main() -> None:
     parser.add_argument("--probe-rates", default="300,400,500,700", help="Rates tried for the highest sustainable one.")
     parser.add_argument("--workers", type=int, default=2, help="Server workers for the main table (rewards serve default).")
     parser.add_argument(
-        "--variants", default="1,2-lean",
-        help="Server variants also run at the top fixed rate: N workers, '-lean' = access log and metrics off ('' to skip).",
+        "--variants", default="1,2-log",
+        help="Server variants also run at the top fixed rate: N workers, '-log' = BentoML access log and metrics on "
+             "(REWARDS_ACCESS_LOG=1; off by default) ('' to skip).",
     )
     parser.add_argument("--keep", action="store_true", help="Keep the temporary data folder.")
     args = parser.parse_args()
@@ -191,12 +192,10 @@ def main() -> None:
     rates = [float(r) for r in args.rates.split(",")]
     fixed_rows, probe_rows, batch_ms, variant_rows = [], [], [], []
 
-    lean_options = "api_server.logging.access.enabled=false api_server.metrics.enabled=false"
-
-    def serve(workers: int, lean: bool = False):
+    def serve(workers: int, access_log: bool = False):
         port = free_port()
-        log = root / f"server-{workers}{'-lean' if lean else ''}.log"
-        extra = {"REWARDS_SERVE_WORKERS": str(workers), **({"BENTOML_CONFIG_OPTIONS": lean_options} if lean else {})}
+        log = root / f"server-{workers}{'-log' if access_log else ''}.log"
+        extra = {"REWARDS_SERVE_WORKERS": str(workers), **({"REWARDS_ACCESS_LOG": "1"} if access_log else {})}
         proc = start_server("127.0.0.1", port, env={**env, **extra}, log_path=log)
         url = f"http://127.0.0.1:{port}"
         wait_ready(url, timeout=300, process=proc, log_path=log)
@@ -248,15 +247,15 @@ def main() -> None:
         stop_server(proc)
 
     for variant in [v for v in args.variants.split(",") if v]:
-        workers, lean = int(variant.split("-")[0]), variant.endswith("-lean")
-        proc, url = serve(workers, lean)
+        workers, access_log = int(variant.split("-")[0]), variant.endswith("-log")
+        proc, url = serve(workers, access_log)
         try:
             asyncio.run(run_rate(url, "/recommend", 50, 5, rec_body))
             rec = asyncio.run(run_rate(url, "/recommend", rates[-1], args.seconds, rec_body))
             ref = asyncio.run(run_rate(url, "/healthz", rates[-1], min(args.seconds, 10.0), None, method="GET"))
             print("variant", variant, rec, ref, flush=True)
             variant_rows.append({
-                "server": f"{workers} worker{'s' if workers > 1 else ''}" + (", access log + metrics off" if lean else ""),
+                "server": f"{workers} worker{'s' if workers > 1 else ''}" + (", access log + metrics on" if access_log else ""),
                 "rate (req/s)": int(rates[-1]),
                 "/recommend p50 / p95 / p99 (ms)": f"{rec['p50']} / {rec['p95']} / {rec['p99']}",
                 "throughput": rec["throughput"], "errors": rec["errors"],
@@ -269,8 +268,8 @@ def main() -> None:
     total_s = time.perf_counter() - started
     b = np.asarray(batch_ms)
     body = f"""
-Real server (`bentoml serve serving.service:OfferService`, {args.workers} worker(s), {status['scorer']} scorer) on
-loopback; open-loop asyncio (aiohttp) client on the same machine; latency from each request's scheduled send time.
+Real server (`bentoml serve serving.service:OfferService`, {args.workers} worker(s), {status['scorer']} scorer,
+`/recommend` async on the event loop, uvloop + httptools, BentoML access log and metrics off) on loopback; open-loop asyncio (aiohttp) client on the same machine; latency from each request's scheduled send time.
 Data: {args.customers:,} customers x {args.days} days (seed 42), {status['offers']} offers of which **{active} active**
 at the request time ({WHEN}, channel app); models trained by `pipelines.train.train_all` (versions
 {status['model_versions']}). `/recommend` asks for k=3 for a random profiled customer. Reference: `/healthz` at the

@@ -182,6 +182,7 @@ def reason_codes(
     if contrib is not None:
         ranked = np.where(np.isnan(contrib) | ~speaks[None, :], -np.inf, contrib)
         order = np.argsort(-ranked, axis=1, kind="stable")[:, : max(1, max_reasons - 1) * 3]
+        all_nan = np.isnan(contrib).all(axis=1)  # once for every row, not per row in the loop
     out: list[list[str]] = []
     for i in range(n):
         category = str(offer_categories[i])
@@ -195,7 +196,7 @@ def reason_codes(
         otype = value_of("offer_type")
         reasons: list[str] = []
         # the strongest positive contributions, phrased (keep one slot for a habit tag)
-        if order is not None and not np.isnan(contrib[i]).all():
+        if order is not None and not all_nan[i]:
             r = contrib[i]
             for j in order[i]:
                 if len(reasons) >= max(1, max_reasons - 1) or not r[j] > 0:
