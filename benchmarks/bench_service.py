@@ -40,13 +40,11 @@ TARGET_P99_MS = 25.0
 def ensure_champions(tracking_uri: str) -> None:
     """Serve the latest version of a model the promotion gate kept as challenger (small data is noisy)."""
     from pipelines.config import CHURN_MODEL_NAME, OFFER_MODEL_NAME
-    from pipelines.registry import model_versions, promote
+    from pipelines.registry import promote_latest_without_champion
 
-    for name in (CHURN_MODEL_NAME, OFFER_MODEL_NAME):
-        versions = model_versions(name, tracking_uri)
-        if versions and not any("champion" in str(v.get("aliases", "")) for v in versions):
-            promote(name, versions[0]["version"], reason="offer API test/benchmark setup: serve the latest version",
-                    tracking_uri=tracking_uri)
+    promote_latest_without_champion(
+        [CHURN_MODEL_NAME, OFFER_MODEL_NAME], "offer API test/benchmark setup: serve the latest version", tracking_uri
+    )
 
 
 def prepare(root: Path, customers: int, days: int, seed: int) -> dict[str, str]:

@@ -111,6 +111,17 @@ def model_versions(name: str, tracking_uri: str | None = None) -> list[dict]:
     return sorted(rows, key=lambda r: int(r["version"]), reverse=True)
 
 
+def promote_latest_without_champion(names: list[str], reason: str, tracking_uri: str | None = None) -> list[str]:
+    """Make the newest version the champion of each model that has versions but no champion; the promoted names."""
+    promoted = []
+    for name in names:
+        versions = model_versions(name, tracking_uri)
+        if versions and not any("champion" in v["aliases"].split(",") for v in versions):
+            promote(name, versions[0]["version"], reason=reason, tracking_uri=tracking_uri)
+            promoted.append(name)
+    return promoted
+
+
 def promote_command(
     model: Annotated[str, typer.Option("--model", help="Registered model name, e.g. churn-risk or offer-response.")],
     version: Annotated[str, typer.Option("--version", help="Version to make champion.")],

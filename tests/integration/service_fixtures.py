@@ -90,13 +90,11 @@ def plant_policy_cases(tables: dict, when: str) -> tuple[dict, dict]:
 def ensure_champions(tracking_uri: str) -> None:
     """Serve the latest version of a model the promotion gate kept as challenger (small data is noisy)."""
     from pipelines.config import CHURN_MODEL_NAME, OFFER_MODEL_NAME
-    from pipelines.registry import model_versions, promote
+    from pipelines.registry import promote_latest_without_champion
 
-    for name in (CHURN_MODEL_NAME, OFFER_MODEL_NAME):
-        versions = model_versions(name, tracking_uri)
-        if versions and not any("champion" in str(v.get("aliases", "")) for v in versions):
-            promote(name, versions[0]["version"], reason="offer API test/benchmark setup: serve the latest version",
-                    tracking_uri=tracking_uri)
+    promote_latest_without_champion(
+        [CHURN_MODEL_NAME, OFFER_MODEL_NAME], "offer API test/benchmark setup: serve the latest version", tracking_uri
+    )
 
 
 def build_service_env(sample, root: Path, as_of: str) -> ServiceEnv:

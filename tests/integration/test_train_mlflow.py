@@ -193,3 +193,19 @@ def test_train_command_rejects_unknown_model(env):
 
     result = CliRunner().invoke(app, ["train", "pricing"])
     assert result.exit_code == 2 and "unknown model 'pricing'" in result.output
+
+
+def test_a_model_without_champion_gets_its_newest_version_promoted(first_run, env, client):
+    from pipelines.registry import promote_latest_without_champion
+
+    # A scratch registered model with two versions and no alias, built from a real logged churn model.
+    source = client.get_model_version_by_alias(CHURN_MODEL_NAME, "champion")
+    client.create_registered_model("scratch-model")
+    for _ in range(2):
+        client.create_model_version("scratch-model", source=source.source, run_id=source.run_id)
+
+    promoted = promote_latest_without_champion(["scratch-model", CHURN_MODEL_NAME], "test setup", env["uri"])
+
+    assert promoted == ["scratch-model"]  # churn-risk already has a champion: left alone
+    assert _aliases(client, "scratch-model") == {"champion": "2"}
+    assert promote_latest_without_champion(["scratch-model"], "again", env["uri"]) == []
