@@ -127,6 +127,21 @@ def _log_plots(mlflow, curves, importances) -> None:
     plots.close(fig)
 
 
+def _compare_register_and_gate(
+    client, mlflow, kind, name, model, input_example, yv, scores, metrics, score_champion, primary, margin, max_ece
+):
+    """Inside the run: plots and comparison, the current champion's metrics, then register and gate."""
+    _log_plots(mlflow, {k: (yv, s) for k, s in scores.items()}, model.feature_importances_)
+    mlflow.log_text(_table_text(metrics, kind), "comparison.md")
+    champion = _current_champion(client, name)
+    champ_metrics, source = _champion_metrics(client, champion, score_champion, primary)
+    if champion is not None and champ_metrics is not None:
+        _log_metrics(mlflow, {f"champion_v{champion.version}": champ_metrics})
+    return _register_and_gate(
+        client, mlflow, model, input_example, name, metrics["model"], champ_metrics, source, primary, margin, max_ece
+    )
+
+
 def _register_and_gate(client, mlflow, model, X_example, model_name, candidate, champion_metrics,
                        champion_source, primary, margin, max_ece):
     """Log the model as a new registered version, decide its alias, record the decision everywhere."""
@@ -224,14 +239,8 @@ def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, h
         mlflow.log_metrics({f"time_{k}": v for k, v in timings.items()})
         mlflow.log_dict(make_manifest(X.assign(customer_id=meta["customer_id"].to_numpy()).loc[valid], dates[-1], data_digest),
                         "feature_manifest.json")
-        _log_plots(mlflow, {k: (yv, s) for k, s in scores.items()}, model.feature_importances_)
-        mlflow.log_text(_table_text(metrics, CHURN), "comparison.md")
-        champion = _current_champion(client, CHURN_MODEL_NAME)
-        champ_metrics, source = _champion_metrics(client, champion, score_champion, primary)
-        if champion is not None and champ_metrics is not None:
-            _log_metrics(mlflow, {f"champion_v{champion.version}": champ_metrics})
-        version, decision = _register_and_gate(
-            client, mlflow, model, X[valid].head(5), CHURN_MODEL_NAME, metrics["model"], champ_metrics, source,
+        version, decision = _compare_register_and_gate(
+            client, mlflow, CHURN, CHURN_MODEL_NAME, model, X[valid].head(5), yv, scores, metrics, score_champion,
             primary, margin, max_ece,
         )
         run_id = run.info.run_id
@@ -305,14 +314,8 @@ def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, 
         manifest = make_manifest(X.assign(customer_id=meta["customer_id"].to_numpy()).loc[valid],
                                  meta.loc[valid, "as_of"].max(), data_digest)
         mlflow.log_dict(manifest, "feature_manifest.json")
-        _log_plots(mlflow, {k: (yv, s) for k, s in scores.items()}, model.feature_importances_)
-        mlflow.log_text(_table_text(metrics, OFFERS), "comparison.md")
-        champion = _current_champion(client, OFFER_MODEL_NAME)
-        champ_metrics, source = _champion_metrics(client, champion, score_champion, primary)
-        if champion is not None and champ_metrics is not None:
-            _log_metrics(mlflow, {f"champion_v{champion.version}": champ_metrics})
-        version, decision = _register_and_gate(
-            client, mlflow, model, X[valid].head(5), OFFER_MODEL_NAME, metrics["model"], champ_metrics, source,
+        version, decision = _compare_register_and_gate(
+            client, mlflow, OFFERS, OFFER_MODEL_NAME, model, X[valid].head(5), yv, scores, metrics, score_champion,
             primary, margin, max_ece,
         )
         run_id = run.info.run_id
