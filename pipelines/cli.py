@@ -28,13 +28,7 @@ _COMMANDS = [
 ]
 
 for _name, _module, _function in _COMMANDS:
-    try:
-        _mod = importlib.import_module(_module)
-    except ModuleNotFoundError as err:  # pragma: no cover - only while a command is being built
-        if err.name != _module:
-            raise
-        continue
-    app.command(_name)(getattr(_mod, _function))
+    app.command(_name)(getattr(importlib.import_module(_module), _function))
 
 
 if __name__ == "__main__":
