@@ -70,17 +70,11 @@ def prepare(root: Path, customers: int, days: int, seed: int) -> dict[str, str]:
         "REWARDS_DECISION_LOG": str(root / "decisions.jsonl"),
         "REWARDS_API_KEYS": API_KEY,
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    from pipelines.config import environment
+
+    with environment(**env):
         train_all(validated, tracking_uri=env["MLFLOW_TRACKING_URI"], max_ece=0.1)
         ensure_champions(env["MLFLOW_TRACKING_URI"])
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     return env
 
 

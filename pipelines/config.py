@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 # A fixed run date for the built-in sample so the demo and the tests are reproducible.
@@ -56,3 +58,18 @@ def tracking_uri() -> str:
 def artifact_root() -> Path:
     """Where MLflow stores artifacts for experiments this project creates."""
     return Path(os.environ.get("REWARDS_ARTIFACT_ROOT", data_dir() / "mlartifacts")).resolve()
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set environment variables for a block, then put every one back as it was (unset ones unset)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -7,11 +7,11 @@ with ``predict_proba`` and ``contributions``.
 
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
+
+from pipelines import config
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -29,18 +29,9 @@ class NoChampionError(LookupError):
         )
 
 
-@contextmanager
 def _trusted_deserialization():
     """Allow MLflow to unpickle the model: these are our own models from our own registry."""
-    old = os.environ.get("MLFLOW_ALLOW_PICKLE_DESERIALIZATION")
-    os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", None)
-        else:
-            os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = old
+    return config.environment(MLFLOW_ALLOW_PICKLE_DESERIALIZATION="true")
 
 
 def _client(tracking_uri: str | None):

@@ -6,7 +6,6 @@ for the tests that ask for them.
 
 from __future__ import annotations
 
-import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +103,7 @@ def build_service_env(sample, root: Path, as_of: str) -> ServiceEnv:
 
     from pipelines.build_features import build_and_write
     from pipelines.io import write_frame
+    from pipelines.config import environment
     from pipelines.train import train_all
 
     root = Path(root)
@@ -115,18 +115,10 @@ def build_service_env(sample, root: Path, as_of: str) -> ServiceEnv:
     profiles_path = root / "profiles" / "profiles.parquet"
     build_and_write(tables, as_of, profiles_path)
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
-    saved = {k: os.environ.get(k) for k in ("REWARDS_DATA_DIR", "REWARDS_ARTIFACT_ROOT", "MLFLOW_TRACKING_URI")}
-    os.environ.update({"REWARDS_DATA_DIR": str(root), "REWARDS_ARTIFACT_ROOT": str(root / "mlartifacts"),
-                       "MLFLOW_TRACKING_URI": tracking_uri})
-    try:
+    with environment(REWARDS_DATA_DIR=str(root), REWARDS_ARTIFACT_ROOT=str(root / "mlartifacts"),
+                     MLFLOW_TRACKING_URI=tracking_uri):
         train_all(validated, tracking_uri=tracking_uri, max_ece=0.1)
         ensure_champions(tracking_uri)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     return ServiceEnv(root, validated, profiles_path, tracking_uri, root / "decisions" / "decisions.jsonl", as_of, cases)
 
 
