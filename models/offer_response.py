@@ -9,7 +9,7 @@ can be scored on day one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,7 @@ from data_contracts.errors import MissingColumnsError
 from data_contracts.schema import OFFER_TYPES, OFFERS
 from features.catalogue import ATTACH_PAIRS, DAYPARTS, feature_names
 from models.churn import check_binary_target
-from models.tabular import check_frame, learn_layout, to_matrix
+from models.tabular import MissingFeaturesError, check_frame, learn_layout, numeric_matrix, to_matrix
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -127,6 +127,76 @@ def _shrunk_rate(redeemed: np.ndarray, sent: np.ndarray, prior: np.ndarray, stre
     return (np.nan_to_num(redeemed) + strength * prior) / (np.nan_to_num(sent) + strength)
 
 
+NEEDED_OFFER_COLUMNS: tuple[str, ...] = ("offer_id", "offer_type", "reward_category", "value", "min_spend",
+                                          "cost_per_redemption")
+
+
+def _check_inputs(profiles: pd.DataFrame, offers: pd.DataFrame) -> None:
+    # All catalogue features: the per-category/type blocks feed the interaction columns.
+    need_profile = ["customer_id"] + feature_names()
+    missing = [c for c in need_profile if c not in profiles.columns]
+    if missing:
+        raise MissingColumnsError("profiles", missing, list(profiles.columns))
+    missing = [c for c in NEEDED_OFFER_COLUMNS if c not in offers.columns]
+    if missing:
+        raise MissingColumnsError(OFFERS.name, missing, list(offers.columns))
+
+
+def _offer_columns(otype: pd.Series, cat: pd.Series, value, min_spend, cost) -> dict:
+    """OFFER_COLUMNS from the offers' attributes (one entry per row or per offer)."""
+    return {
+        "offer_type": otype,
+        "reward_category": cat,
+        "offer_value": value,
+        "offer_min_spend": min_spend,
+        "offer_cost": cost,
+        "offer_value_share_of_min_spend": value / min_spend.where(min_spend > 0),
+    }
+
+
+def _context_columns(ts: pd.Series, channel: pd.Series) -> dict:
+    """CONTEXT_COLUMNS from send timestamps and channels."""
+    hours = ts.dt.hour + ts.dt.minute / 60.0
+    return {
+        "send_channel": channel.astype("str"),
+        "send_daypart": daypart_of(hours),
+        "send_weekday": pd.Series(np.array(WEEKDAYS, dtype=object)[ts.dt.weekday.to_numpy()], dtype="str"),
+        "send_hour": hours.astype(float),
+        "send_is_weekend": (ts.dt.weekday >= 5).astype(float),
+    }
+
+
+def _interaction_columns(lookup, cat: pd.Series, otype: pd.Series, value, min_spend, basket, overall_rate) -> dict:
+    """INTERACTION_COLUMNS. ``lookup(column_names)`` gives the profile value of the named column for
+    each pair (NaN where the column does not exist); the arithmetic broadcasts, so the same code
+    serves one row per pair (``offer_features``) and a customers x offers grid (``offer_matrix``).
+    """
+    attach_col = {t: f"attach_{t}_given_{g}" for t, g in reversed(ATTACH_PAIRS)}  # first pair wins
+    sent_cat = lookup("offers_cat_" + cat + "_sent")
+    redeemed_cat = lookup("offers_cat_" + cat + "_redeemed")
+    sent_type = lookup("offers_" + otype + "_sent")
+    redeemed_type = lookup("offers_" + otype + "_redeemed")
+    return {
+        "cust_share_of_reward_category": lookup("spend_share_" + cat),
+        "cust_visit_share_reward_category": lookup("visit_share_" + cat),
+        "cust_attach_rate_reward_category": lookup(cat.map(attach_col)),
+        "cust_redeem_rate_reward_category": lookup("offers_cat_" + cat + "_redeem_rate"),
+        "cust_sent_reward_category": sent_cat,
+        "cust_redeemed_reward_category": redeemed_cat,
+        "cust_redeem_rate_reward_category_shrunk": _shrunk_rate(redeemed_cat, sent_cat, overall_rate),
+        "cust_redeem_rate_offer_type": lookup("offers_" + otype + "_redeem_rate"),
+        "cust_sent_offer_type": sent_type,
+        "cust_redeem_rate_offer_type_shrunk": _shrunk_rate(redeemed_type, sent_type, overall_rate),
+        "offer_value_to_avg_basket": value / basket,
+        "offer_min_spend_to_avg_basket": min_spend / basket,
+    }
+
+
+def _basket(profiles: pd.DataFrame) -> pd.Series:
+    """The average basket where it is positive (a ratio to no basket is unknown, not infinite)."""
+    return pd.to_numeric(profiles["avg_basket_365d"], errors="coerce").where(lambda s: s > 0)
+
+
 def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context) -> pd.DataFrame:
     """Customer x offer x context rows: customer_id, offer_id, [as_of], then ``offer_feature_columns()``.
 
@@ -135,17 +205,9 @@ def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context) -> pd.
     table. ``context``: ``{"timestamp": ..., "channel": ...}`` applied to every customer x offer pair,
     or a frame with customer_id, offer_id, timestamp (or sent_at), channel, and ``as_of`` when the
     profiles carry one, giving exactly the rows to build (in that order).
+    ``offer_matrix`` builds the same rows for a customers x offers grid as model-ready numbers.
     """
-    # All catalogue features: the per-category/type blocks feed the interaction columns.
-    need_profile = ["customer_id"] + feature_names()
-    missing = [c for c in need_profile if c not in profiles.columns]
-    if missing:
-        raise MissingColumnsError("profiles", missing, list(profiles.columns))
-    need_offer = ["offer_id", "offer_type", "reward_category", "value", "min_spend", "cost_per_redemption"]
-    missing = [c for c in need_offer if c not in offers.columns]
-    if missing:
-        raise MissingColumnsError(OFFERS.name, missing, list(offers.columns))
-
+    _check_inputs(profiles, offers)
     rows = _context_frame(context, profiles, offers)
     keys = ["customer_id", "as_of"] if ("as_of" in profiles.columns and "as_of" in rows.columns) else ["customer_id"]
     prof_cols = list(dict.fromkeys(keys + [c for c in profiles.columns if c not in ("habit_tags",)]))
@@ -157,60 +219,116 @@ def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context) -> pd.
             f"offer_features: {int(unknown.sum())} context rows name customers (at as_of) missing from profiles, "
             f"e.g. {merged.loc[unknown, 'customer_id'].head(3).tolist()}"
         )
-    off = offers[need_offer].drop_duplicates("offer_id")
+    off = offers[list(NEEDED_OFFER_COLUMNS)].drop_duplicates("offer_id")
     merged = merged.merge(off, on="offer_id", how="left", validate="many_to_one")
     if merged["offer_type"].isna().any():
         bad = merged.loc[merged["offer_type"].isna(), "offer_id"].unique()[:3].tolist()
         raise ValueError(f"offer_features: context names offers missing from the offers table, e.g. {bad}")
 
-    ts = pd.to_datetime(merged["timestamp"])
-    hours = ts.dt.hour + ts.dt.minute / 60.0
-    daypart = daypart_of(hours)
     cat = merged["reward_category"].astype("str")
     otype = merged["offer_type"].astype("str")
-    attach_col = {t: f"attach_{t}_given_{g}" for t, g in reversed(ATTACH_PAIRS)}  # first pair wins
-    basket = pd.to_numeric(merged["avg_basket_365d"], errors="coerce").where(lambda s: s > 0)
+    value = merged["value"].astype(float)
+    min_spend = merged["min_spend"].astype(float)
     overall_rate = pd.to_numeric(merged["offers_redeem_rate"], errors="coerce").to_numpy(dtype=float)
-    sent_cat = _lookup(merged, "offers_cat_" + cat + "_sent")
-    redeemed_cat = _lookup(merged, "offers_cat_" + cat + "_redeemed")
-    sent_type = _lookup(merged, "offers_" + otype + "_sent")
-    redeemed_type = _lookup(merged, "offers_" + otype + "_redeemed")
 
     out = pd.DataFrame({"customer_id": merged["customer_id"].astype("str"), "offer_id": merged["offer_id"].astype("str")})
     if keys == ["customer_id", "as_of"]:
         out["as_of"] = merged["as_of"]
     out = pd.concat([out, merged[profile_columns_used()].reset_index(drop=True)], axis=1)
-    value = merged["value"].astype(float)
-    min_spend = merged["min_spend"].astype(float)
     extra = {
-        "offer_type": otype,
-        "reward_category": cat,
-        "offer_value": value,
-        "offer_min_spend": min_spend,
-        "offer_cost": merged["cost_per_redemption"].astype(float),
-        "offer_value_share_of_min_spend": value / min_spend.where(min_spend > 0),
-        "send_channel": merged["channel"].astype("str"),
-        "send_daypart": daypart,
-        "send_weekday": pd.Series(np.array(WEEKDAYS, dtype=object)[ts.dt.weekday.to_numpy()], dtype="str"),
-        "send_hour": hours.astype(float),
-        "send_is_weekend": (ts.dt.weekday >= 5).astype(float),
-        "cust_share_of_reward_category": _lookup(merged, "spend_share_" + cat),
-        "cust_visit_share_reward_category": _lookup(merged, "visit_share_" + cat),
-        "cust_attach_rate_reward_category": _lookup(merged, cat.map(attach_col)),
-        "cust_redeem_rate_reward_category": _lookup(merged, "offers_cat_" + cat + "_redeem_rate"),
-        "cust_sent_reward_category": sent_cat,
-        "cust_redeemed_reward_category": redeemed_cat,
-        "cust_redeem_rate_reward_category_shrunk": _shrunk_rate(redeemed_cat, sent_cat, overall_rate),
-        "cust_redeem_rate_offer_type": _lookup(merged, "offers_" + otype + "_redeem_rate"),
-        "cust_sent_offer_type": sent_type,
-        "cust_redeem_rate_offer_type_shrunk": _shrunk_rate(redeemed_type, sent_type, overall_rate),
-        "offer_value_to_avg_basket": value / basket,
-        "offer_min_spend_to_avg_basket": min_spend / basket,
+        **_offer_columns(otype, cat, value, min_spend, merged["cost_per_redemption"].astype(float)),
+        **_context_columns(pd.to_datetime(merged["timestamp"]), merged["channel"]),
+        **_interaction_columns(lambda names: _lookup(merged, names), cat, otype, value, min_spend,
+                               _basket(merged), overall_rate),
     }
     for name in list(OFFER_COLUMNS) + list(CONTEXT_COLUMNS) + list(INTERACTION_COLUMNS):
         col = extra[name]
         out[name] = col.to_numpy() if isinstance(col, pd.Series) else col
     return out
+
+
+def _as_slice(positions: list[int]):
+    """Contiguous positions as a slice (a much faster assignment target than an index list)."""
+    if positions == list(range(positions[0], positions[-1] + 1)):
+        return slice(positions[0], positions[-1] + 1)
+    return positions
+
+
+def offer_matrix(
+    profiles: pd.DataFrame, offers: pd.DataFrame, context: Mapping, names: Sequence[str],
+    categories: Mapping[str, Sequence[str]],
+) -> np.ndarray:
+    """The offer rows of every profile x offer pair in one context, as the model's numbers.
+
+    Returns a float64 array (len(profiles), len(offers), len(names)) equal to
+    ``numeric_matrix(to_matrix(offer_features(profiles, offers, context), names, categories))``
+    reshaped by customer then offer, but built by broadcasting: customer columns are converted once
+    per customer, offer and context columns once per offer, and only the interaction columns are
+    computed per pair. This is what batch scoring runs for millions of customers.
+    """
+    _check_inputs(profiles, offers)
+    for key in ("timestamp", "channel"):
+        if key not in context:
+            raise MissingColumnsError("context", [key], list(context))
+    profiles = profiles.reset_index(drop=True)
+    offers = offers.reset_index(drop=True)
+    names = list(names)
+    n_c, n_o = len(profiles), len(offers)
+    cat = offers["reward_category"].astype("str")
+    otype = offers["offer_type"].astype("str")
+    value = offers["value"].astype(float)
+    min_spend = offers["min_spend"].astype(float)
+
+    def numbers(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
+        cats = {c: categories[c] for c in cols if c in categories}
+        return numeric_matrix(to_matrix(frame, cols, cats, "offer_matrix"))
+
+    offer_part = pd.DataFrame(_offer_columns(otype, cat, value, min_spend, offers["cost_per_redemption"].astype(float)))
+    when = pd.Series([pd.Timestamp(context["timestamp"])])
+    context_part = pd.DataFrame(_context_columns(when, pd.Series([str(context["channel"])])))
+    numeric_cache: dict[str, np.ndarray] = {}
+
+    def column(name: str) -> np.ndarray:
+        if name not in numeric_cache:
+            numeric_cache[name] = pd.to_numeric(profiles[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        return numeric_cache[name]
+
+    def lookup(column_names: pd.Series) -> np.ndarray:
+        out = np.full((n_c, n_o), np.nan)
+        for j, name in enumerate(column_names.tolist()):
+            if isinstance(name, str) and name in profiles.columns:
+                out[:, j] = column(name)
+        return out
+
+    basket = _basket(profiles).to_numpy(dtype=float)[:, None]
+    overall_rate = pd.to_numeric(profiles["offers_redeem_rate"], errors="coerce").to_numpy(dtype=float)[:, None]
+    interactions = _interaction_columns(lookup, cat, otype, value.to_numpy()[None, :], min_spend.to_numpy()[None, :],
+                                        basket, overall_rate)
+
+    groups = {"customer": [], "offer": [], "context": [], "pair": []}
+    for j, name in enumerate(names):
+        if name in interactions:
+            groups["pair"].append(j)
+        elif name in offer_part.columns:
+            groups["offer"].append(j)
+        elif name in context_part.columns:
+            groups["context"].append(j)
+        elif name in profiles.columns:
+            groups["customer"].append(j)
+        else:
+            raise MissingFeaturesError("offer_matrix", [name], list(profiles.columns) + offer_feature_columns())
+    M = np.empty((n_c, n_o, len(names)), dtype=np.float64)
+    if groups["customer"]:
+        M[:, :, _as_slice(groups["customer"])] = numbers(profiles, [names[j] for j in groups["customer"]])[:, None, :]
+    if groups["offer"]:
+        M[:, :, _as_slice(groups["offer"])] = numbers(offer_part, [names[j] for j in groups["offer"]])[None, :, :]
+    if groups["context"]:
+        M[:, :, _as_slice(groups["context"])] = numbers(context_part, [names[j] for j in groups["context"]])[0]
+    if groups["pair"]:
+        # Stacked first: one block copy instead of a strided pass over the whole grid per column.
+        pair = np.stack(np.broadcast_arrays(*[interactions[names[j]] for j in groups["pair"]]), axis=-1)
+        M[:, :, _as_slice(groups["pair"])] = pair.reshape(n_c, n_o, len(groups["pair"]))
+    return M
 
 
 class OfferResponseModel(ClassifierMixin, BaseEstimator):

@@ -39,6 +39,7 @@ import pandas as pd
 from data_contracts.schema import CATEGORIES, OFFER_CHANNELS, TIERS
 from features.catalogue import DAYPARTS as _CATALOGUE_DAYPARTS
 from models.reasons import _BIAS_COLUMNS, reason_codes
+from models.tabular import numeric_matrix
 
 _TIER_CODE = {t: i for i, t in enumerate(TIERS)}
 NAT_NS = np.iinfo(np.int64).max  # "never" for missing timestamps (sorts after any real time)
@@ -519,7 +520,7 @@ class FrameScorer:
 
             names = list(self.model.feature_names_in_)
             M = to_matrix(X_sel, names, self.model.categories_, type(self.model).__name__)
-            leaves = self.model.booster_model_.booster_.predict(_numeric(M), pred_leaf=True, num_threads=1)
+            leaves = self.model.booster_model_.booster_.predict(numeric_matrix(M), pred_leaf=True, num_threads=1)
             contrib = self._paths.contributions(leaves)[:, : len(names)]
             values = X_sel[names].to_numpy(dtype=object)
             extra = [c for c in ("reward_category", "offer_type") if c in X_sel.columns and c not in names]
@@ -546,48 +547,52 @@ class FrameScorer:
         return names, contrib[names].to_numpy(dtype=float), values
 
 
-class PrecomputedScorer:
-    """The offer model's input rows for every (profiled customer, offer), built once with
-    ``offer_features``; per decision only the context columns are filled in, and the LightGBM booster
-    scores the numeric matrix directly. Build with ``precompute_scorer``, which checks that it
-    reproduces ``model.predict_proba(offer_features(...))``.
+class MatrixScorer:
+    """Scores through ``offer_matrix`` (the offer rows as numbers, built by broadcasting per call) and
+    ``predict`` (default: the LightGBM booster; batch scoring passes a compiled one). The numbers are
+    the ones ``FrameScorer`` feeds the model, so the scores agree; ``check_matrix_scorer`` verifies it.
+    Reasons come from path contributions (``TreePaths``) over the booster's leaves.
     """
 
-    def __init__(self, matrix, offer_ids, names, categories, booster, context_fill, daypart_shares, paths=None):
-        self.matrix = matrix  # (n_customers, n_offers, n_features) float64
-        self.offer_pos = {o: i for i, o in enumerate(offer_ids)}
-        self.names = list(names)
-        self.categories = categories
-        self.booster = booster
-        self.context_fill = context_fill  # column name -> fn(ctx) giving the raw value
-        self.daypart_shares = daypart_shares  # (n_customers, n_dayparts) or None
+    def __init__(self, model, predict: Callable[[np.ndarray], np.ndarray] | None = None, paths=None):
+        self.names = list(model.feature_names_in_)
+        self.categories = {k: list(v) for k, v in model.categories_.items()}
+        self.booster = model.booster_model_.booster_
+        self.predict = predict
+        self.max_threads = 2  # LightGBM threads for big batches (1 where processes are the parallelism)
         self._col = {n: i for i, n in enumerate(self.names)}
-        self.paths = paths  # models.reasons.TreePaths; None -> the booster's pred_contrib (TreeSHAP, slower)
+        if paths is None:
+            from models.reasons import TreePaths
 
-    def _encode(self, name, value) -> float:
-        if name in self.categories:
-            cats = self.categories[name]
-            return float(cats.index(value)) if value in cats else np.nan
-        return float(value)
+            paths = TreePaths(self.booster.dump_model())
+        self.paths = paths  # models.reasons.TreePaths; False -> the booster's pred_contrib (TreeSHAP, slower)
+
+    def _matrix(self, batch, rows, offers, cols, ctx) -> np.ndarray:
+        """(len(rows), len(cols), n_features) numbers for the customers ``rows`` x offers ``cols``."""
+        from models.offer_response import offer_matrix
+
+        if batch.profiles is None:
+            raise PolicyError("MatrixScorer needs the customers' profile rows (CustomerBook.batch(with_profiles=True))")
+        profiles = batch.profiles.iloc[np.searchsorted(np.flatnonzero(batch.known), rows)]
+        return offer_matrix(profiles, offers.frame.iloc[cols], ctx.as_dict(), self.names, self.categories)
+
+    def _threads(self, n_rows: int) -> int:
+        return self.max_threads if n_rows >= 5000 else 1  # big batches: more threads
 
     def score_pairs(self, batch, rows, offers, cols, ctx):
-        pos = batch.position[rows]
-        offer_pos = np.asarray([self.offer_pos[offers.offer_id[c]] for c in cols], dtype=np.int64)
-        M = self.matrix[pos[:, None], offer_pos[None, :], :]  # (n_rows, n_cols, n_f) copy
-        for name, fill in self.context_fill.items():
-            M[:, :, self._col[name]] = self._encode(name, fill(ctx))
-        if self.daypart_shares is not None:
-            M[:, :, self._col["cust_visit_share_send_daypart"]] = self.daypart_shares[pos, DAYPARTS.index(ctx.daypart)][:, None]
+        M = self._matrix(batch, rows, offers, cols, ctx)
         flat = M.reshape(-1, M.shape[2])
-        threads = 2 if len(flat) >= 5000 else 1  # big batches: both cores
-        p = np.asarray(self.booster.predict(flat, num_threads=threads), dtype=float)
+        if self.predict is not None:
+            p = np.asarray(self.predict(flat), dtype=float)
+        else:
+            p = np.asarray(self.booster.predict(flat, num_threads=self._threads(len(flat))), dtype=float)
         return p.reshape(len(rows), len(cols)), flat
 
     def explain_pairs(self, handle, pairs):
         flat = handle[pairs]
-        if self.paths is not None:
-            threads = 2 if len(flat) >= 5000 else 1
-            contrib = self.paths.contributions(self.booster.predict(flat, pred_leaf=True, num_threads=threads))
+        if self.paths:
+            leaves = self.booster.predict(flat, pred_leaf=True, num_threads=self._threads(len(flat)))
+            contrib = self.paths.contributions(leaves)
         else:
             contrib = np.asarray(self.booster.predict(flat, pred_contrib=True, num_threads=1))
         values = flat.astype(object)
@@ -595,6 +600,37 @@ class PrecomputedScorer:
             j = self._col[name]
             values[:, j] = [cats[int(c)] if c == c and 0 <= c < len(cats) else None for c in flat[:, j]]
         return self.names, contrib[:, : len(self.names)], values
+
+
+class PrecomputedScorer(MatrixScorer):
+    """The offer model's input rows for every (profiled customer, offer), built once with
+    ``offer_matrix``; per decision only the context columns are filled in, and the LightGBM booster
+    scores the numeric matrix directly. Build with ``precompute_scorer``, which checks that it
+    reproduces ``model.predict_proba(offer_features(...))``.
+    """
+
+    def __init__(self, model, matrix, offer_ids, context_fill, daypart_shares, paths=None):
+        super().__init__(model, paths=paths)
+        self.matrix = matrix  # (n_customers, n_offers, n_features) float64
+        self.offer_pos = {o: i for i, o in enumerate(offer_ids)}
+        self.context_fill = context_fill  # column name -> fn(ctx) giving the raw value
+        self.daypart_shares = daypart_shares  # (n_customers, n_dayparts) or None
+
+    def _encode(self, name, value) -> float:
+        if name in self.categories:
+            cats = self.categories[name]
+            return float(cats.index(value)) if value in cats else np.nan
+        return float(value)
+
+    def _matrix(self, batch, rows, offers, cols, ctx):
+        pos = batch.position[rows]
+        offer_pos = np.asarray([self.offer_pos[offers.offer_id[c]] for c in cols], dtype=np.int64)
+        M = self.matrix[pos[:, None], offer_pos[None, :], :]  # (n_rows, n_cols, n_f) copy
+        for name, fill in self.context_fill.items():
+            M[:, :, self._col[name]] = self._encode(name, fill(ctx))
+        if self.daypart_shares is not None:
+            M[:, :, self._col["cust_visit_share_send_daypart"]] = self.daypart_shares[pos, DAYPARTS.index(ctx.daypart)][:, None]
+        return M
 
 
 def _context_fills() -> dict[str, Callable[[Context], object]]:
@@ -615,7 +651,6 @@ def precompute_scorer(
     profiles: pd.DataFrame,
     offers: pd.DataFrame | OfferCatalog,
     *,
-    feature_builder: FeatureBuilder | None = None,
     chunk_customers: int = 2000,
     verify_customers: int = 25,
     verify_contexts: Sequence[Context] | None = None,
@@ -628,9 +663,8 @@ def precompute_scorer(
     Reasons use path contributions (``TreePaths``: exact additive, as fast as a prediction) unless
     ``explain_with_paths=False`` asks for TreeSHAP (``pred_contrib``, a few ms per row).
     """
-    from models.tabular import to_matrix
+    from models.offer_response import offer_matrix
 
-    build = feature_builder or _default_feature_builder()
     catalog = offers if isinstance(offers, OfferCatalog) else prepare_offers(offers)
     names = list(model.feature_names_in_)
     categories = {k: list(v) for k, v in model.categories_.items()}
@@ -642,8 +676,7 @@ def precompute_scorer(
     matrix = np.empty((n_c, n_o, n_f), dtype=np.float64)
     for lo in range(0, n_c, chunk_customers):
         part = prof.iloc[lo: lo + chunk_customers]
-        X = build(part, catalog.frame, ref.as_dict())
-        matrix[lo: lo + len(part)] = _numeric(to_matrix(X, names, categories, "OfferResponseModel")).reshape(len(part), n_o, n_f)
+        matrix[lo: lo + len(part)] = offer_matrix(part, catalog.frame, ref.as_dict(), names, categories)
     shares = None
     if "cust_visit_share_send_daypart" in names:
         share_cols = [f"visit_share_{d}" for d in DAYPARTS]
@@ -651,7 +684,7 @@ def precompute_scorer(
         if missing:
             raise ScorerMismatchError(f"profiles lack {missing} needed for cust_visit_share_send_daypart")
         shares = prof[share_cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
-    paths = None
+    paths = False
     if explain_with_paths:
         from models.reasons import TreePaths
 
@@ -661,50 +694,52 @@ def precompute_scorer(
                 paths.check(booster, matrix[: min(n_c, 20)].reshape(-1, n_f))
             except ValueError as err:
                 raise ScorerMismatchError(str(err)) from err
-    scorer = PrecomputedScorer(matrix, catalog.index.tolist(), names, categories, booster, fills, shares, paths)
+    scorer = PrecomputedScorer(model, matrix, catalog.index.tolist(), fills, shares, paths)
 
-    # Check the fast path against the model's own path on a sample.
-    rng = np.random.default_rng(0)
-    sample = np.sort(rng.choice(n_c, size=min(verify_customers, n_c), replace=False)) if n_c else np.array([], int)
-    contexts = verify_contexts or [
-        Context(pd.Timestamp("2026-03-02 07:40"), "app"),  # Monday morning
-        Context(pd.Timestamp("2026-03-04 12:30"), "push"),  # Wednesday lunch
-        Context(pd.Timestamp("2026-03-07 15:10"), "email"),  # Saturday afternoon
-        Context(pd.Timestamp("2026-03-08 19:55"), "store"),  # Sunday evening
-    ]
-    if len(sample) and n_o:
-        batch = CustomerBatch(
-            customer_id=prof["customer_id"].to_numpy(dtype=object)[sample], tier=np.full(len(sample), None),
-            marketing_consent=np.full(len(sample), None), churn_risk=np.full(len(sample), np.nan),
-            habit_tags=[None] * len(sample), known=np.ones(len(sample), bool), position=sample,
-            profiles=prof.iloc[sample].reset_index(drop=True),
-        )
-        cols, rows = np.arange(n_o), np.arange(len(sample))
-        for ctx in contexts:
-            fast, _ = scorer.score_pairs(batch, rows, catalog, cols, ctx)
-            slow, _ = FrameScorer(model, build).score_pairs(batch, rows, catalog, cols, ctx)
-            diff = float(np.nanmax(np.abs(fast - slow)))
-            if not diff < 1e-9:
-                raise ScorerMismatchError(
-                    f"precomputed offer scores differ from model.predict_proba(offer_features(...)) by {diff:.3g} "
-                    f"in context {ctx.as_dict()}; the offer rows depend on the context in a way the fast path "
-                    "does not reproduce: use FrameScorer"
-                )
+    check_scorer(scorer, model, prof, catalog, customers=verify_customers, contexts=verify_contexts)
     return scorer
 
 
-def _numeric(frame: pd.DataFrame) -> np.ndarray:
-    """A to_matrix frame as float64 numbers (categoricals as their codes, NaN when missing)."""
-    out = np.empty(frame.shape, dtype=np.float64)
-    for j, col in enumerate(frame.columns):
-        s = frame[col]
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            codes = s.cat.codes.to_numpy().astype(np.float64)
-            codes[codes < 0] = np.nan
-            out[:, j] = codes
-        else:
-            out[:, j] = s.to_numpy(dtype=np.float64, na_value=np.nan)
-    return out
+VERIFY_CONTEXTS: tuple[Context, ...] = (
+    Context(pd.Timestamp("2026-03-02 07:40"), "app"),  # Monday morning
+    Context(pd.Timestamp("2026-03-04 12:30"), "push"),  # Wednesday lunch
+    Context(pd.Timestamp("2026-03-07 15:10"), "email"),  # Saturday afternoon
+    Context(pd.Timestamp("2026-03-08 19:55"), "store"),  # Sunday evening
+)
+
+
+def check_scorer(
+    scorer: Scorer, model, profiles: pd.DataFrame, catalog: OfferCatalog, *, customers: int = 25,
+    contexts: Sequence[Context] | None = None, atol: float = 1e-9,
+) -> float:
+    """The largest gap between ``scorer`` and the model's own path (``model.predict_proba`` over
+    ``offer_features``, i.e. ``FrameScorer``) on a sample of ``profiles`` x every offer in ``catalog``,
+    in a few contexts. Raises ScorerMismatchError when it is ``atol`` or more.
+    """
+    prof = profiles.reset_index(drop=True)
+    n_c, n_o = len(prof), len(catalog)
+    if not n_c or not n_o:
+        return 0.0
+    sample = np.sort(np.random.default_rng(0).choice(n_c, size=min(customers, n_c), replace=False))
+    batch = CustomerBatch(
+        customer_id=prof["customer_id"].to_numpy(dtype=object)[sample], tier=np.full(len(sample), None),
+        marketing_consent=np.full(len(sample), None), churn_risk=np.full(len(sample), np.nan),
+        habit_tags=[None] * len(sample), known=np.ones(len(sample), bool), position=sample,
+        profiles=prof.iloc[sample].reset_index(drop=True),
+    )
+    cols, rows = np.arange(n_o), np.arange(len(sample))
+    worst = 0.0
+    for ctx in contexts or VERIFY_CONTEXTS:
+        fast, _ = scorer.score_pairs(batch, rows, catalog, cols, ctx)
+        slow, _ = FrameScorer(model).score_pairs(batch, rows, catalog, cols, ctx)
+        diff = float(np.nanmax(np.abs(fast - slow)))
+        if not diff < atol:
+            raise ScorerMismatchError(
+                f"{type(scorer).__name__} offer scores differ from model.predict_proba(offer_features(...)) by "
+                f"{diff:.3g} in context {ctx.as_dict()}; the fast path does not reproduce the model: use FrameScorer"
+            )
+        worst = max(worst, diff)
+    return worst
 
 
 def _default_feature_builder() -> FeatureBuilder:

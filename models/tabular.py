@@ -71,3 +71,17 @@ def to_matrix(
         else:
             out[col] = pd.to_numeric(s, errors="coerce").astype("float64")
     return pd.DataFrame(out, index=X.index)
+
+
+def numeric_matrix(frame: pd.DataFrame) -> np.ndarray:
+    """A ``to_matrix`` frame as float64 numbers (categoricals as their codes, NaN when missing)."""
+    out = np.empty(frame.shape, dtype=np.float64)
+    for j, col in enumerate(frame.columns):
+        s = frame[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            codes = s.cat.codes.to_numpy().astype(np.float64)
+            codes[codes < 0] = np.nan
+            out[:, j] = codes
+        else:
+            out[:, j] = s.to_numpy(dtype=np.float64, na_value=np.nan)
+    return out

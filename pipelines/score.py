@@ -11,6 +11,7 @@ the list, ``<stem>.exclusions<suffix>`` (every customer without an offer, with t
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -36,7 +37,7 @@ from models.campaign import (
     list_rows,
     remaining_budget,
 )
-from models.policy import Context, ContactHistory, OfferCatalog, PolicyConfig, customer_book, recommend
+from models.policy import Context, ContactHistory, OfferCatalog, PolicyConfig, check_scorer, customer_book, recommend
 
 DEFAULT_CHUNK_SIZE = 50_000
 # Customer attributes the policy needs next to the profile (consent and tier are not model features).
@@ -102,7 +103,7 @@ class ChunkScorer:
 
     catalog: OfferCatalog
     history: ContactHistory
-    offer_scorer: object  # a models.policy scorer (FrameScorer over the champion offer model)
+    offer_scorer: object  # a models.policy scorer (MatrixScorer with compiled trees over the champion offer model)
     churn_model: object
     model_versions: dict[str, str]
     context: Context
@@ -112,6 +113,8 @@ class ChunkScorer:
     k: int = 1
     offer_ids: Sequence[str] | None = None
     feature_names: list[str] | None = None  # from the profiles' manifest; default: the catalogue's
+    offer_model: object = None  # the estimator behind offer_scorer: its own path is the reference
+    checked: bool = False  # offer_scorer verified against offer_model on real rows (once per process)
 
     def __call__(self, chunk: pd.DataFrame) -> pd.DataFrame:
         from features import habit_tags
@@ -126,6 +129,10 @@ class ChunkScorer:
         features = chunk[["customer_id", *names]]
         churn = np.asarray(self.churn_model.predict_proba(features.drop(columns=["customer_id"])))[:, 1]
         tags = chunk["habit_tags"].tolist() if "habit_tags" in chunk.columns else habit_tags(features).tolist()
+        if not self.checked and self.offer_model is not None:
+            # The fast scorer must give the model's own numbers on this data before it scores anything.
+            check_scorer(self.offer_scorer, self.offer_model, features, self.catalog)
+            self.checked = True
         book = customer_book(features, attrs, churn_risk=churn, habit_tags=tags)
         batch = book.batch(features["customer_id"].astype(str).tolist(), with_profiles=True)
         decisions = recommend(
@@ -168,19 +175,40 @@ def _chunk_positions(keys: pd.Series, ids: pd.Index, chunk_size: int) -> list[np
     return [order[bounds[i]:bounds[i + 1]] for i in range(n_chunks)]
 
 
-def profile_chunks_from_tables(
-    tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, chunk_size: int
-) -> Iterator[pd.DataFrame]:
-    """Profiles built per chunk of customers (sorted ids): only one chunk's profiles in memory at a time."""
-    from features import build_profiles
+@dataclass
+class TableChunk:
+    """The customer-keyed tables of one chunk of customers (offers whole): profiles are built where
+    the chunk is scored, so with worker processes the profile builds run in parallel too."""
 
+    tables: dict[str, pd.DataFrame]
+    as_of: pd.Timestamp
+
+    def profiles(self) -> pd.DataFrame:
+        from features import build_profiles
+
+        return build_profiles(self.tables, self.as_of)
+
+    def scoring_input(self) -> pd.DataFrame:
+        return with_attributes(self.profiles(), self.tables["customers"])
+
+
+def table_chunks(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, chunk_size: int) -> Iterator[TableChunk]:
+    """The tables cut into chunks of ``chunk_size`` customers (sorted ids)."""
     ids = pd.Index(np.sort(tables["customers"]["customer_id"].astype(str).to_numpy(dtype=object)))
     positions = {name: _chunk_positions(tables[name]["customer_id"], ids, chunk_size) for name in CUSTOMER_TABLES}
     for i in range((len(ids) + chunk_size - 1) // chunk_size):
         part = dict(tables)
         for name in CUSTOMER_TABLES:
             part[name] = tables[name].iloc[positions[name][i]]
-        yield build_profiles(part, as_of)
+        yield TableChunk(part, as_of)
+
+
+def profile_chunks_from_tables(
+    tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, chunk_size: int
+) -> Iterator[pd.DataFrame]:
+    """Profiles built per chunk of customers (sorted ids): only one chunk's profiles in memory at a time."""
+    for chunk in table_chunks(tables, as_of, chunk_size):
+        yield chunk.profiles()
 
 
 def profile_chunks_from_file(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
@@ -199,18 +227,92 @@ def with_attributes(profiles: pd.DataFrame, customers: pd.DataFrame) -> pd.DataF
     return out.assign(**{c: attrs[c].to_numpy() for c in ATTRIBUTE_COLUMNS})
 
 
+def default_workers() -> int:
+    """One scoring process per usable core."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def score_customers(
-    profile_chunks: Iterable[pd.DataFrame],
+    chunks: Iterable[pd.DataFrame | TableChunk],
     scorer: ChunkScorer,
-    customers: pd.DataFrame,
+    customers: pd.DataFrame | None = None,
     on_chunk: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> Iterator[pd.DataFrame]:
-    """The in-process engine: list rows, one chunk at a time, for each chunk of profiles."""
-    for profiles in profile_chunks:
-        rows = scorer(with_attributes(profiles, customers))
-        if on_chunk is not None:
-            on_chunk(len(profiles))
-        yield rows
+    """The in-process engine: list rows, one chunk at a time and in chunk order.
+
+    ``chunks``: ready profile frames (``customers`` gives their tier and consent) or TableChunks.
+    With ``workers`` > 1 the chunks are scored by that many worker processes (each scoring one
+    chunk at a time, at most ``workers + 1`` chunks in flight, so memory stays bounded) while this
+    process reads the next chunks and writes the rows that come back.
+    """
+    def scoring_input(chunk) -> pd.DataFrame | TableChunk:
+        return chunk if isinstance(chunk, TableChunk) else with_attributes(chunk, customers)
+
+    if workers <= 1:
+        for chunk in chunks:
+            rows, n_customers = _score_chunk(scorer, scoring_input(chunk))
+            if on_chunk is not None:
+                on_chunk(n_customers)
+            yield rows
+        return
+
+    import multiprocessing
+    import pickle
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn, not fork: the parent may already run OpenMP threads (LightGBM), which fork does not copy.
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker, initargs=(pickle.dumps(scorer),))
+    pending: deque = deque()
+    try:
+        for chunk in chunks:
+            pending.append(pool.submit(_score_in_worker, scoring_input(chunk)))
+            if len(pending) > workers:
+                yield _collect(pending.popleft(), on_chunk)
+        while pending:
+            yield _collect(pending.popleft(), on_chunk)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _score_chunk(scorer: ChunkScorer, chunk: pd.DataFrame | TableChunk) -> tuple[pd.DataFrame, int]:
+    frame = chunk.scoring_input() if isinstance(chunk, TableChunk) else chunk
+    return scorer(frame), len(frame)
+
+
+def _collect(future, on_chunk) -> pd.DataFrame:
+    rows, n_customers = future.result()
+    if on_chunk is not None:
+        on_chunk(n_customers)
+    return rows
+
+
+_WORKER_SCORER: ChunkScorer | None = None
+
+
+def _init_worker(payload: bytes) -> None:
+    """A scoring worker: one thread per process (the processes are the parallelism)."""
+    import gc
+    import pickle
+
+    global _WORKER_SCORER
+    scorer = pickle.loads(payload)
+    if hasattr(scorer.offer_scorer, "max_threads"):
+        scorer.offer_scorer.max_threads = 1
+    predict = getattr(scorer.offer_scorer, "predict", None)
+    if hasattr(predict, "threads"):
+        predict.threads = 1
+    _WORKER_SCORER = scorer
+    gc.freeze()  # the models and indexes live for the whole run: keep them out of every collection
+
+
+def _score_in_worker(chunk: pd.DataFrame | TableChunk) -> tuple[pd.DataFrame, int]:
+    return _score_chunk(_WORKER_SCORER, chunk)
 
 
 # --------------------------------------------------------------------------------------------
@@ -321,6 +423,7 @@ class ScoreRequest:
     data: Path | None = None
     profiles: Path | None = None
     chunk_size: int = DEFAULT_CHUNK_SIZE
+    workers: int = 0  # scoring processes for the local engine; 0: one per core
     tracking_uri: str | None = None
     progress: bool = True
     policy: dict = field(default_factory=dict)
@@ -337,6 +440,8 @@ class ScoreRequest:
             problems.append(f"--holdout must be in [0, 1), got {self.holdout}")
         if self.chunk_size < 1:
             problems.append(f"--chunk-size must be >= 1, got {self.chunk_size}")
+        if self.workers < 0:
+            problems.append(f"--workers must be >= 0 (0: one per core), got {self.workers}")
         if self.channel not in OFFER_CHANNELS:
             problems.append(f"--channel must be one of {list(OFFER_CHANNELS)}, got {self.channel!r}")
         if self.send_at < self.as_of:
@@ -363,14 +468,21 @@ def build_scorer(
     request: ScoreRequest, tables: dict[str, pd.DataFrame], models: dict, feature_names: list[str] | None = None
 ) -> ChunkScorer:
     """The ChunkScorer for a request: offers and contact history indexed once, policy configured."""
-    from models.policy import FrameScorer, index_history, prepare_offers
+    from models.policy import FrameScorer, MatrixScorer, index_history, prepare_offers
+    from pipelines.compiled import CompiledBooster
 
     config = PolicyConfig(**{**request.policy, "holdout_fraction": request.holdout, "holdout_salt": holdout_salt(request.campaign)})
     (offer_model, offer_version), (churn_model, churn_version) = models["offer"], models["churn"]
+    if all(hasattr(offer_model, a) for a in ("booster_model_", "feature_names_in_", "categories_")):
+        # Our LightGBM estimator: offer rows as numbers by broadcasting, trees compiled to native code.
+        offer_scorer = MatrixScorer(offer_model, predict=CompiledBooster(offer_model.booster_model_.booster_))
+    else:
+        offer_scorer = FrameScorer(offer_model)
     return ChunkScorer(
         catalog=prepare_offers(tables["offers"]),
         history=index_history(tables["offer_events"]),
-        offer_scorer=FrameScorer(offer_model),
+        offer_scorer=offer_scorer,
+        offer_model=offer_model if isinstance(offer_scorer, MatrixScorer) else None,
         churn_model=churn_model,
         model_versions={"offer": str(offer_version), "churn": str(churn_version)},
         context=Context(timestamp=request.send_at, channel=request.channel),
@@ -467,10 +579,14 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
             chunks = profile_chunks_from_file(request.profiles, request.chunk_size)
             total = _count_rows(request.profiles)
         else:
-            chunks = profile_chunks_from_tables(tables, request.as_of, request.chunk_size)
+            chunks = table_chunks(tables, request.as_of, request.chunk_size)
             total = int((tables["customers"]["signup_date"] < request.as_of).sum())
+        n_chunks = -(-total // request.chunk_size)
+        workers = min(request.workers or default_workers(), max(n_chunks, 1))
+        meta["workers"] = workers
         with _progress(total, request.progress and total > request.chunk_size) as advance:
-            result = write_campaign(score_customers(chunks, scorer, customers, advance), request.out, summary, meta)
+            rows = score_customers(chunks, scorer, customers, advance, workers=workers)
+            result = write_campaign(rows, request.out, summary, meta)
     else:
         meta["spark_master"] = request.spark_master
         with _spark(request, spark) as session, _scratch_dir(request.out) as scratch:
@@ -698,6 +814,7 @@ def score_command(
     data: Path | None = typer.Option(None, help="Folder of validated tables (default: data/validated)."),
     profiles: Path | None = typer.Option(None, help="Ready profiles (Parquet) at as_of; built from --data when absent."),
     chunk_size: int = typer.Option(DEFAULT_CHUNK_SIZE, "--chunk-size", help="Customers scored at a time (bounds memory)."),
+    workers: int = typer.Option(0, "--workers", help="Scoring processes for --engine local (0: one per core)."),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default from config)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on long runs."),
 ) -> None:
@@ -717,7 +834,7 @@ def score_command(
         request = ScoreRequest(
             as_of=as_of_ts, campaign=campaign, out=out, k=k, holdout=holdout, offer_ids=offer_ids, channel=channel,
             send_at=send_ts, engine=engine, spark_master=spark_master, data=data, profiles=profiles,
-            chunk_size=chunk_size, tracking_uri=tracking_uri, progress=progress,
+            chunk_size=chunk_size, workers=workers, tracking_uri=tracking_uri, progress=progress,
         )
         summary = run_score(request)
     except (ScoreError, PolicyError, FileNotFoundError, LookupError, FeatureMismatchError) as err:

@@ -118,3 +118,18 @@ def test_a_failed_run_leaves_the_previous_list_and_prints_one_line(campaign, ser
     assert proc.returncode == 2
     assert "NOPE" in proc.stderr and "Traceback" not in proc.stderr
     assert {p.name: p.read_bytes() for p in campaign["out"].parent.iterdir()} == before
+
+
+def test_worker_processes_write_the_same_list_as_one_process(campaign, service_env, tmp_path):
+    # Small chunks so that two spawned workers each score several; the rows must not change at all.
+    out = tmp_path / "spring.parquet"
+    proc = _score(service_env, out, "--chunk-size", "300", "--workers", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(out.with_name("spring.summary.json").read_text())
+    assert summary["workers"] == 2 and campaign["summary"]["workers"] == 1
+    pd.testing.assert_frame_equal(pd.read_parquet(out), campaign["list"])
+    pd.testing.assert_frame_equal(pd.read_parquet(out.with_name("spring.exclusions.parquet")), campaign["exclusions"])
+    ignore = {"seconds", "workers", "outputs"}
+    assert {k: v for k, v in summary.items() if k not in ignore} == {
+        k: v for k, v in campaign["summary"].items() if k not in ignore
+    }

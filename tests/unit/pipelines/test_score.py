@@ -64,7 +64,7 @@ def tables(sample):
 
 def _request(tmp_path, **overrides) -> ScoreRequest:
     args = {"as_of": AS_OF, "campaign": "spring", "out": tmp_path / "list.parquet", "k": 3, "holdout": 0.1,
-            "chunk_size": 250, "progress": False}
+            "chunk_size": 250, "progress": False, "workers": 1}
     args.update(overrides)
     return ScoreRequest(**args)
 
