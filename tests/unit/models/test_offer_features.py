@@ -79,3 +79,41 @@ def test_only_context_columns_change_with_the_sending_moment(profiles, offers):
     evening = offer_features(profiles, offers, {"timestamp": "2026-07-04 19:00", "channel": "push"})
     changed = [c for c in morning.columns if not morning[c].equals(evening[c])]
     assert sorted(changed) == sorted(CONTEXT_COLUMNS)
+
+
+def test_offer_matrix_gives_the_model_the_same_numbers_as_offer_features(sample):
+    """Batch scoring builds the grid by broadcasting; it must equal the row-by-row path bit for bit."""
+    from features import build_profiles
+    from models.offer_response import offer_matrix
+    from models.tabular import learn_layout, numeric_matrix, to_matrix
+    from pipelines.config import SAMPLE_END_DATE
+
+    customers = sample.tables["customers"].sort_values("customer_id").head(300)
+    tables = {name: (frame[frame["customer_id"].isin(customers["customer_id"])] if "customer_id" in frame else frame)
+              for name, frame in sample.tables.items()}
+    profiles = build_profiles(tables, pd.Timestamp(SAMPLE_END_DATE))
+    offers = sample.tables["offers"].copy()
+    offers.loc[offers.index[0], "min_spend"] = 0.0  # share of min spend: unknown, not infinite
+    ctx = {"timestamp": "2026-06-27 12:40", "channel": "push"}
+    rows = offer_features(profiles, offers, ctx)
+    names, categories = learn_layout(rows)
+    categories["offer_type"] = categories["offer_type"][1:]  # a type the model never saw: missing
+    expected = numeric_matrix(to_matrix(rows, names, categories, "reference"))
+
+    grid = offer_matrix(profiles, offers, ctx, names, categories)
+
+    assert grid.shape == (len(profiles), len(offers), len(names))
+    np.testing.assert_array_equal(grid.reshape(-1, len(names)), expected)  # NaN where NaN, else equal
+    assert np.isnan(grid[:, :, names.index("offer_type")]).any()
+    assert np.isnan(grid[:, 0, names.index("offer_value_share_of_min_spend")]).all()
+    assert np.isfinite(grid[:, :, names.index("cust_share_of_reward_category")]).mean() > 0.5
+
+
+def test_offer_matrix_names_what_is_missing(profiles, offers):
+    from models.offer_response import offer_matrix
+    from models.tabular import MissingFeaturesError
+
+    with pytest.raises(MissingColumnsError, match="table 'context'.*channel"):
+        offer_matrix(profiles, offers, {"timestamp": "2026-06-30"}, ["offer_value"], {})
+    with pytest.raises(MissingFeaturesError, match="no_such_feature"):
+        offer_matrix(profiles, offers, {"timestamp": "2026-06-30", "channel": "app"}, ["no_such_feature"], {})
