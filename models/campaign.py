@@ -43,6 +43,10 @@ LIST_COLUMNS: tuple[str, ...] = tuple(c for c in ROW_COLUMNS if c != "status")
 EXCLUSION_COLUMNS: tuple[str, ...] = ("customer_id", "reason", "holdout", "churn_risk", "campaign", "as_of")
 
 
+# A customer whose every offer was withdrawn because the offers' redemption budgets ran out.
+STATUS_BUDGET = "budget_exhausted"
+
+
 class CampaignCountError(AssertionError):
     """The campaign's counts do not add up: a customer was lost or counted twice."""
 
@@ -130,6 +134,63 @@ def exclusion_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns={"status": "reason"})[list(EXCLUSION_COLUMNS)]
 
 
+def budget_keep(offer: np.ndarray, score: np.ndarray, p_redeem: np.ndarray, remaining: np.ndarray) -> np.ndarray:
+    """Which offer rows a list keeps so that no offer is expected to be redeemed more than its budget allows.
+
+    ``offer`` (int codes into ``remaining``), ``score`` and ``p_redeem`` describe one row per offer given,
+    in list order. Per offer, rows are taken by descending priority score (list order breaks ties)
+    while the running sum of ``p_redeem`` stays within ``remaining`` (inf: no limit); the rest are
+    withdrawn. The sum only grows, so each offer keeps a prefix of its best customers.
+    """
+    offer = np.asarray(offer, dtype=np.int64)
+    n = len(offer)
+    keep = np.ones(n, dtype=bool)
+    if not n:
+        return keep
+    order = np.lexsort((np.arange(n), -np.asarray(score, dtype=float), offer))
+    grouped, p = offer[order], np.asarray(p_redeem, dtype=float)[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    running = np.cumsum(p)
+    before_group = np.repeat(np.r_[0.0, running][starts], np.diff(np.r_[starts, n]))
+    within = running - before_group  # cumulative expected redemptions within each offer
+    keep[order] = within <= np.asarray(remaining, dtype=float)[grouped] * (1 + 1e-12)
+    return keep
+
+
+def withdraw_offers(rows: pd.DataFrame, withdrawn: np.ndarray) -> pd.DataFrame:
+    """``rows`` (ROW_COLUMNS, whole customers, by customer then rank) without the ``withdrawn`` offer rows.
+
+    The customer's other offers move up (ranks 1..n again); a customer left with no offer stays in the
+    rows once, with status STATUS_BUDGET, so every customer is still listed or excluded.
+    """
+    withdrawn = np.asarray(withdrawn, dtype=bool)
+    if not withdrawn.any():
+        return rows
+    kept = rows.loc[~withdrawn]
+    lost_all = pd.Index(rows.loc[withdrawn, "customer_id"].unique()).difference(pd.Index(kept["customer_id"]))
+    ok = kept["status"].to_numpy() == STATUS_OK
+    ranks = kept.loc[ok].groupby("customer_id", sort=False).cumcount().to_numpy() + 1
+    kept = kept.copy()
+    kept.loc[ok, "rank"] = ranks
+    if len(lost_all):
+        first = rows.loc[withdrawn].drop_duplicates("customer_id")
+        first = first[first["customer_id"].isin(lost_all)]
+        gone = first.assign(status=STATUS_BUDGET, holdout=False, rank=pd.NA, reasons=[[] for _ in range(len(first))])
+        for col in ("offer_id", "offer_name", "reward_category", "offer_type"):
+            gone[col] = pd.Series(pd.NA, index=gone.index, dtype="str")
+        for col in ("p_redeem", "expected_value", "score"):
+            gone[col] = np.nan
+        kept = pd.concat([kept, gone[kept.columns]])
+    kept["rank"] = kept["rank"].astype("Int64")
+    return sort_rows(kept)
+
+
+def sort_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows in list order: by customer_id, then rank (customers without an offer have no rank)."""
+    order = np.lexsort((rows["rank"].fillna(0).to_numpy(dtype=np.int64), rows["customer_id"].to_numpy(dtype=object)))
+    return rows.iloc[order].reset_index(drop=True)
+
+
 def remaining_budget(catalog: OfferCatalog, history: ContactHistory, at: pd.Timestamp) -> pd.Series:
     """Redemptions each offer may still have at ``at`` (inf when unlimited), indexed by offer_id."""
     t = pd.Timestamp(at).value
@@ -154,6 +215,7 @@ class CampaignSummary:
     offers_per_offer: Counter = field(default_factory=Counter)
     redemptions_per_offer: Counter = field(default_factory=Counter)
     expected_value: float = 0.0
+    withdrawn_per_offer: Counter = field(default_factory=Counter)  # offers taken off the list for budget
     # 64-bit hashes of the customer ids seen so far (8 bytes a customer): catches a customer in two chunks.
     _seen: list = field(default_factory=list, repr=False)
 
@@ -197,7 +259,7 @@ class CampaignSummary:
         """The summary as plain JSON-ready values."""
         self.check()
         budget = []
-        for oid in sorted(self.offers_per_offer):
+        for oid in sorted(set(self.offers_per_offer) | set(self.withdrawn_per_offer)):
             redemptions = float(self.redemptions_per_offer[oid])
             remaining = float(self.budget_remaining.get(oid, np.inf))
             budget.append(
@@ -207,6 +269,7 @@ class CampaignSummary:
                     "expected_redemptions": round(redemptions, 3),
                     "expected_cost": round(redemptions * float(self.cost_per_redemption.get(oid, 0.0)), 2),
                     "budget_remaining": None if np.isinf(remaining) else int(remaining),
+                    "withdrawn_for_budget": int(self.withdrawn_per_offer.get(oid, 0)),
                     "budget_used_share": None if np.isinf(remaining) or remaining <= 0 else round(redemptions / remaining, 4),
                 }
             )
@@ -223,6 +286,7 @@ class CampaignSummary:
             "expected_redemptions": round(redemptions, 3),
             "expected_cost": round(cost, 2),
             "expected_value": round(self.expected_value, 2),
+            "offers_withdrawn_for_budget": int(sum(self.withdrawn_per_offer.values())),
             "offers_over_budget": [b["offer_id"] for b in budget if b["budget_used_share"] is not None and b["budget_used_share"] > 1],
             "budget": budget,
         }

@@ -598,7 +598,11 @@ class MatrixScorer:
         values = flat.astype(object)
         for name, cats in self.categories.items():
             j = self._col[name]
-            values[:, j] = [cats[int(c)] if c == c and 0 <= c < len(cats) else None for c in flat[:, j]]
+            codes = flat[:, j]
+            known = (codes == codes) & (codes >= 0) & (codes < len(cats))
+            decoded = np.full(len(codes), None, dtype=object)
+            decoded[known] = np.asarray(cats, dtype=object)[codes[known].astype(np.int64)]
+            values[:, j] = decoded
         return self.names, contrib[:, : len(self.names)], values
 
 

@@ -31,11 +31,15 @@ from models.campaign import (
     EXCLUSION_COLUMNS,
     LIST_COLUMNS,
     ROW_COLUMNS,
+    STATUS_OK,
     CampaignSummary,
+    budget_keep,
     campaign_rows,
     exclusion_rows,
     list_rows,
     remaining_budget,
+    sort_rows,
+    withdraw_offers,
 )
 from models.policy import Context, ContactHistory, OfferCatalog, PolicyConfig, check_scorer, customer_book, recommend
 
@@ -141,12 +145,6 @@ class ChunkScorer:
         )
         rows = campaign_rows(decisions, self.campaign, self.as_of, self.model_versions)
         return sort_rows(rows)
-
-
-def sort_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    """Rows in list order: by customer_id, then rank (customers without an offer have no rank)."""
-    order = np.lexsort((rows["rank"].fillna(0).to_numpy(dtype=np.int64), rows["customer_id"].to_numpy(dtype=object)))
-    return rows.iloc[order].reset_index(drop=True)
 
 
 def empty_rows() -> pd.DataFrame:
@@ -365,12 +363,50 @@ class _TableSink:
             pd.DataFrame(columns=self.schema.names).to_csv(self.path, index=False)
 
 
-def write_campaign(chunks: Iterable[pd.DataFrame], out: Path, summary: CampaignSummary, meta: dict) -> dict:
+class _BudgetPlan:
+    """Pass one of a list: notes the rows of offers with a limited budget, then decides which to withdraw."""
+
+    def __init__(self, budget_remaining: dict[str, float]):
+        limited = {str(o): float(b) for o, b in budget_remaining.items() if np.isfinite(b)}
+        self.offers = pd.Index(sorted(limited))
+        self.remaining = np.asarray([limited[o] for o in self.offers], dtype=float)
+        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.rows = 0
+        self.customers = 0
+
+    def note(self, rows: pd.DataFrame) -> None:
+        if len(self.offers):
+            code = self.offers.get_indexer(rows["offer_id"].astype(object).fillna(""))
+            mine = np.flatnonzero((code >= 0) & (rows["status"].to_numpy() == STATUS_OK))
+            if len(mine):
+                self.parts.append((self.rows + mine, code[mine], rows["score"].to_numpy(dtype=float)[mine],
+                                   rows["p_redeem"].to_numpy(dtype=float)[mine]))
+        self.rows += len(rows)
+        self.customers += int(rows["customer_id"].nunique())
+
+    def withdrawn(self) -> np.ndarray:
+        """A flag per row of the whole list (in order): True where the offer is withdrawn for budget."""
+        out = np.zeros(self.rows, dtype=bool)
+        if self.parts:
+            position, code, score, p = (np.concatenate(x) for x in zip(*self.parts, strict=True))
+            out[position[~budget_keep(code, score, p, self.remaining)]] = True
+        return out
+
+
+def write_campaign(
+    chunks: Iterable[pd.DataFrame], out: Path, summary: CampaignSummary, meta: dict, chunk_rows: int = 200_000,
+) -> dict:
     """Write the list, exclusions and summary of ``chunks`` atomically; return the summary dict.
 
-    Everything goes to temporary files next to the targets; they replace the targets only when
-    all chunks were written and the counts add up (the list is renamed last).
+    Two passes, both streaming: the rows go to a scratch Parquet file while the rows of offers with a
+    limited redemption budget are noted; then, per offer, the lowest-priority offers beyond what its
+    remaining budget covers (in expected redemptions) are withdrawn (``models.campaign.budget_keep``)
+    as the rows are read back and written out. Customers who lose every offer are excluded with
+    reason ``budget_exhausted``. Everything goes to temporary files next to the targets; they replace
+    the targets only when all rows were written and the counts add up (the list is renamed last).
     """
+    import pyarrow.parquet as pq
+
     from pipelines.io import atomic_path
 
     paths = output_paths(out)
@@ -380,14 +416,35 @@ def write_campaign(chunks: Iterable[pd.DataFrame], out: Path, summary: CampaignS
     with ExitStack() as stack:
         # Entered first, renamed last: a list on disk always has its exclusions and summary.
         tmp = {name: stack.enter_context(atomic_path(paths[name])) for name in ("list", "exclusions", "summary")}
+        scratch = stack.enter_context(_scratch_dir(paths["list"])) / "rows.parquet"  # removed however we leave
+        plan = _BudgetPlan(summary.budget_remaining)
+        rows_sink = _TableSink(scratch, ROW_SCHEMA, ".parquet")
+        for rows in chunks:
+            plan.note(rows)
+            rows_sink.write(rows)
+        rows_sink.close()
+        withdrawn = plan.withdrawn()
+
         list_sink = _TableSink(tmp["list"], LIST_SCHEMA, fmt)
         excl_sink = _TableSink(tmp["exclusions"], EXCLUSION_SCHEMA, fmt)
-        for rows in chunks:
+        batches = (conform_rows(b.to_pandas()) for b in pq.ParquetFile(scratch).iter_batches(batch_size=chunk_rows))
+        position = 0
+        for rows in whole_customers(batches):
+            gone = withdrawn[position: position + len(rows)]
+            position += len(rows)
+            if gone.any():
+                summary.withdrawn_per_offer.update(rows.loc[gone, "offer_id"].value_counts().to_dict())
+                rows = withdraw_offers(rows, gone)
             summary.add(rows)
             list_sink.write(list_rows(rows))
             excl_sink.write(exclusion_rows(rows))
         list_sink.close()
         excl_sink.close()
+        if position != plan.rows or summary.customers_considered != plan.customers:
+            raise ScoreError(
+                f"the list's second pass read {position} rows of {summary.customers_considered} customers, but the "
+                f"first wrote {plan.rows} rows of {plan.customers} customers"
+            )
         result = {**meta, **summary.as_dict()}
         result["rows_in_list"] = list_sink.rows
         result["outputs"] = {name: str(p) for name, p in paths.items()}
@@ -396,8 +453,8 @@ def write_campaign(chunks: Iterable[pd.DataFrame], out: Path, summary: CampaignS
                 f"exclusions file has {excl_sink.rows} rows but the summary counts {result['customers_excluded']}"
             )
         tmp["summary"].write_text(json.dumps(result, indent=2, default=str) + "\n")
-        for path in tmp.values():  # temp files are private (0600); the outputs are ordinary files
-            path.chmod(0o644)
+        for name in ("list", "exclusions", "summary"):  # temp files are private (0600); outputs are ordinary files
+            tmp[name].chmod(0o644)
     return result
 
 
@@ -661,14 +718,14 @@ def _spark(request: ScoreRequest, spark):
 
 
 class _scratch_dir:
-    """A temporary folder next to the output for Spark's Parquet parts; removed afterwards."""
+    """A temporary folder next to the output (Spark's Parquet parts, the rows between the two passes); removed afterwards."""
 
     def __init__(self, out: Path):
         self.out = Path(out)
 
     def __enter__(self) -> Path:
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.spark-", dir=self.out.parent))
+        self.path = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.scratch-", dir=self.out.parent))
         return self.path
 
     def __exit__(self, *exc) -> None:
@@ -785,8 +842,10 @@ def summary_table(summary: dict):
     table.add_row("expected value", f"{summary['expected_value']:,.2f}")
     limited = [b for b in summary["budget"] if b["budget_remaining"] is not None]
     for b in limited:
+        withdrawn = f" ({b['withdrawn_for_budget']:,} offers withdrawn)" if b["withdrawn_for_budget"] else ""
         table.add_row(
-            f"budget {b['offer_id']}", f"{b['expected_redemptions']:,.1f} of {b['budget_remaining']:,} remaining"
+            f"budget {b['offer_id']}",
+            f"{b['expected_redemptions']:,.1f} of {b['budget_remaining']:,} remaining{withdrawn}",
         )
     if summary["offers_over_budget"]:
         table.add_row("over budget (expected)", ", ".join(summary["offers_over_budget"]))

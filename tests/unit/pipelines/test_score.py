@@ -156,6 +156,51 @@ def test_written_list_summary_and_exclusions_add_up(tables, tmp_path):
     assert listed["customer_id"].is_monotonic_increasing
 
 
+def _with_budget_left(tables, request, offer_id: str, left: int) -> dict:
+    """The tables with ``offer_id``'s redemption budget set so that ``left`` redemptions remain at send time."""
+    from models.campaign import remaining_budget
+    from models.policy import index_history, prepare_offers
+
+    offers = tables["offers"].copy()
+    at = offers["offer_id"] == offer_id
+    offers.loc[at, "budget_redemptions"] = 10**6
+    used = 10**6 - remaining_budget(prepare_offers(offers), index_history(tables["offer_events"]), request.send_at)[offer_id]
+    offers.loc[at, "budget_redemptions"] = int(used) + left
+    return {**tables, "offers": offers}
+
+
+def test_budgets_cap_the_list_and_every_withdrawn_offer_is_accounted_for(tables, rows, tmp_path):
+    request = _request(tmp_path, k=1)  # ranks moving up: tests/unit/models/test_campaign.py
+    popular = rows.loc[rows["rank"] == 1, "offer_id"].value_counts().index[0]
+    tables = _with_budget_left(tables, request, popular, left=12)
+    before = _rows(tables, request)
+    before = before[before["status"] == "ok"]  # the same decisions before the budget pass
+    summary = run_score(request, models=MODELS, tables=tables)
+    paths = output_paths(request.out)
+    listed, excluded = pd.read_parquet(paths["list"]), pd.read_parquet(paths["exclusions"])
+    offered = listed[~listed["holdout"]]
+    budget = {b["offer_id"]: b for b in summary["budget"]}
+    limited = {o: b for o, b in budget.items() if b["budget_remaining"] is not None}
+    assert limited[popular]["withdrawn_for_budget"] > 0 and limited[popular]["offers"] > 0
+    assert summary["offers_over_budget"] == []
+    for oid, b in limited.items():
+        kept, was = offered[offered["offer_id"] == oid], before[before["offer_id"] == oid]
+        assert kept["p_redeem"].sum() <= b["budget_remaining"] + 1e-9
+        assert b["withdrawn_for_budget"] == len(was) - len(kept)
+        if b["withdrawn_for_budget"] and len(kept):  # the best customers keep it
+            gone = was[~was["customer_id"].isin(kept["customer_id"])]
+            assert kept["score"].min() >= gone["score"].max()
+    unlimited = [o for o in budget if o not in limited]
+    assert unlimited and all(budget[o]["withdrawn_for_budget"] == 0 for o in unlimited)
+    assert summary["offers_withdrawn_for_budget"] == len(before) - len(offered)
+    # Customers who lost their offer are excluded with the reason.
+    lost = set(before["customer_id"]) - set(offered["customer_id"])
+    reasons = excluded.set_index("customer_id")["reason"]
+    assert lost and all(reasons[c] == "budget_exhausted" for c in lost)
+    assert summary["excluded_by_reason"]["budget_exhausted"] == len(lost)
+    assert summary["customers_considered"] == summary["customers_with_offers"] + summary["customers_excluded"]
+
+
 def test_csv_list_joins_reasons(tables, tmp_path):
     request = _request(tmp_path, out=tmp_path / "list.csv", k=1)
     summary = run_score(request, models=MODELS, tables=tables)
