@@ -299,14 +299,18 @@ def _init_worker(payload: bytes) -> None:
     import pickle
 
     global _WORKER_SCORER
-    scorer = pickle.loads(payload)
+    _WORKER_SCORER = single_threaded(pickle.loads(payload))
+    gc.freeze()  # the models and indexes live for the whole run: keep them out of every collection
+
+
+def single_threaded(scorer: ChunkScorer) -> ChunkScorer:
+    """``scorer`` set to one thread per call, for processes that are themselves the parallelism."""
     if hasattr(scorer.offer_scorer, "max_threads"):
         scorer.offer_scorer.max_threads = 1
     predict = getattr(scorer.offer_scorer, "predict", None)
     if hasattr(predict, "threads"):
         predict.threads = 1
-    _WORKER_SCORER = scorer
-    gc.freeze()  # the models and indexes live for the whole run: keep them out of every collection
+    return scorer
 
 
 def _score_in_worker(chunk: pd.DataFrame | TableChunk) -> tuple[pd.DataFrame, int]:
@@ -780,7 +784,8 @@ def spark_chunks(
     joined = joined.repartitionByRange(n_buckets, "customer_id")
     in_dtypes = {**profile_dtypes, "tier": "object", "marketing_consent": "object"}
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(request.chunk_size))
-    rows = map_in_pandas(joined, scorer, ROW_SCHEMA, in_dtypes, stage="score")
+    # Spark's tasks are the parallelism: one thread per scoring call.
+    rows = map_in_pandas(joined, single_threaded(scorer), ROW_SCHEMA, in_dtypes, stage="score")
     rows.sortWithinPartitions("customer_id", "rank").write.mode("overwrite").parquet(str(scratch / "rows"))
     timings["score_s"] = round(time.perf_counter() - started - timings["profiles_s"], 2)
 
