@@ -122,18 +122,6 @@ def _check_rows(rows: pd.DataFrame, customers: pd.DataFrame) -> None:
         )
 
 
-def list_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    """The rows that go into the campaign list: offers, and holdout customers (flagged, no offer)."""
-    keep = (rows["status"].to_numpy() == STATUS_OK) | rows["holdout"].to_numpy(dtype=bool)
-    return rows.loc[keep, list(LIST_COLUMNS)]
-
-
-def exclusion_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    """The customers who got no offer, one row each with the reason."""
-    out = rows.loc[rows["status"].to_numpy() != STATUS_OK]
-    return out.rename(columns={"status": "reason"})[list(EXCLUSION_COLUMNS)]
-
-
 def budget_keep(offer: np.ndarray, score: np.ndarray, p_redeem: np.ndarray, remaining: np.ndarray) -> np.ndarray:
     """Which offer rows a list keeps so that no offer is expected to be redeemed more than its budget allows.
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import typer
 
 from data_contracts.schema import OFFER_CHANNELS
@@ -35,8 +36,6 @@ from models.campaign import (
     CampaignSummary,
     budget_keep,
     campaign_rows,
-    exclusion_rows,
-    list_rows,
     remaining_budget,
     sort_rows,
     withdraw_offers,
@@ -313,8 +312,9 @@ def single_threaded(scorer: ChunkScorer) -> ChunkScorer:
     return scorer
 
 
-def _score_in_worker(chunk: pd.DataFrame | TableChunk) -> tuple[pd.DataFrame, int]:
-    return _score_chunk(_WORKER_SCORER, chunk)
+def _score_in_worker(chunk: pd.DataFrame | TableChunk) -> tuple[pa.Table, int]:
+    rows, n_customers = _score_chunk(_WORKER_SCORER, chunk)
+    return row_table(rows), n_customers  # Arrow: cheap to send back and written as it is
 
 
 # --------------------------------------------------------------------------------------------
@@ -333,28 +333,29 @@ def output_paths(out: Path) -> dict[str, Path]:
 
 
 class _TableSink:
-    """Appends frames to one Parquet or CSV file with a fixed schema."""
+    """Appends Arrow tables to one Parquet or CSV file with a fixed schema."""
 
     def __init__(self, path: Path, schema: pa.Schema, fmt: str):
         self.path, self.schema, self.fmt = path, schema, fmt
         self.writer = None
         self.rows = 0
 
-    def write(self, frame: pd.DataFrame) -> None:
+    def write(self, table: pa.Table) -> None:
+        table = table.select(self.schema.names).cast(self.schema)
         if self.fmt == ".parquet":
             import pyarrow.parquet as pq
 
             if self.writer is None:
                 self.writer = pq.ParquetWriter(self.path, self.schema)
-            if len(frame):
-                self.writer.write_table(pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False))
+            if table.num_rows:
+                self.writer.write_table(table, row_group_size=table.num_rows)
         else:
-            out = frame.copy()
+            out = table.to_pandas()
             if "reasons" in out.columns:
-                out["reasons"] = [CSV_LIST_SEPARATOR.join(map(str, r)) for r in out["reasons"]]
+                out["reasons"] = [CSV_LIST_SEPARATOR.join(map(str, r)) if r is not None else "" for r in out["reasons"]]
             out.to_csv(self.path, mode="w" if self.writer is None else "a", header=self.writer is None, index=False)
             self.writer = True
-        self.rows += len(frame)
+        self.rows += table.num_rows
 
     def close(self) -> None:
         if self.fmt == ".parquet":
@@ -365,6 +366,31 @@ class _TableSink:
             self.writer.close()
         elif self.writer is None:
             pd.DataFrame(columns=self.schema.names).to_csv(self.path, index=False)
+
+
+def row_table(rows: pd.DataFrame | pa.Table) -> pa.Table:
+    """List rows (``ROW_COLUMNS``) as an Arrow table with ``ROW_SCHEMA``."""
+    if isinstance(rows, pa.Table):
+        return rows.select(ROW_SCHEMA.names).cast(ROW_SCHEMA)
+    return pa.Table.from_pandas(rows, schema=ROW_SCHEMA, preserve_index=False)
+
+
+def row_scalars(table: pa.Table) -> pd.DataFrame:
+    """Every column of a row table but the reasons, as pandas (the reasons stay in Arrow: converting
+    millions of small lists to Python and back would cost more than everything else in the pass)."""
+    return table.drop_columns(["reasons"]).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+
+
+def _rows_after_withdrawal(scalars: pd.DataFrame, reasons: pa.ChunkedArray) -> pa.Table:
+    """A row table from ``withdraw_offers`` output (its ``_row`` column points into ``reasons``)."""
+    from models.campaign import STATUS_BUDGET
+
+    budget = scalars["status"].to_numpy(dtype=object) == STATUS_BUDGET
+    picks = pa.array(scalars["_row"].to_numpy(dtype=np.int64), mask=budget)
+    columns = {c: pa.array(scalars[c], type=ROW_SCHEMA.field(c).type, from_pandas=True)
+               for c in ROW_SCHEMA.names if c != "reasons"}
+    columns["reasons"] = pc.fill_null(reasons.take(picks), pa.scalar([], type=ROW_SCHEMA.field("reasons").type))
+    return pa.Table.from_pydict({c: columns[c] for c in ROW_SCHEMA.names}, schema=ROW_SCHEMA)
 
 
 class _BudgetPlan:
@@ -378,15 +404,18 @@ class _BudgetPlan:
         self.rows = 0
         self.customers = 0
 
-    def note(self, rows: pd.DataFrame) -> None:
+    def note(self, table: pa.Table) -> None:
         if len(self.offers):
-            code = self.offers.get_indexer(rows["offer_id"].astype(object).fillna(""))
-            mine = np.flatnonzero((code >= 0) & (rows["status"].to_numpy() == STATUS_OK))
+            offer = table.column("offer_id").to_numpy(zero_copy_only=False)
+            code = self.offers.get_indexer(pd.Index(offer, dtype=object).fillna(""))
+            status = table.column("status").to_numpy(zero_copy_only=False)
+            mine = np.flatnonzero((code >= 0) & (status == STATUS_OK))
             if len(mine):
-                self.parts.append((self.rows + mine, code[mine], rows["score"].to_numpy(dtype=float)[mine],
-                                   rows["p_redeem"].to_numpy(dtype=float)[mine]))
-        self.rows += len(rows)
-        self.customers += int(rows["customer_id"].nunique())
+                score = table.column("score").to_numpy(zero_copy_only=False)
+                p = table.column("p_redeem").to_numpy(zero_copy_only=False)
+                self.parts.append((self.rows + mine, code[mine], score[mine], p[mine]))
+        self.rows += table.num_rows
+        self.customers += pc.count_distinct(table.column("customer_id")).as_py()
 
     def withdrawn(self) -> np.ndarray:
         """A flag per row of the whole list (in order): True where the offer is withdrawn for budget."""
@@ -398,7 +427,7 @@ class _BudgetPlan:
 
 
 def write_campaign(
-    chunks: Iterable[pd.DataFrame], out: Path, summary: CampaignSummary, meta: dict, chunk_rows: int = 200_000,
+    chunks: Iterable[pd.DataFrame | pa.Table], out: Path, summary: CampaignSummary, meta: dict,
 ) -> dict:
     """Write the list, exclusions and summary of ``chunks`` atomically; return the summary dict.
 
@@ -421,27 +450,37 @@ def write_campaign(
         # Entered first, renamed last: a list on disk always has its exclusions and summary.
         tmp = {name: stack.enter_context(atomic_path(paths[name])) for name in ("list", "exclusions", "summary")}
         scratch = stack.enter_context(_scratch_dir(paths["list"])) / "rows.parquet"  # removed however we leave
+        started = time.perf_counter()
         plan = _BudgetPlan(summary.budget_remaining)
-        rows_sink = _TableSink(scratch, ROW_SCHEMA, ".parquet")
-        for rows in chunks:
-            plan.note(rows)
-            rows_sink.write(rows)
-        rows_sink.close()
+        staged = pq.ParquetWriter(scratch, ROW_SCHEMA)
+        for rows in chunks:  # whole customers per chunk: one row group each, read back as it was
+            table = row_table(rows)
+            if table.num_rows:
+                plan.note(table)
+                staged.write_table(table, row_group_size=table.num_rows)
+        staged.close()
+        scored = time.perf_counter()
         withdrawn = plan.withdrawn()
 
         list_sink = _TableSink(tmp["list"], LIST_SCHEMA, fmt)
         excl_sink = _TableSink(tmp["exclusions"], EXCLUSION_SCHEMA, fmt)
-        batches = (conform_rows(b.to_pandas()) for b in pq.ParquetFile(scratch).iter_batches(batch_size=chunk_rows))
+        staged = pq.ParquetFile(scratch)
         position = 0
-        for rows in whole_customers(batches):
-            gone = withdrawn[position: position + len(rows)]
-            position += len(rows)
+        for group in range(staged.num_row_groups):
+            table = staged.read_row_group(group)
+            scalars = row_scalars(table)
+            gone = withdrawn[position: position + table.num_rows]
+            position += table.num_rows
             if gone.any():
-                summary.withdrawn_per_offer.update(rows.loc[gone, "offer_id"].value_counts().to_dict())
-                rows = withdraw_offers(rows, gone)
-            summary.add(rows)
-            list_sink.write(list_rows(rows))
-            excl_sink.write(exclusion_rows(rows))
+                summary.withdrawn_per_offer.update(scalars.loc[gone, "offer_id"].value_counts().to_dict())
+                scalars = withdraw_offers(scalars.assign(_row=np.arange(len(scalars))), gone)
+                table = _rows_after_withdrawal(scalars, table.column("reasons"))
+            summary.add(scalars)
+            offered = scalars["status"].to_numpy(dtype=object) == STATUS_OK
+            listed = offered | scalars["holdout"].to_numpy(dtype=bool)
+            list_sink.write(table.filter(pa.array(listed)))
+            excl_sink.write(table.filter(pa.array(~offered)).rename_columns(
+                ["reason" if c == "status" else c for c in table.column_names]))
         list_sink.close()
         excl_sink.close()
         if position != plan.rows or summary.customers_considered != plan.customers:
@@ -450,6 +489,8 @@ def write_campaign(
                 f"first wrote {plan.rows} rows of {plan.customers} customers"
             )
         result = {**meta, **summary.as_dict()}
+        result["pass_seconds"] = {"score": round(scored - started, 2),
+                                  "budget_and_write": round(time.perf_counter() - scored, 2)}
         result["rows_in_list"] = list_sink.rows
         result["outputs"] = {name: str(p) for name, p in paths.items()}
         if excl_sink.rows != result["customers_excluded"]:
@@ -789,10 +830,10 @@ def spark_chunks(
     rows.sortWithinPartitions("customer_id", "rank").write.mode("overwrite").parquet(str(scratch / "rows"))
     timings["score_s"] = round(time.perf_counter() - started - timings["profiles_s"], 2)
 
-    def batches() -> Iterator[pd.DataFrame]:
+    def batches() -> Iterator[pa.Table]:
         for part in part_files(scratch / "rows"):
             for batch in pq.ParquetFile(part).iter_batches(batch_size=request.chunk_size):
-                yield conform_rows(batch.to_pandas())
+                yield row_table(pa.Table.from_batches([batch]))
 
     yield from whole_customers(batches())
 
@@ -806,19 +847,24 @@ def profile_template() -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def whole_customers(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    """Re-cut sorted row batches so that no customer's rows are split across two chunks."""
+def whole_customers(batches: Iterable[pd.DataFrame | pa.Table]) -> Iterator[pd.DataFrame | pa.Table]:
+    """Re-cut row batches sorted by customer (pandas frames or Arrow tables) so that no customer's rows
+    are split across two chunks."""
     carry = None
     for batch in batches:
+        arrow = isinstance(batch, pa.Table)
         if carry is not None:
-            batch = pd.concat([carry, batch], ignore_index=True)
+            batch = pa.concat_tables([carry, batch]) if arrow else pd.concat([carry, batch], ignore_index=True)
         if not len(batch):
             continue
-        last = batch["customer_id"].iloc[-1]
-        tail = batch["customer_id"].to_numpy() == last
-        carry = batch.loc[tail].reset_index(drop=True)
-        if (~tail).any():
-            yield batch.loc[~tail].reset_index(drop=True)
+        ids = batch.column("customer_id").to_numpy(zero_copy_only=False) if arrow else batch["customer_id"].to_numpy()
+        tail = ids == ids[-1]
+        if arrow:
+            carry, head = batch.filter(pa.array(tail)), batch.filter(pa.array(~tail))
+        else:
+            carry, head = batch.loc[tail].reset_index(drop=True), batch.loc[~tail].reset_index(drop=True)
+        if len(head):
+            yield head
     if carry is not None and len(carry):
         yield carry
 

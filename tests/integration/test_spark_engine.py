@@ -176,7 +176,7 @@ def test_spark_engine_writes_the_same_list_row_for_row_as_in_process(spark, smal
         pd.testing.assert_frame_equal(a, b, check_exact=True)
     listed = pd.read_parquet(on_spark.out)
     assert listed["customer_id"].is_monotonic_increasing and listed["offer_id"].notna().sum() > N_SPARK_CUSTOMERS
-    engine_only = {"engine", "seconds", "spark_master", "spark_stage_seconds", "outputs", "workers"}
+    engine_only = {"engine", "seconds", "spark_master", "spark_stage_seconds", "outputs", "workers", "pass_seconds"}
     same = {k: v for k, v in local_summary.items() if k not in engine_only}
     assert same == {k: v for k, v in spark_summary.items() if k not in engine_only}
     assert spark_summary["customers_considered"] == N_SPARK_CUSTOMERS
