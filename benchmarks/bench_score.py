@@ -264,6 +264,20 @@ def report(results: list[dict], env: dict, breakdown: dict | None = None) -> str
         markdown_table(rows),
         "",
     ]
+    for engine, runs in (("in process", local), ("Spark local[2]", spark)):
+        sizes = sorted(runs)
+        if len(sizes) >= 2:
+            slope, intercept = np.polyfit(sizes, [runs[n]["wall_s"] for n in sizes], 1)
+            steps = ", ".join(
+                f"{(runs[b]['wall_s'] - runs[a]['wall_s']) / ((b - a) / 100_000):.1f} s per 100k from {a:,} to {b:,}"
+                for a, b in zip(sizes, sizes[1:])
+            )
+            lines.append(
+                f"Cost growth {engine}: each further customer costs the same ({steps}), so the time is linear in "
+                f"customers: a fit gives {slope * 100_000:.1f} s per 100k plus {intercept:.0f} s fixed (start-up: "
+                "imports, models from MLflow, compiled trees, worker processes or the Spark session)."
+            )
+            lines.append("")
     if local:
         largest = max(local)
         per_100k = local[largest]["wall_s"] / (largest / 100_000)

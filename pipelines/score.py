@@ -32,6 +32,7 @@ from models.campaign import (
     EXCLUSION_COLUMNS,
     LIST_COLUMNS,
     ROW_COLUMNS,
+    STATUS_BUDGET,
     STATUS_OK,
     CampaignSummary,
     budget_keep,
@@ -409,8 +410,6 @@ def row_scalars(table: pa.Table) -> pd.DataFrame:
 
 def _rows_after_withdrawal(scalars: pd.DataFrame, reasons: pa.ChunkedArray) -> pa.Table:
     """A row table from ``withdraw_offers`` output (its ``_row`` column points into ``reasons``)."""
-    from models.campaign import STATUS_BUDGET
-
     budget = scalars["status"].to_numpy(dtype=object) == STATUS_BUDGET
     picks = pa.array(scalars["_row"].to_numpy(dtype=np.int64), mask=budget)
     columns = {c: pa.array(scalars[c], type=ROW_SCHEMA.field(c).type, from_pandas=True)
