@@ -613,8 +613,8 @@ class PrecomputedScorer(MatrixScorer):
     reproduces ``model.predict_proba(offer_features(...))``.
     """
 
-    def __init__(self, model, matrix, offer_ids, context_fill, daypart_shares, paths=None):
-        super().__init__(model, paths=paths)
+    def __init__(self, model, matrix, offer_ids, context_fill, daypart_shares, paths=None, predict=None):
+        super().__init__(model, predict=predict, paths=paths)
         self.matrix = matrix  # (n_customers, n_offers, n_features) float64
         self.offer_pos = {o: i for i, o in enumerate(offer_ids)}
         self.context_fill = context_fill  # column name -> fn(ctx) giving the raw value
@@ -659,6 +659,7 @@ def precompute_scorer(
     verify_customers: int = 25,
     verify_contexts: Sequence[Context] | None = None,
     explain_with_paths: bool = True,
+    predict: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> PrecomputedScorer:
     """Build a PrecomputedScorer for ``model`` (an OfferResponseModel) over ``profiles`` x ``offers``.
 
@@ -666,6 +667,7 @@ def precompute_scorer(
     customers and contexts (then use FrameScorer). Memory: customers x offers x features x 8 bytes.
     Reasons use path contributions (``TreePaths``: exact additive, as fast as a prediction) unless
     ``explain_with_paths=False`` asks for TreeSHAP (``pred_contrib``, a few ms per row).
+    ``predict`` replaces the booster's own prediction (e.g. compiled trees); the check covers it too.
     """
     from models.offer_response import offer_matrix
 
@@ -698,7 +700,7 @@ def precompute_scorer(
                 paths.check(booster, matrix[: min(n_c, 20)].reshape(-1, n_f))
             except ValueError as err:
                 raise ScorerMismatchError(str(err)) from err
-    scorer = PrecomputedScorer(model, matrix, catalog.index.tolist(), fills, shares, paths)
+    scorer = PrecomputedScorer(model, matrix, catalog.index.tolist(), fills, shares, paths, predict=predict)
 
     check_scorer(scorer, model, prof, catalog, customers=verify_customers, contexts=verify_contexts)
     return scorer

@@ -29,11 +29,15 @@ def cache_dir() -> Path:
     return Path(os.environ.get("REWARDS_COMPILED_CACHE", default))
 
 
+SMALL_CALL_ROWS = 5000
+
+
 class CompiledBooster:
     """P(class 1) of a binary LightGBM booster for float64 rows, from compiled trees.
 
-    ``threads``: threads per call (1 inside worker processes, where the processes are the
-    parallelism). If lleaves cannot compile here, it warns once and falls back to ``booster.predict``.
+    ``threads``: threads for big calls (1 inside worker processes, where the processes are the
+    parallelism); calls under ``SMALL_CALL_ROWS`` rows run on the calling thread (no pool start-up).
+    If lleaves cannot compile here, it warns once and falls back to ``booster.predict``.
     """
 
     def __init__(self, booster, threads: int = 2):
@@ -82,9 +86,10 @@ class CompiledBooster:
         self.compile()
         if not len(X):
             return np.zeros(0)
+        threads = self.threads if len(X) >= SMALL_CALL_ROWS else 1
         if self._model is not None:
-            return self._model.predict(X, n_jobs=self.threads)
-        return np.asarray(self._fallback.predict(X, num_threads=self.threads), dtype=float)
+            return self._model.predict(X, n_jobs=threads)
+        return np.asarray(self._fallback.predict(X, num_threads=threads), dtype=float)
 
 
 def _load_or_compile(model_text: str, digest: str):

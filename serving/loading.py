@@ -177,8 +177,9 @@ def load_state(settings: Settings | None = None) -> ServingState:
     scorer, kind = None, "frame"
     if size_mb <= settings.max_scorer_mb:
         try:
-            scorer = precompute_scorer(offer_model, feature_frame, catalog)
-            kind = "precomputed"
+            predict = _compiled(offer_model)
+            scorer = precompute_scorer(offer_model, feature_frame, catalog, predict=predict)
+            kind = "precomputed, compiled trees" if predict is not None and predict.compiled else "precomputed"
         except (ScorerMismatchError, AttributeError) as err:
             logger.warning("precomputed offer scorer unavailable (%s); scoring through offer_features per request", err)
         except Exception as err:  # noqa: BLE001 - the model cannot score these profiles at all
@@ -203,3 +204,14 @@ def load_state(settings: Settings | None = None) -> ServingState:
         load_seconds=round(time.perf_counter() - started, 2),
         model_versions={OFFER_MODEL_NAME: offer_version, CHURN_MODEL_NAME: churn_version},
     )
+
+
+def _compiled(offer_model):
+    """The offer model's trees compiled to native code (``pipelines.compiled``), or None for models
+    that are not our LightGBM estimator. Compiled once per model version and machine (cached)."""
+    booster = getattr(getattr(offer_model, "booster_model_", None), "booster_", None)
+    if booster is None:
+        return None
+    from pipelines.compiled import CompiledBooster
+
+    return CompiledBooster(booster).compile()

@@ -193,6 +193,10 @@ def test_cold_start_rows_speak_from_the_context_and_others_still_get_reasons():
 
 
 def test_a_batch_gives_each_row_what_it_gets_alone():
+    # 300 rows take the vectorised path, single rows the per-row one (SMALL_BATCH_ROWS): the two agree.
+    from models.reasons import SMALL_BATCH_ROWS
+
+    assert 1 <= SMALL_BATCH_ROWS < 300
     rng = np.random.default_rng(3)
     names = ["visits_30d", "cust_visit_share_reward_category", "attach_bakery_given_coffee", "avg_basket_365d",
              "visit_hour_mean", "tenure_days", "last_nps_group", "send_hour", "offer_type"]
