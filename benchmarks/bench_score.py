@@ -41,27 +41,21 @@ def setup(work: Path) -> dict:
     """Validated sample tables, real profiles and champion models in a throwaway MLflow store."""
     from pipelines.build_features import build_and_write
     from pipelines.config import CHURN_MODEL_NAME, OFFER_MODEL_NAME, SAMPLE_END_DATE
-    from pipelines.io import write_frame
-    from pipelines.registry import NoChampionError, load_champion, model_versions, promote
+    from pipelines.io import write_validated
+    from pipelines.registry import promote_latest_without_champion
     from pipelines.synthetic import generate
     from pipelines.train import train_all
 
     data = generate(n_customers=SAMPLE_CUSTOMERS, days=SAMPLE_DAYS, seed=SEED, end_date=SAMPLE_END_DATE)
-    validated = work / "validated"
-    for name, frame in data.tables.items():
-        write_frame(frame, validated / f"{name}.parquet")
+    validated = write_validated(data.tables, work / "validated")
     profiles = work / "profiles" / "profiles.parquet"
     build_and_write(data.tables, SAMPLE_END_DATE, profiles)
     uri = f"sqlite:///{work / 'mlflow.db'}"
     os.environ.update({"MLFLOW_TRACKING_URI": uri, "REWARDS_ARTIFACT_ROOT": str(work / "mlartifacts"),
                        "REWARDS_DATA_DIR": str(work)})
     train_all(validated, tracking_uri=uri, seed=SEED)
-    for name in (CHURN_MODEL_NAME, OFFER_MODEL_NAME):
-        try:
-            load_champion(name, uri)
-        except NoChampionError:  # the gate may keep a first offer model as challenger: score with it anyway
-            latest = max(int(v["version"]) for v in model_versions(name, uri))
-            promote(name, str(latest), "benchmark: gate kept it as challenger", uri)
+    # The gate may keep a first offer model as challenger: score with it anyway.
+    promote_latest_without_champion([CHURN_MODEL_NAME, OFFER_MODEL_NAME], "benchmark: gate kept it as challenger", uri)
     return {"validated": validated, "profiles": profiles, "uri": uri, "tables": data.tables, "as_of": SAMPLE_END_DATE}
 
 

@@ -51,14 +51,12 @@ def prepare(root: Path, customers: int, days: int, seed: int) -> dict[str, str]:
     """Validated tables, profiles and champion models under ``root``; the server's environment."""
     from pipelines.build_features import build_and_write
     from pipelines.config import SAMPLE_END_DATE
-    from pipelines.io import write_frame
+    from pipelines.io import write_validated
     from pipelines.synthetic import generate
     from pipelines.train import train_all
 
     sample = generate(n_customers=customers, days=days, seed=seed, end_date=SAMPLE_END_DATE)
-    validated = root / "validated"
-    for name, frame in sample.tables.items():
-        write_frame(frame, validated / f"{name}.parquet")
+    validated = write_validated(sample.tables, root / "validated")
     profiles = root / "profiles" / "profiles.parquet"
     build_and_write(sample.tables, SAMPLE_END_DATE, profiles)
     env = {

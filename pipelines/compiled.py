@@ -92,6 +92,14 @@ class CompiledBooster:
         return np.asarray(self._fallback.predict(X, num_threads=threads), dtype=float)
 
 
+def compiled_predictor(model, threads: int = 2) -> CompiledBooster | None:
+    """A CompiledBooster for our LightGBM offer estimator (``feature_names_in_``, ``categories_`` and
+    ``booster_model_``, as ``models.policy.MatrixScorer`` needs), or None for any other model."""
+    if not all(hasattr(model, a) for a in ("booster_model_", "feature_names_in_", "categories_")):
+        return None
+    return CompiledBooster(model.booster_model_.booster_, threads=threads)
+
+
 def _load_or_compile(model_text: str, digest: str):
     """The lleaves model for ``model_text``: loaded from the cache, or compiled and cached atomically."""
     import lleaves

@@ -53,6 +53,15 @@ def write_frame(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+def write_validated(tables: dict[str, pd.DataFrame], directory: Path) -> Path:
+    """Write tables that are valid by construction (the generator's, in tests and benchmarks) where
+    ``read_validated`` finds them, skipping ``rewards validate``."""
+    directory = Path(directory)
+    for name, frame in tables.items():
+        write_frame(frame, directory / f"{name}.parquet")
+    return directory
+
+
 def read_validated(directory: Path) -> dict[str, pd.DataFrame]:
     """Read the validated tables (Parquet, canonical dtypes) written by ``rewards validate``."""
     directory = Path(directory)

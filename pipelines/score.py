@@ -72,13 +72,6 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
 ROW_SCHEMA = pa.schema([(c, _ARROW_TYPES[c]) for c in ROW_COLUMNS])
 LIST_SCHEMA = pa.schema([(c, _ARROW_TYPES[c]) for c in LIST_COLUMNS])
 EXCLUSION_SCHEMA = pa.schema([(c, _ARROW_TYPES[c]) for c in EXCLUSION_COLUMNS])
-ROW_DTYPES: dict[str, str] = {
-    "customer_id": "str", "status": "str", "holdout": "bool", "rank": "Int64", "offer_id": "str",
-    "offer_name": "str", "reward_category": "str", "offer_type": "str", "p_redeem": "float64",
-    "expected_value": "float64", "score": "float64", "churn_risk": "float64", "cold_start": "bool",
-    "reasons": "list", "campaign": "str", "as_of": "datetime64[ns]", "offer_model_version": "str",
-    "churn_model_version": "str",
-}
 CSV_LIST_SEPARATOR = " | "
 
 
@@ -148,14 +141,7 @@ class ChunkScorer:
 
 
 def empty_rows() -> pd.DataFrame:
-    return conform_rows(pd.DataFrame({c: [] for c in ROW_COLUMNS}))
-
-
-def conform_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    """Rows with the canonical pandas dtypes (after a trip through Spark or an empty concat)."""
-    from pipelines.spark_engine import restore_dtypes
-
-    return restore_dtypes(rows, ROW_DTYPES)
+    return ROW_SCHEMA.empty_table().to_pandas()
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,14 +185,6 @@ def table_chunks(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, chunk_siz
         for name in CUSTOMER_TABLES:
             part[name] = tables[name].iloc[positions[name][i]]
         yield TableChunk(part, as_of)
-
-
-def profile_chunks_from_tables(
-    tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, chunk_size: int
-) -> Iterator[pd.DataFrame]:
-    """Profiles built per chunk of customers (sorted ids): only one chunk's profiles in memory at a time."""
-    for chunk in table_chunks(tables, as_of, chunk_size):
-        yield chunk.profiles()
 
 
 def profile_chunks_from_file(path: Path, chunk_size: int) -> Iterator[pa.Table]:
@@ -596,13 +574,14 @@ def build_scorer(
 ) -> ChunkScorer:
     """The ChunkScorer for a request: offers and contact history indexed once, policy configured."""
     from models.policy import FrameScorer, MatrixScorer, index_history, prepare_offers
-    from pipelines.compiled import CompiledBooster
+    from pipelines.compiled import compiled_predictor
 
     config = PolicyConfig(**{**request.policy, "holdout_fraction": request.holdout, "holdout_salt": holdout_salt(request.campaign)})
     (offer_model, offer_version), (churn_model, churn_version) = models["offer"], models["churn"]
-    if all(hasattr(offer_model, a) for a in ("booster_model_", "feature_names_in_", "categories_")):
+    predict = compiled_predictor(offer_model)
+    if predict is not None:
         # Our LightGBM estimator: offer rows as numbers by broadcasting, trees compiled to native code.
-        offer_scorer = MatrixScorer(offer_model, predict=CompiledBooster(offer_model.booster_model_.booster_))
+        offer_scorer = MatrixScorer(offer_model, predict=predict)
     else:
         offer_scorer = FrameScorer(offer_model)
     return ChunkScorer(

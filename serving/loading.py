@@ -31,6 +31,7 @@ from models.policy import (
     prepare_offers,
 )
 from pipelines import config
+from pipelines.compiled import compiled_predictor
 
 logger = logging.getLogger("rewards.serving")
 
@@ -177,7 +178,7 @@ def load_state(settings: Settings | None = None) -> ServingState:
     scorer, kind = None, "frame"
     if size_mb <= settings.max_scorer_mb:
         try:
-            predict = _compiled(offer_model)
+            predict = compiled_predictor(offer_model)  # compiled once per model version and machine (cached)
             scorer = precompute_scorer(offer_model, feature_frame, catalog, predict=predict)
             kind = "precomputed, compiled trees" if predict is not None and predict.compiled else "precomputed"
         except (ScorerMismatchError, AttributeError) as err:
@@ -204,14 +205,3 @@ def load_state(settings: Settings | None = None) -> ServingState:
         load_seconds=round(time.perf_counter() - started, 2),
         model_versions={OFFER_MODEL_NAME: offer_version, CHURN_MODEL_NAME: churn_version},
     )
-
-
-def _compiled(offer_model):
-    """The offer model's trees compiled to native code (``pipelines.compiled``), or None for models
-    that are not our LightGBM estimator. Compiled once per model version and machine (cached)."""
-    booster = getattr(getattr(offer_model, "booster_model_", None), "booster_", None)
-    if booster is None:
-        return None
-    from pipelines.compiled import CompiledBooster
-
-    return CompiledBooster(booster).compile()

@@ -102,15 +102,13 @@ def build_service_env(sample, root: Path, as_of: str) -> ServiceEnv:
     import json
 
     from pipelines.build_features import build_and_write
-    from pipelines.io import write_frame
+    from pipelines.io import write_validated
     from pipelines.config import environment
     from pipelines.train import train_all
 
     root = Path(root)
-    validated = root / "validated"
     tables, cases = plant_policy_cases(sample.tables, DECISION_TIME)
-    for name, frame in tables.items():  # the generator writes schema-valid tables with canonical dtypes
-        write_frame(frame, validated / f"{name}.parquet")
+    validated = write_validated(tables, root / "validated")  # the generator's tables are schema-valid
     (root / "cases.json").write_text(json.dumps(cases))
     profiles_path = root / "profiles" / "profiles.parquet"
     build_and_write(tables, as_of, profiles_path)

@@ -21,9 +21,9 @@ from pipelines.score import (
     ScoreRequest,
     build_scorer,
     output_paths,
-    profile_chunks_from_tables,
     run_score,
     score_customers,
+    table_chunks,
     whole_customers,
     write_campaign,
 )
@@ -71,9 +71,8 @@ def _request(tmp_path, **overrides) -> ScoreRequest:
 
 def _rows(tables, request) -> pd.DataFrame:
     scorer = build_scorer(request, tables, MODELS)
-    chunks = profile_chunks_from_tables(tables, request.as_of, request.chunk_size)
-    customers = tables["customers"].set_index("customer_id")
-    return pd.concat(list(score_customers(chunks, scorer, customers)), ignore_index=True)
+    chunks = table_chunks(tables, request.as_of, request.chunk_size)
+    return pd.concat(list(score_customers(chunks, scorer)), ignore_index=True)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +84,7 @@ def test_profiles_built_per_chunk_equal_the_whole_build(tables):
     from features import build_profiles
 
     whole = build_profiles(tables, AS_OF)
-    chunks = list(profile_chunks_from_tables(tables, AS_OF, 200))
+    chunks = [chunk.profiles() for chunk in table_chunks(tables, AS_OF, 200)]
     assert len(chunks) == -(-N_CUSTOMERS // 200)
     pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole)
 
