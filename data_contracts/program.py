@@ -51,7 +51,7 @@ class _Strict(BaseModel):
 class Vocabulary(_Strict):
     """The values a column may hold: ``listed`` (only these) or ``open`` (any non-empty value)."""
 
-    kind: Literal["listed", "open"]
+    kind: Literal["listed", "open"] = Field(description="listed: only `values`; open: any non-empty value.")
     values: list[str] = Field(default_factory=list, description="The allowed values (listed only).")
 
     @model_validator(mode="after")
@@ -68,7 +68,7 @@ class Vocabulary(_Strict):
 class Tiers(_Strict):
     """Loyalty tiers, lowest first; ``none`` for a program without tiers."""
 
-    kind: Literal["listed", "open", "none"]
+    kind: Literal["listed", "open", "none"] = Field(description="listed (ordered), open, or none (no tiers).")
     values: list[str] = Field(default_factory=list, description="Tier names, lowest first (listed only).")
 
     @model_validator(mode="after")
@@ -119,9 +119,11 @@ class Hierarchy(_Strict):
 
 
 class Daypart(_Strict):
+    """A part of the day, [start_hour, end_hour): together the dayparts cover hours 0 to 24 in order."""
+
     name: str = _name("Daypart name, e.g. 'morning'.")
-    start_hour: float = Field(ge=0, lt=24)
-    end_hour: float = Field(gt=0, le=24)
+    start_hour: float = Field(ge=0, lt=24, description="First hour of the part (0 <= h < 24).")
+    end_hour: float = Field(gt=0, le=24, description="Hour the part ends, exclusive (0 < h <= 24).")
 
 
 class Economics(_Strict):
@@ -152,14 +154,14 @@ class Program(_Strict):
     """One loyalty program: its vocabularies, hierarchy, dayparts and economics."""
 
     name: str = _name("Short name of the program.")
-    description: str = ""
+    description: str = Field("", description="What the program is, in a sentence.")
     hierarchy: Hierarchy
     tiers: Tiers
-    purchase_channels: Vocabulary
-    offer_channels: Vocabulary
-    regions: Vocabulary
-    offer_types: Vocabulary
-    dayparts: list[Daypart] = Field(min_length=1)
+    purchase_channels: Vocabulary = Field(description="Where orders are placed (transactions.channel).")
+    offer_channels: Vocabulary = Field(description="Where offers are shown or sent (offers.channels, offer_events.channel).")
+    regions: Vocabulary = Field(description="Members' home regions (customers.region).")
+    offer_types: Vocabulary = Field(description="Kinds of reward (offers.offer_type).")
+    dayparts: list[Daypart] = Field(min_length=1, description="Parts of the day habits and reasons are named by.")
     customers: CustomerDefaults = Field(default_factory=CustomerDefaults)
     economics: Economics
 
