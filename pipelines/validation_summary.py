@@ -50,7 +50,7 @@ def print_summary(result) -> None:
         if r.extra_columns:
             console.print(escape(f"note: table '{r.table}' has columns the schema does not declare, not kept: {r.extra_columns}"))
         for column, seen in r.open_values.items():
-            shown = ", ".join(seen["values"][:8]) + (", ..." if seen["distinct"] > 8 else "")
+            shown = ", ".join(seen["values"][:8]) + (", ..." if seen["distinct"] > 8 else "") or "(no values)"
             console.print(escape(f"open vocabulary: {r.table}.{column} holds {seen['distinct']} distinct values: {shown}"))
     if result.report_path:
         console.print(f"report: {result.report_path}")
