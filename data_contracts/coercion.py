@@ -108,9 +108,30 @@ def _to_timestamp(raw: pd.Series) -> pd.Series:
         return raw.dt.tz_localize(None).astype("datetime64[ns]")
     if pd.api.types.is_datetime64_dtype(raw.dtype):
         return raw.astype("datetime64[ns]")
-    parsed = pd.to_datetime(_stripped_text(raw), errors="coerce", format="ISO8601")
+    return parse_timestamps(raw)
+
+
+# A time of day followed by a UTC offset ('Z', '+02:00', '-0530', '+09'); group 1 is the time.
+_OFFSET = r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+
+
+def parse_timestamps(raw: pd.Series) -> pd.Series:
+    """Text to wall-clock timestamps (datetime64[ns]); unparseable values become NaT.
+
+    Timestamps are store-local: a UTC offset, when present, is ignored and the time as written is
+    kept, so a column mixing offsets ('+02:00', 'Z', none) reads like one without any.
+    """
+    if isinstance(raw.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(raw.dtype):
+        return _to_timestamp(raw)
+    text = _stripped_text(raw)
+    try:
+        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    except (ValueError, TypeError):  # offsets that differ between rows cannot share one dtype
+        parsed = pd.to_datetime(text.str.replace(_OFFSET, r"\1", regex=True), errors="coerce", format="ISO8601")
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         parsed = parsed.dt.tz_localize(None)
+    if parsed.dtype == object:  # pandas leaves mixed-offset results as objects in some versions
+        parsed = pd.to_datetime(text.str.replace(_OFFSET, r"\1", regex=True), errors="coerce", format="ISO8601")
     return parsed.astype("datetime64[ns]")
 
 

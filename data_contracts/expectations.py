@@ -27,6 +27,7 @@ from great_expectations.expectations.expectation import BatchExpectation, Column
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
 from great_expectations.expectations.row_conditions import Column as RowColumn
 
+from data_contracts.program import Program
 from data_contracts.rules import References, Rule, run_date_cutoff, table_rules
 from data_contracts.schema import Table
 
@@ -145,6 +146,8 @@ def expectation_for(
         return gxe.ExpectColumnValuesToBeInSet(column=rule.column, value_set=list(rule.allowed), meta=meta)
     if rule.kind == "elements_in_set":
         return ExpectColumnListElementsToBeInSet(column=rule.column, value_set=list(rule.allowed), meta=meta)
+    if rule.kind == "not_empty":
+        return gxe.ExpectColumnValueLengthsToBeBetween(column=rule.column, min_value=1, meta=meta)
     if rule.kind == "range":
         return gxe.ExpectColumnValuesToBeBetween(
             column=rule.column, min_value=rule.min, max_value=rule.max, strict_min=rule.min_strict, meta=meta
@@ -178,25 +181,28 @@ def build_suite(
     run_date=None,
     references: References | None = None,
     name: str | None = None,
+    program: Program | None = None,
 ) -> gx.ExpectationSuite:
-    """A suite with one expectation per rule of table ``t`` whose kind is in ``kinds``."""
+    """A suite with one expectation per rule of table ``t`` (under ``program``) whose kind is in ``kinds``."""
     kinds = set(kinds)
     expectations = [
         expectation_for(rule, rule_id, run_date, references)
-        for rule_id, rule in enumerate(table_rules(t))
+        for rule_id, rule in enumerate(table_rules(t, program))
         if rule.kind in kinds
     ]
     # Passing the list to the constructor (not add_expectation) needs no active GX context.
     return gx.ExpectationSuite(name=name or f"{t.name}.{'+'.join(sorted(kinds))}", expectations=expectations)
 
 
-def file_suite(t: Table) -> gx.ExpectationSuite:
-    """Checks on the file as read: required columns present, at least one row."""
-    return build_suite(t, FILE_KINDS, name=f"{t.name}.file")
+def file_suite(t: Table, program: Program | None = None) -> gx.ExpectationSuite:
+    """Checks on the file as read: required columns present, at least one row (required tables)."""
+    return build_suite(t, FILE_KINDS, name=f"{t.name}.file", program=program)
 
 
-def value_suite(t: Table, run_date, references: References | None = None) -> gx.ExpectationSuite:
+def value_suite(
+    t: Table, run_date, references: References | None = None, program: Program | None = None
+) -> gx.ExpectationSuite:
     """Checks on the coerced values: dtypes, nulls, keys, allowed values, ranges, times, foreign keys."""
-    kinds = {r.kind for r in table_rules(t)} - set(FILE_KINDS)
-    return build_suite(t, kinds, run_date, references, name=f"{t.name}.values")
+    kinds = {r.kind for r in table_rules(t, program)} - set(FILE_KINDS)
+    return build_suite(t, kinds, run_date, references, name=f"{t.name}.values", program=program)
 

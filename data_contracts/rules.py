@@ -14,6 +14,7 @@ from typing import Literal, get_args
 
 import pandas as pd
 
+from data_contracts.program import Program, coffee_program
 from data_contracts.schema import TABLES, Column, Table, pandas_dtype
 
 RuleKind = Literal[
@@ -24,6 +25,7 @@ RuleKind = Literal[
     "unique",
     "in_set",
     "elements_in_set",
+    "not_empty",
     "range",
     "not_after_run_date",
     "ordered",
@@ -54,6 +56,7 @@ class Rule:
     dtypes: tuple[str, ...] = ()  # accepted dtype names while validating
     ref: tuple[str, str] | None = None  # (table, column) a foreign key points to
     unless: str | None = None  # bool column that exempts a row (non_negative_unless)
+    vocabulary: str | None = None  # where allowed values come from, e.g. "vocabulary 'regions' of program file X"
 
     @property
     def column(self) -> str:
@@ -66,6 +69,7 @@ class Rule:
 
     def describe(self, run_date: pd.Timestamp | None = None) -> str:
         """The rule as a short sentence: what a valid value looks like."""
+        source = f" ({self.vocabulary})" if self.vocabulary else ""
         if self.kind == "columns":
             return f"has columns {list(self.columns)}"
         if self.kind == "row_count":
@@ -77,9 +81,11 @@ class Rule:
         if self.kind == "unique":
             return f"({', '.join(self.columns)}) is unique"
         if self.kind == "in_set":
-            return f"{self.column} is one of {list(self.allowed or ())}"
+            return f"{self.column} is one of {list(self.allowed or ())}{source}"
         if self.kind == "elements_in_set":
-            return f"every element of {self.column} is one of {list(self.allowed or ())}"
+            return f"every element of {self.column} is one of {list(self.allowed or ())}{source}"
+        if self.kind == "not_empty":
+            return f"{self.column} is not empty text{source}"
         if self.kind == "range":
             low = "" if self.min is None else f"{'>' if self.min_strict else '>='} {self.min:g}"
             high = "" if self.max is None else f"<= {self.max:g}"
@@ -92,8 +98,8 @@ class Rule:
         if self.kind == "non_negative_unless":
             return f"{self.column} >= 0 unless {self.unless} is true"
         if self.kind == "foreign_key":
-            assert self.ref is not None
-            return f"{self.column} exists in {self.ref[0]}.{self.ref[1]} (parent row missing or quarantined)"
+            ref = ".".join(self.ref or ("?", "?"))
+            return f"{self.column} exists in {ref} (parent row missing or quarantined)"
         raise ValueError(f"rule kind '{self.kind}' has no description")
 
 
@@ -109,19 +115,29 @@ def validation_dtypes(column: Column) -> tuple[str, ...]:
     return tuple(dict.fromkeys((canonical, nullable)))
 
 
-def table_rules(t: Table) -> tuple[Rule, ...]:
-    """Every rule table ``t`` obeys, in a stable order, as declared in the schema."""
-    rules: list[Rule] = [
-        Rule("columns", t.name, tuple(t.column_names)),
-        Rule("row_count", t.name),
-    ]
+def table_rules(t: Table, program: Program | None = None) -> tuple[Rule, ...]:
+    """Every rule table ``t`` obeys under ``program`` (default: the coffee program), in a stable order.
+
+    The file must hold the required columns (absent optional ones are filled with their defaults)
+    and, for a required table, at least one row. A column with a listed vocabulary must hold its
+    values; one with an open vocabulary any non-empty text.
+    """
+    program = program or coffee_program()
+    rules: list[Rule] = [Rule("columns", t.name, tuple(t.required_columns))]
+    if t.required:
+        rules.append(Rule("row_count", t.name))
     rules += [Rule("dtype", t.name, (c.name,), dtypes=validation_dtypes(c)) for c in t.columns]
     rules += [Rule("not_null", t.name, (c.name,)) for c in t.columns if not c.nullable]
     rules.append(Rule("unique", t.name, tuple(t.primary_key)))
     for c in t.columns:
-        if c.allowed is not None:
+        if c.vocabulary is None:
+            continue
+        allowed, source = program.allowed(c.vocabulary), program.describe_vocabulary(c.vocabulary)
+        if allowed is not None:
             kind: RuleKind = "elements_in_set" if c.type == "string_list" else "in_set"
-            rules.append(Rule(kind, t.name, (c.name,), allowed=tuple(c.allowed)))
+            rules.append(Rule(kind, t.name, (c.name,), allowed=tuple(allowed), vocabulary=source))
+        elif c.type == "string":
+            rules.append(Rule("not_empty", t.name, (c.name,), vocabulary=source))
     rules += [
         Rule("range", t.name, (c.name,), min=c.min, max=c.max, min_strict=c.min_strict)
         for c in t.columns
@@ -146,19 +162,20 @@ def run_date_cutoff(run_date: pd.Timestamp) -> pd.Timestamp:
     return pd.Timestamp(run_date).normalize() + pd.Timedelta(days=1)
 
 
-def validation_order() -> tuple[str, ...]:
-    """Table names with every foreign-key parent before its children."""
-    order: list[str] = []
+def validation_order(tables: Mapping[str, Table] | None = None) -> tuple[str, ...]:
+    """Table names with every foreign-key parent before its children (products first: lines read it)."""
+    tables = TABLES if tables is None else tables
+    order: list[str] = [n for n in ("products",) if n in tables]
 
     def visit(name: str) -> None:
         if name in order:
             return
-        for fk in TABLES[name].foreign_keys:
-            if fk.ref_table != name:
+        for fk in tables[name].foreign_keys:
+            if fk.ref_table != name and fk.ref_table in tables:
                 visit(fk.ref_table)
         order.append(name)
 
-    for name in TABLES:
+    for name in tables:
         visit(name)
     return tuple(order)
 
@@ -181,6 +198,8 @@ def failing_rows(
     elif rule.kind == "elements_in_set":
         allowed = frozenset(rule.allowed or ())
         bad = present & ~col.map(lambda v: allowed.issuperset(v) if isinstance(v, list) else True).astype(bool)
+    elif rule.kind == "not_empty":
+        bad = present & col.astype("str").str.len().eq(0)
     elif rule.kind == "range":
         bad = pd.Series(False, index=frame.index)
         if rule.min is not None:
@@ -194,7 +213,6 @@ def failing_rows(
         later = frame[rule.columns[1]]
         bad = present & later.notna() & (later < col)
     elif rule.kind == "non_negative_unless":
-        assert rule.unless is not None
         applies = frame[rule.unless].eq(False).fillna(False).astype(bool)
         bad = applies & present & (col < 0)
     elif rule.kind == "foreign_key":

@@ -17,6 +17,7 @@ app = typer.Typer(
 # (command name, module, function): one line per command.
 _COMMANDS = [
     ("generate", "pipelines.generate", "generate_command"),
+    ("init", "pipelines.init", "init_command"),
     ("validate", "pipelines.validate", "validate_command"),
     ("features", "pipelines.build_features", "features_command"),
     ("train", "pipelines.train", "train_command"),

@@ -1,7 +1,8 @@
-"""`rewards generate`: write a synthetic loyalty data set (five tables plus ground_truth/)."""
+"""`rewards generate`: write a synthetic loyalty data set (its tables plus ground_truth/)."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
 from enum import Enum
@@ -11,10 +12,19 @@ import typer
 
 from pipelines.config import SAMPLE_END_DATE, raw_dir
 
+# Scenario name -> module with generate(n_customers=, days=, seed=, end_date=) and write(data, out_dir, fmt=).
+SCENARIOS: dict[str, str] = {
+    "coffee": "pipelines.synthetic",
+    "grocery": "pipelines.scenarios.grocery",
+}
+
 
 class FileFormat(str, Enum):
     parquet = "parquet"
     csv = "csv"
+
+
+Scenario = Enum("Scenario", {name: name for name in SCENARIOS}, type=str)
 
 
 def generate_command(
@@ -24,11 +34,13 @@ def generate_command(
     out: Path = typer.Option(None, "--out", help="Output folder (default: the raw data folder, data/raw)."),
     fmt: FileFormat = typer.Option(FileFormat.parquet, "--format", help="File format of the tables."),
     end_date: str = typer.Option(SAMPLE_END_DATE, "--end-date", help="Exclusive end of the data (YYYY-MM-DD)."),
+    scenario: Scenario = typer.Option("coffee", "--scenario", help="Which generated program: " + ", ".join(SCENARIOS) + "."),
 ) -> None:
-    """Generate a synthetic coffee-and-bakery loyalty data set with planted habits, churn and offer response."""
+    """Generate a synthetic loyalty data set with planted habits, churn and offer response (default: the coffee sample)."""
     import pandas as pd
 
-    from pipelines.synthetic import generate, write
+    module = importlib.import_module(SCENARIOS[Scenario(scenario).value])
+    generate, write = module.generate, module.write
 
     try:
         end = pd.Timestamp(end_date)

@@ -65,3 +65,13 @@ def test_readme_schema_block_is_generated_from_the_schema():
     assert render_schema_markdown() in README.read_text(), (
         "README.md's schema block is stale: run `.venv/bin/python -m pipelines.docs`"
     )
+
+
+def test_readme_program_block_is_generated_from_the_program_schema():
+    from data_contracts.docs import render_program_markdown
+
+    block = render_program_markdown()
+    assert "`economics.gross_margin_rate`" in block and "`hierarchy.levels`" in block  # every key is listed
+    assert block in README.read_text(), (
+        "README.md's 'Bring your own program' block is stale: run `.venv/bin/python -m pipelines.docs`"
+    )

@@ -18,6 +18,7 @@ from data_contracts.errors import (
     TooManyInvalidRowsError,
     UnreadableTableError,
 )
+from data_contracts.program import COFFEE_PROGRAM_PATH
 from data_contracts.quarantine import REASON_COLUMN, ROW_NUMBER_COLUMN
 from data_contracts.rules import ROW_LEVEL_KINDS, failing_rows, table_rules
 from data_contracts.schema import TABLES, pandas_dtype
@@ -61,9 +62,9 @@ def clean(tmp_path_factory, make_tables, write_raw, validator):
 
 @pytest.fixture(scope="module")
 def broken_files(tmp_path_factory, make_tables, write_raw, validator):
-    """transactions without store_id, offers header-only, offer_events missing, feedback in Latin-1."""
+    """transactions without amount, offers header-only, offer_events missing, feedback in Latin-1."""
     tables = make_tables()
-    tables["transactions"] = tables["transactions"].drop(columns="store_id")
+    tables["transactions"] = tables["transactions"].drop(columns="amount")
     tables["offers"] = tables["offers"].iloc[0:0]
     tables["feedback"].loc[0, "comment"] = "très bon café"
 
@@ -101,39 +102,58 @@ def test_clean_tables_pass_and_validated_dtypes_match_the_schema(clean, make_tab
         assert {c: str(d) for c, d in frame.dtypes.items()} == {c.name: pandas_dtype(c) for c in TABLES[name].columns}
         assert len(frame) == len(make_tables()[name])
     assert validated["offers"]["eligible_tiers"].map(list).tolist() == [["bronze", "silver"], ["gold", "platinum"]]
-    assert all(r.failed == 0 and r.passed > 0 for r in result.tables.values())
+    assert all(r.failed == 0 and r.passed > 0 for r in result.tables.values() if r.source == "file")
+    # products and offer_products are optional: absent, they are validated (and written) as empty tables
+    assert {n: r.source for n, r in result.tables.items() if r.source != "file"} == {
+        "products": "absent (validated as empty)", "offer_products": "absent (validated as empty)"
+    }
+    assert (tmp / "validated" / "program.toml").read_text() == (COFFEE_PROGRAM_PATH).read_text()
 
 
 def test_hard_failures_exit_2_and_write_no_validated_tables(broken_files):
     result, _ = broken_files
     assert (result.exit_code, result.written) == (2, False)
-    assert set(_errors(result)) == {"transactions", "offers", "offer_events", "feedback"}
+    assert set(_errors(result)) == {"transactions", "feedback"}
 
 
-def test_missing_column(broken_files):
+def test_missing_required_column(broken_files):
     result, _ = broken_files
     err = _errors(result)["transactions"]
     assert isinstance(err, MissingColumnsError)
-    assert err.missing == ["store_id"]
-    assert str(err).startswith("table 'transactions': must contain columns ['store_id'], but they were missing")
+    assert err.missing == ["amount"]
+    assert str(err).startswith("table 'transactions': must contain columns ['amount'], but they were missing")
     assert err.expectation == "expect_table_columns_to_match_set"
     report = result.tables["transactions"]
     assert (report.rows_read, report.rows_quarantined, report.rows_unchecked) == (6, 0, 6)
 
 
-def test_empty_file(broken_files):
+def test_header_only_optional_table_is_valid_and_empty(broken_files):
     result, _ = broken_files
-    err = _errors(result)["offers"]
-    assert isinstance(err, EmptyTableError)
-    assert str(err) == f"table 'offers': file '{result.tables['offers'].file}' holds no rows; expected at least 1"
-    assert err.expectation == "expect_table_row_count_to_be_between"
+    report = result.tables["offers"]
+    assert (report.error, report.rows_read, report.source) == (None, 0, "file")
 
 
-def test_file_not_found(broken_files):
+def test_empty_required_table(validator, tables):
+    check = validator.check_table(TABLES["transactions"], tables["transactions"].iloc[0:0], {}, file="tx.csv")
+    assert isinstance(check.error, EmptyTableError)
+    assert str(check.error) == "table 'transactions': file 'tx.csv' holds no rows; expected at least 1"
+    assert check.error.expectation == "expect_table_row_count_to_be_between"
+
+
+def test_absent_optional_table_is_validated_as_empty(broken_files):
     result, _ = broken_files
-    err = _errors(result)["offer_events"]
-    assert isinstance(err, MissingTableError)
-    assert str(err).startswith("table 'offer_events': no file 'offer_events.parquet' or 'offer_events.csv' in")
+    report = result.tables["offer_events"]
+    assert (report.error, report.rows_read, report.file, report.source) == (None, 0, None, "absent (validated as empty)")
+
+
+def test_file_not_found_for_the_required_table(validator, tmp_path, make_tables, write_raw):
+    def remove_transactions(raw):
+        (raw / "transactions.parquet").unlink()
+
+    result, _ = _validate(tmp_path, make_tables(), write_raw, validator, prepare=remove_transactions)
+    err = _errors(result)["transactions"]
+    assert isinstance(err, MissingTableError) and result.exit_code == 2
+    assert str(err).startswith("table 'transactions': no file 'transactions.parquet' or 'transactions.csv' in")
 
 
 def test_non_utf8_csv(broken_files):
@@ -153,12 +173,12 @@ def test_zero_byte_csv_is_an_empty_table(tmp_path):
 
 
 def test_children_of_a_failed_table_say_which_foreign_key_cannot_be_checked(validator, tmp_path, make_tables, write_raw):
-    def remove_customers(raw):
-        (raw / "customers.parquet").unlink()
+    tables = make_tables()
+    tables["customers"] = tables["customers"].drop(columns="customer_id")
 
-    result, _ = _validate(tmp_path, make_tables(), write_raw, validator, prepare=remove_customers)
+    result, _ = _validate(tmp_path, tables, write_raw, validator)
     errors = _errors(result)
-    assert isinstance(errors["customers"], MissingTableError)
+    assert isinstance(errors["customers"], MissingColumnsError)
     assert str(errors["feedback"]) == (
         "table 'feedback': cannot check foreign key 'customer_id' -> customers.customer_id because table "
         "'customers' failed; fix that table first"
@@ -224,6 +244,7 @@ def test_orphan_foreign_keys_and_children_of_quarantined_parents(broken_rows):
     assert events[2].startswith("offer_id: expected offer_id exists in offers.offer_id") and events[2].endswith("'O2'")
     assert quarantined["offers"].loc[1, REASON_COLUMN] == (
         "eligible_tiers: expected every element of eligible_tiers is one of ['bronze', 'silver', 'gold', 'platinum'] "
+        f"(vocabulary 'tiers' of program file '{COFFEE_PROGRAM_PATH}') "
         "[expect_column_list_elements_to_be_in_set], got ['gold', 'vip']"
     )
 

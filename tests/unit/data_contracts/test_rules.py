@@ -19,11 +19,12 @@ def test_one_rule_per_schema_declaration(name):
     for r in rules:
         by_kind.setdefault(r.kind, []).append(r.columns)
 
-    assert by_kind["columns"] == [tuple(t.column_names)]
+    assert by_kind["columns"] == [tuple(t.required_columns)]
+    assert ("row_count" in by_kind) == t.required
     assert [c for (c,) in by_kind["dtype"]] == t.column_names
     assert [c for (c,) in by_kind["not_null"]] == [c.name for c in t.columns if not c.nullable]
     assert by_kind["unique"] == [t.primary_key]
-    allowed = [c.name for c in t.columns if c.allowed is not None]
+    allowed = [c.name for c in t.columns if c.vocabulary is not None]  # the coffee program lists every vocabulary
     assert [c for (c,) in by_kind.get("in_set", []) + by_kind.get("elements_in_set", [])] == allowed
     assert [c for (c,) in by_kind.get("range", [])] == [
         c.name for c in t.columns if c.min is not None or c.max is not None

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from data_contracts.program import coffee_program
 from data_contracts.schema import TABLE_NAMES, TABLES, pandas_dtype
 from pipelines.config import SAMPLE_END_DATE
 from pipelines.synthetic import PERSONAS, SyntheticData, generate, write
@@ -36,10 +37,11 @@ def _violations(data: SyntheticData) -> list[str]:
             if not col.nullable and s.isna().any():
                 problems.append(f"{name}.{col.name}: {int(s.isna().sum())} nulls")
             values = s.dropna()
-            if col.allowed is not None:
+            allowed = coffee_program().allowed(col.vocabulary) if col.vocabulary else None
+            if allowed is not None:
                 seen = set(np.concatenate(values.tolist())) if col.type == "string_list" else set(values)
-                if not seen <= set(col.allowed):
-                    problems.append(f"{name}.{col.name}: values {seen - set(col.allowed)} not allowed")
+                if not seen <= set(allowed):
+                    problems.append(f"{name}.{col.name}: values {seen - set(allowed)} not allowed")
             if col.type == "string_list" and not all(isinstance(v, list) for v in values):
                 problems.append(f"{name}.{col.name}: not Python lists")
             if col.min is not None:
