@@ -128,7 +128,8 @@ def _log_plots(mlflow, curves, importances) -> None:
 
 
 def _compare_register_and_gate(
-    client, mlflow, kind, name, model, input_example, yv, scores, metrics, score_champion, primary, margin, max_ece
+    client, mlflow, kind, name, model, input_example, yv, scores, metrics, score_champion, primary, margin, max_ece,
+    baselines=None,
 ):
     """Inside the run: plots and comparison, the current champion's metrics, then register and gate."""
     _log_plots(mlflow, {k: (yv, s) for k, s in scores.items()}, model.feature_importances_)
@@ -138,12 +139,13 @@ def _compare_register_and_gate(
     if champion is not None and champ_metrics is not None:
         _log_metrics(mlflow, {f"champion_v{champion.version}": champ_metrics})
     return _register_and_gate(
-        client, mlflow, model, input_example, name, metrics["model"], champ_metrics, source, primary, margin, max_ece
+        client, mlflow, model, input_example, name, metrics["model"], champ_metrics, source, primary, margin, max_ece,
+        baselines,
     )
 
 
 def _register_and_gate(client, mlflow, model, X_example, model_name, candidate, champion_metrics,
-                       champion_source, primary, margin, max_ece):
+                       champion_source, primary, margin, max_ece, baselines=None):
     """Log the model as a new registered version, decide its alias, record the decision everywhere."""
     import mlflow.sklearn
     import pandas as pd
@@ -164,7 +166,8 @@ def _register_and_gate(client, mlflow, model, X_example, model_name, candidate, 
         serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
     )
     version = str(info.registered_model_version)
-    decision = promotion_decision(candidate, champion_metrics, metric=primary, margin=margin, max_ece=max_ece)
+    decision = promotion_decision(candidate, champion_metrics, metric=primary, margin=margin, max_ece=max_ece,
+                                  baselines=baselines)
     tags = {**decision.as_tags(), "gate.champion_source": champion_source}
     mlflow.set_tags(tags)
     mlflow.log_params({"gate_margin": margin, "gate_max_ece": max_ece, "gate_metric": primary})
@@ -187,7 +190,7 @@ def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, h
     from features import make_manifest
     from models.baselines import BGNBDBaseline, RecencyRuleBaseline
     from models.churn import ChurnModel
-    from models.evaluation import PRIMARY_METRIC, churn_metrics, churn_time_split
+    from models.evaluation import PRIMARY_METRIC, churn_metrics, churn_time_split, run_baselines
     from models.training_sets import churn_snapshot_dates, churn_training_set
     from pipelines.config import CHURN_MODEL_NAME
 
@@ -203,16 +206,16 @@ def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, h
     model = ChurnModel(random_state=seed, n_jobs=n_jobs, **(params or {})).fit(X[train], y_arr[train])
     timings["fit_model_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    recency = RecencyRuleBaseline().fit(X[train], y_arr[train])
-    bgnbd = BGNBDBaseline(horizon_days=horizon_days, random_state=seed).fit(meta[train], y_arr[train])
+    baselines = run_baselines({
+        "recency": lambda: RecencyRuleBaseline().fit(X[train], y_arr[train]).predict_proba(X[valid])[:, 1],
+        "bgnbd": lambda: BGNBDBaseline(horizon_days=horizon_days, random_state=seed)
+        .fit(meta[train], y_arr[train]).predict_proba(meta[valid])[:, 1],
+    })
     timings["fit_baselines_s"] = time.perf_counter() - t0
 
     yv = y_arr[valid]
-    scores = {
-        "model": model.predict_proba(X[valid])[:, 1],
-        "baseline_recency": recency.predict_proba(X[valid])[:, 1],
-        "baseline_bgnbd": bgnbd.predict_proba(meta[valid])[:, 1],
-    }
+    scores = {"model": model.predict_proba(X[valid])[:, 1],
+              **{f"baseline_{name}": s for name, s in baselines.scores.items()}}
     metrics = {who: churn_metrics(yv, s) for who, s in scores.items()}
     primary = PRIMARY_METRIC[CHURN]
 
@@ -234,14 +237,14 @@ def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, h
                 "data_digest": data_digest,
             }
         )
-        mlflow.set_tags({"data_digest": data_digest, "kind": CHURN})
+        mlflow.set_tags({"data_digest": data_digest, "kind": CHURN, **baselines.as_tags()})
         _log_metrics(mlflow, metrics)
         mlflow.log_metrics({f"time_{k}": v for k, v in timings.items()})
         mlflow.log_dict(make_manifest(X.assign(customer_id=meta["customer_id"].to_numpy()).loc[valid], dates[-1], data_digest),
                         "feature_manifest.json")
         version, decision = _compare_register_and_gate(
             client, mlflow, CHURN, CHURN_MODEL_NAME, model, X[valid].head(5), yv, scores, metrics, score_champion,
-            primary, margin, max_ece,
+            primary, margin, max_ece, baselines,
         )
         run_id = run.info.run_id
     return TrainResult(CHURN, CHURN_MODEL_NAME, version, run_id, metrics, decision, timings,
@@ -256,7 +259,7 @@ def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, 
 
     from features import make_manifest
     from models.baselines import PopularityBaseline
-    from models.evaluation import PRIMARY_METRIC, offer_metrics, offer_time_split
+    from models.evaluation import PRIMARY_METRIC, offer_metrics, offer_time_split, run_baselines
     from models.offer_response import OfferResponseModel
     from models.training_sets import offer_response_training_set
     from pipelines.config import OFFER_MODEL_NAME
@@ -273,17 +276,16 @@ def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, 
     model = OfferResponseModel(random_state=seed, n_jobs=n_jobs, **(params or {})).fit(X[train], y_arr[train])
     timings["fit_model_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    offer_pop = PopularityBaseline(key="offer_id").fit(meta[train], y_arr[train])
-    cat_pop = PopularityBaseline(key="reward_category").fit(meta[train], y_arr[train])
+    baselines = run_baselines({
+        f"{key}_popularity": lambda column=column: PopularityBaseline(key=column).fit(meta[train], y_arr[train])
+        .predict_proba(meta[valid])[:, 1] for key, column in (("offer", "offer_id"), ("category", "reward_category"))
+    })
     timings["fit_baselines_s"] = time.perf_counter() - t0
 
     yv = y_arr[valid]
     customers = meta.loc[valid, "customer_id"].to_numpy()
-    scores = {
-        "model": model.predict_proba(X[valid])[:, 1],
-        "baseline_offer_popularity": offer_pop.predict_proba(meta[valid])[:, 1],
-        "baseline_category_popularity": cat_pop.predict_proba(meta[valid])[:, 1],
-    }
+    scores = {"model": model.predict_proba(X[valid])[:, 1],
+              **{f"baseline_{name}": s for name, s in baselines.scores.items()}}
     metrics = {who: offer_metrics(yv, s, customers) for who, s in scores.items()}
     primary = PRIMARY_METRIC[OFFERS]
 
@@ -308,7 +310,7 @@ def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, 
                 "data_digest": data_digest,
             }
         )
-        mlflow.set_tags({"data_digest": data_digest, "kind": OFFERS})
+        mlflow.set_tags({"data_digest": data_digest, "kind": OFFERS, **baselines.as_tags()})
         _log_metrics(mlflow, metrics)
         mlflow.log_metrics({f"time_{k}": v for k, v in timings.items()})
         manifest = make_manifest(X.assign(customer_id=meta["customer_id"].to_numpy()).loc[valid],
@@ -316,7 +318,7 @@ def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, 
         mlflow.log_dict(manifest, "feature_manifest.json")
         version, decision = _compare_register_and_gate(
             client, mlflow, OFFERS, OFFER_MODEL_NAME, model, X[valid].head(5), yv, scores, metrics, score_champion,
-            primary, margin, max_ece,
+            primary, margin, max_ece, baselines,
         )
         run_id = run.info.run_id
     return TrainResult(OFFERS, OFFER_MODEL_NAME, version, run_id, metrics, decision, timings,
@@ -446,8 +448,11 @@ def train_command(
         typer.echo(f"\n== {res['model_name']} version {res['version']} (run {res['run_id']})")
         typer.echo(_table_text(res["metrics"], kind).rstrip())
         gate = res["decision"]
+        if gate["gate.baselines_failed"] != "none":
+            typer.echo(f"warning: baselines left out of the comparison: {gate['gate.baselines_failed']}", err=True)
         typer.echo(
             f"gate on {gate['gate.metric']}: candidate {gate['gate.candidate_value']} vs champion "
-            f"{gate['gate.champion_value']} (margin {gate['gate.margin']}) -> {gate['gate.decision']}: {gate['gate.reason']}"
+            f"{gate['gate.champion_value']} (margin {gate['gate.margin']}) -> {gate['gate.decision']}: {gate['gate.reason']}; "
+            f"compared against baselines: {gate['gate.baselines']}"
         )
         typer.echo("timings: " + ", ".join(f"{k} {v:.1f}" for k, v in res["timings"].items()))
