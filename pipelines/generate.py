@@ -17,6 +17,14 @@ class FileFormat(str, Enum):
     csv = "csv"
 
 
+# Generated programs by name: module and function (imported on use).
+SCENARIOS: dict[str, tuple[str, str]] = {
+    "coffee": ("pipelines.synthetic", "generate"),
+    "webshop": ("pipelines.scenarios.webshop", "generate"),
+}
+Scenario = Enum("Scenario", {name: name for name in SCENARIOS}, type=str)
+
+
 def generate_command(
     customers: int = typer.Option(5000, "--customers", min=1, help="Number of loyalty members."),
     days: int = typer.Option(365, "--days", min=7, help="Days of history before the end date."),
@@ -24,11 +32,18 @@ def generate_command(
     out: Path = typer.Option(None, "--out", help="Output folder (default: the raw data folder, data/raw)."),
     fmt: FileFormat = typer.Option(FileFormat.parquet, "--format", help="File format of the tables."),
     end_date: str = typer.Option(SAMPLE_END_DATE, "--end-date", help="Exclusive end of the data (YYYY-MM-DD)."),
+    scenario: Scenario = typer.Option("coffee", "--scenario", help="Which program: coffee (the built-in sample, "
+                                      "with planted habits, churn and offer response) or webshop (sparse orders)."),
 ) -> None:
-    """Generate a synthetic coffee-and-bakery loyalty data set with planted habits, churn and offer response."""
+    """Generate a synthetic loyalty data set (five tables plus ground_truth/)."""
+    import importlib
+
     import pandas as pd
 
-    from pipelines.synthetic import generate, write
+    from pipelines.synthetic import write
+
+    module, function = SCENARIOS[scenario.value]
+    generate = getattr(importlib.import_module(module), function)
 
     try:
         end = pd.Timestamp(end_date)
