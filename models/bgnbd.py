@@ -106,6 +106,19 @@ def conditional_expected_purchases(params, t: float, x, t_x, T) -> np.ndarray:
     return numer / (1.0 + _death_odds(params, x, t_x, T))
 
 
+def probability_no_purchase(params, t: float, x, t_x, T) -> np.ndarray:
+    """P(no purchase in (T, T + t] | x, t_x, T): gone already, or alive and silent for t.
+
+    Alive, the rate's posterior is Gamma(r + x, alpha + T), so silence for t has probability
+    ((alpha + T) / (alpha + T + t))^(r + x).
+    """
+    r, alpha, a, b = params
+    t, x, t_x, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (t, x, t_x, T)))
+    alive = probability_alive(params, x, t_x, T)
+    silent = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
+    return 1.0 - alive * (1.0 - silent)
+
+
 def expected_purchases(params, t) -> np.ndarray:
     """E[X(t)]: purchases in (0, t] of a customer just acquired (FHL 2005, eq. 9)."""
     r, alpha, a, b = params
@@ -140,9 +153,12 @@ class BetaGeoModel(BaseEstimator):
         if self.penalizer_coef < 0:
             raise ValueError(f"{name}: penalizer_coef must be >= 0, got {self.penalizer_coef}")
         rfm = check_rfm(frequency, recency, T, name)
-        # Identical (x, t_x, T) rows share one likelihood term: fewer special-function calls.
-        keys = np.column_stack([rfm.x, rfm.t_x, rfm.T])
+        # Time is rescaled so the longest T is 10 units (as lifetimes did): the penalty then means the
+        # same for days or weeks, and the optimiser sees well-conditioned numbers. Only alpha has a unit.
+        scale = 10.0 / float(rfm.T.max())
+        keys = np.column_stack([rfm.x, rfm.t_x * scale, rfm.T * scale])
         weight = np.ones(len(keys)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        # Identical (x, t_x, T) rows share one likelihood term: fewer special-function calls.
         uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
         w = np.bincount(inverse.ravel(), weights=weight, minlength=len(uniq))
         x, t_x, t = uniq[:, 0], uniq[:, 1], uniq[:, 2]
@@ -150,23 +166,23 @@ class BetaGeoModel(BaseEstimator):
 
         def objective(theta):
             params = np.exp(theta)
-            ll = log_likelihood(params, x, t_x, t)
-            value = -(w @ ll) / total + self.penalizer_coef * float(params @ params)
+            value = -(w @ log_likelihood(params, x, t_x, t)) / total + self.penalizer_coef * float(params @ params)
             return value if np.isfinite(value) else 1e12
 
+        scaled = RFM(rfm.x, rfm.t_x * scale, rfm.T * scale)
         best = None
-        for start in _starts(rfm):
-            res = minimize(objective, start, method="L-BFGS-B", bounds=LOG_BOUNDS,
-                           options={"maxiter": self.max_iter})
+        for start in _starts(scaled):
+            res = minimize(objective, start, method="L-BFGS-B", bounds=LOG_BOUNDS, options={"maxiter": self.max_iter})
             if np.isfinite(res.fun) and res.fun < 1e12 and (best is None or res.fun < best.fun):
                 best = res
         if best is None:  # no start gave a finite likelihood: keep the moment guess, and say so
-            theta, converged, message = _starts(rfm)[0], False, "no start reached a finite likelihood"
-            value = np.nan
+            theta, converged, message = _starts(scaled)[0], False, "no start reached a finite likelihood"
         else:
-            theta, converged, message, value = best.x, bool(best.success), str(best.message), -float(best.fun)
-        self.params_ = dict(zip(PARAM_NAMES, (float(v) for v in np.exp(theta))))
-        self.log_likelihood_ = value
+            theta, converged, message = best.x, bool(best.success), str(best.message)
+        r, alpha, a, b = np.exp(theta)
+        self.params_ = {"r": float(r), "alpha": float(alpha / scale), "a": float(a), "b": float(b)}
+        ll = log_likelihood(self._params, rfm.x, rfm.t_x, rfm.T)
+        self.log_likelihood_ = float(weight @ ll / weight.sum())
         self.converged_ = converged
         self.fit_message_ = message
         return self
@@ -185,6 +201,11 @@ class BetaGeoModel(BaseEstimator):
         """P(alive now) for each customer's history."""
         rfm = check_rfm(frequency, recency, T, type(self).__name__)
         return probability_alive(self._params, rfm.x, rfm.t_x, rfm.T)
+
+    def probability_no_purchase(self, t: float, frequency, recency, T) -> np.ndarray:
+        """P(no purchase in the next ``t`` time units) for each customer's history."""
+        rfm = check_rfm(frequency, recency, T, type(self).__name__)
+        return probability_no_purchase(self._params, t, rfm.x, rfm.t_x, rfm.T)
 
     def expected_purchases(self, t) -> np.ndarray:
         """E[X(t)] for a newly acquired customer."""

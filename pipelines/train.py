@@ -35,6 +35,7 @@ class TrainResult:
     decision: object  # models.evaluation.PromotionDecision
     timings: dict[str, float] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
+    windows: str = ""  # the snapshot dates chosen, in words (churn)
 
     def summary(self) -> dict:
         return {
@@ -46,6 +47,7 @@ class TrainResult:
             "promoted": self.decision.promote,
             "timings": self.timings,
             "rows": self.rows,
+            "windows": self.windows,
         }
 
 
@@ -183,27 +185,31 @@ def _register_and_gate(client, mlflow, model, X_example, model_name, candidate, 
 
 def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, horizon_days: int = 60,
                 max_inactive_days: int = 180, margin: float = 0.0, max_ece: float = 0.05,
-                n_jobs: int = 2, params: dict | None = None) -> TrainResult:
+                n_jobs: int = 2, params: dict | None = None, as_of=None, n_snapshots: int | None = None,
+                every_days: int | None = None) -> TrainResult:
     """Churn: snapshots every 30 days, out-of-time split, ChurnModel vs recency rule and BG/NBD."""
     import mlflow
 
     from features import make_manifest
     from models.baselines import BGNBDBaseline, RecencyRuleBaseline
     from models.churn import ChurnModel
-    from models.evaluation import PRIMARY_METRIC, churn_metrics, churn_time_split, run_baselines
-    from models.training_sets import churn_snapshot_dates, churn_training_set
+    from models.evaluation import (PRIMARY_METRIC, churn_metrics, churn_time_split, margins_over_baselines,
+                                   run_baselines)
+    from models.training_sets import churn_training_set, churn_windows
     from pipelines.config import CHURN_MODEL_NAME
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    dates = churn_snapshot_dates(tables, horizon_days=horizon_days)
+    windows = churn_windows(tables, horizon_days, as_of=as_of, n_snapshots=n_snapshots, every_days=every_days)
+    dates = windows.dates
     X, y, meta = churn_training_set(tables, dates, horizon_days=horizon_days, max_inactive_days=max_inactive_days)
     timings["training_set_s"] = time.perf_counter() - t0
     train, valid = churn_time_split(meta, horizon_days)
     y_arr = y.to_numpy()
 
     t0 = time.perf_counter()
-    model = ChurnModel(random_state=seed, n_jobs=n_jobs, **(params or {})).fit(X[train], y_arr[train])
+    model = ChurnModel(random_state=seed, n_jobs=n_jobs, **{"bgnbd_horizon_days": horizon_days, **(params or {})})
+    model.fit(X[train], y_arr[train], groups=meta.loc[train, "customer_id"].to_numpy())
     timings["fit_model_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     baselines = run_baselines({
@@ -234,11 +240,11 @@ def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, h
                 "rows_excluded_inactive": meta.attrs["excluded_inactive"], "rows_candidates": meta.attrs["candidates"],
                 "positive_rate_train": round(float(y_arr[train].mean()), 4),
                 "best_iteration": model.best_iteration_, "n_features": model.n_features_in_,
-                "data_digest": data_digest,
+                "data_digest": data_digest, **{f"window.{k}": v for k, v in windows.as_params().items()},
             }
         )
         mlflow.set_tags({"data_digest": data_digest, "kind": CHURN, **baselines.as_tags()})
-        _log_metrics(mlflow, metrics)
+        _log_metrics(mlflow, {**metrics, "margin_over_best_baseline": margins_over_baselines(metrics)})
         mlflow.log_metrics({f"time_{k}": v for k, v in timings.items()})
         mlflow.log_dict(make_manifest(X.assign(customer_id=meta["customer_id"].to_numpy()).loc[valid], dates[-1], data_digest),
                         "feature_manifest.json")
@@ -248,7 +254,7 @@ def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, h
         )
         run_id = run.info.run_id
     return TrainResult(CHURN, CHURN_MODEL_NAME, version, run_id, metrics, decision, timings,
-                       {"train": int(train.sum()), "valid": int(valid.sum())})
+                       {"train": int(train.sum()), "valid": int(valid.sum())}, windows.describe())
 
 
 def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, response_days: int = 30,
@@ -353,10 +359,13 @@ def train_all(
     max_ece: float = 0.05,
     n_jobs: int = 2,
     params: dict[str, dict] | None = None,
+    windows: dict | None = None,
 ) -> dict[str, dict]:
     """Train, log, register and gate the models in ``kinds`` from validated tables; returns summaries by kind.
 
-    ``params`` overrides estimator hyperparameters per kind, e.g. ``{"churn": {"num_leaves": 15}}``.
+    ``params`` overrides estimator hyperparameters per kind, e.g. ``{"churn": {"num_leaves": 15}}``;
+    ``windows`` the churn snapshot choice (``as_of``, ``n_snapshots``, ``every_days``; see
+    ``models.training_sets.churn_windows``).
     """
     from mlflow import MlflowClient
 
@@ -372,7 +381,7 @@ def train_all(
     client = MlflowClient(tracking_uri=uri)
     with _tracking_uri(uri):
         return _train_kinds(tables, client, digest, kinds, seed=seed, horizon_days=horizon_days, margin=margin,
-                            max_ece=max_ece, n_jobs=n_jobs, params=params)
+                            max_ece=max_ece, n_jobs=n_jobs, params=params, windows=windows)
 
 
 @contextmanager
@@ -404,11 +413,13 @@ def _tracking_uri(uri: str):
             os.environ["MLFLOW_TRACKING_URI"] = env_before
 
 
-def _train_kinds(tables, client, digest, kinds, *, seed, horizon_days, margin, max_ece, n_jobs, params) -> dict:
+def _train_kinds(tables, client, digest, kinds, *, seed, horizon_days, margin, max_ece, n_jobs, params,
+                 windows=None) -> dict:
     out: dict[str, dict] = {}
     if CHURN in kinds:
         res = train_churn(tables, client=client, data_digest=digest, seed=seed, horizon_days=horizon_days,
-                          margin=margin, max_ece=max_ece, n_jobs=n_jobs, params=(params or {}).get(CHURN))
+                          margin=margin, max_ece=max_ece, n_jobs=n_jobs, params=(params or {}).get(CHURN),
+                          **(windows or {}))
         out[CHURN] = res.summary()
     if OFFERS in kinds:
         res = train_offers(tables, client=client, data_digest=digest, seed=seed, margin=margin, max_ece=max_ece,
@@ -424,6 +435,9 @@ def train_command(
     seed: Annotated[int, typer.Option("--seed", help="Random seed for the estimators.")] = DEFAULT_SEED,
     margin: Annotated[float, typer.Option("--margin", min=0.0, help="Promote only if the primary metric beats the champion by more than this.")] = 0.0,
     max_ece: Annotated[float, typer.Option("--max-ece", min=0.0, help="Sanity bound on the calibration error for promotion.")] = 0.05,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Churn validation date (default: the latest whose label window the data observes).")] = None,
+    snapshots: Annotated[int | None, typer.Option("--snapshots", min=1, help="Churn training snapshots (default: up to 5, as many as the data labels).")] = None,
+    every_days: Annotated[int | None, typer.Option("--every-days", min=1, help="Days between churn training snapshots (default 30).")] = None,
 ) -> None:
     """Train the churn and/or offer-response models, compare with baselines, register and gate in MLflow."""
     from pipelines.config import tracking_uri, validated_dir
@@ -434,19 +448,29 @@ def train_command(
         raise typer.Exit(2)
     folder = data or validated_dir()
     from data_contracts.errors import ContractError
-    from models.evaluation import SplitError
+    from models.evaluation import SplitError, margins_over_baselines
     from models.tabular import MissingFeaturesError
-    from models.training_sets import LabelHorizonError
+    from models.training_sets import LabelHorizonError, TrainingWindowError
 
+    windows = {"as_of": as_of, "n_snapshots": snapshots, "every_days": every_days}
     try:
+        if as_of is not None:
+            windows["as_of"] = _parse_date(as_of, "--as-of")
         results = train_all(folder, tracking_uri(), seed, kinds=kinds, horizon_days=horizon_days, margin=margin,
-                            max_ece=max_ece)
-    except (FileNotFoundError, ContractError, LabelHorizonError, SplitError, MissingFeaturesError) as err:
+                            max_ece=max_ece, windows=windows)
+    except (FileNotFoundError, ContractError, LabelHorizonError, SplitError, MissingFeaturesError,
+            TrainingWindowError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
     for kind, res in results.items():
         typer.echo(f"\n== {res['model_name']} version {res['version']} (run {res['run_id']})")
+        if res["windows"]:
+            typer.echo(f"snapshots: {res['windows']}")
         typer.echo(_table_text(res["metrics"], kind).rstrip())
+        if kind == CHURN:
+            ahead = margins_over_baselines(res["metrics"])
+            typer.echo("margin over the best baseline (> 0: model ahead): "
+                       + ", ".join(f"{k} {v:+.4f}" for k, v in ahead.items()))
         gate = res["decision"]
         if gate["gate.baselines_failed"] != "none":
             typer.echo(f"warning: baselines left out of the comparison: {gate['gate.baselines_failed']}", err=True)
@@ -456,3 +480,15 @@ def train_command(
             f"compared against baselines: {gate['gate.baselines']}"
         )
         typer.echo("timings: " + ", ".join(f"{k} {v:.1f}" for k, v in res["timings"].items()))
+
+
+def _parse_date(value: str, option: str):
+    """A command-line date as a Timestamp; a TrainingWindowError naming the option otherwise."""
+    import pandas as pd
+
+    from models.training_sets import TrainingWindowError
+
+    try:
+        return pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise TrainingWindowError(f"{option} must be a date like 2026-01-31, got '{value}'") from None

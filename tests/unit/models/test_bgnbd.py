@@ -14,6 +14,7 @@ from models.bgnbd import (
     expected_purchases,
     log_likelihood,
     probability_alive,
+    probability_no_purchase,
 )
 
 # Fader, Hardie & Lee (2005), CDNOW sample, time in weeks.
@@ -109,3 +110,18 @@ def test_bad_inputs_are_named():
         BetaGeoModel().fit([np.nan], [0.0], [1.0])
     with pytest.raises(ValueError, match="penalizer_coef must be >= 0"):
         BetaGeoModel(penalizer_coef=-1).fit([1.0], [0.5], [1.0])
+
+
+def test_probability_of_no_purchase_matches_simulation_and_its_limits():
+    # One history, many simulated futures: alive with P(alive), then Poisson with the posterior rate.
+    params, (x, t_x, T), t = CDNOW_PARAMS, (2.0, 30.43, 38.86), 20.0
+    got = float(probability_no_purchase(params, t, x, t_x, T))
+    rng = np.random.default_rng(3)
+    n = 400_000
+    alive = rng.random(n) < probability_alive(params, [x], [t_x], [T])[0]
+    lam = rng.gamma(params[0] + x, 1.0 / (params[1] + T), n)
+    silent = rng.random(n) < np.exp(-lam * t)
+    assert got == pytest.approx(float(np.mean(~alive | silent)), abs=0.003)
+    assert probability_no_purchase(params, 1e-9, x, t_x, T) == pytest.approx(1.0)
+    assert probability_no_purchase(params, 1e9, x, t_x, T) == pytest.approx(1 - probability_alive(params, x, t_x, T),
+                                                                            abs=1e-3)
