@@ -125,3 +125,16 @@ def test_probability_of_no_purchase_matches_simulation_and_its_limits():
     assert probability_no_purchase(params, 1e-9, x, t_x, T) == pytest.approx(1.0)
     assert probability_no_purchase(params, 1e9, x, t_x, T) == pytest.approx(1 - probability_alive(params, x, t_x, T),
                                                                             abs=1e-3)
+
+
+def test_the_analytic_gradient_matches_finite_differences(cdnow_sample):
+    from models.bgnbd import log_likelihood_gradient
+
+    x, t_x, T = (v[:500] for v in cdnow_sample)
+    got = log_likelihood_gradient(CDNOW_PARAMS, x, t_x, T).sum(axis=1)
+    for i in range(4):
+        step = np.zeros(4)
+        step[i] = 1e-6 * CDNOW_PARAMS[i]
+        up = log_likelihood(np.add(CDNOW_PARAMS, step), x, t_x, T).sum()
+        down = log_likelihood(np.subtract(CDNOW_PARAMS, step), x, t_x, T).sum()
+        assert got[i] == pytest.approx((up - down) / (2 * step[i]), rel=1e-4)
