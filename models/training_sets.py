@@ -194,7 +194,10 @@ def churn_windows(
             f"snapshot, but {data} ({min_history_days} days of history kept before the first snapshot); the longest "
             f"horizon it can label is {longest} days: use --horizon-days {longest} or less"
         )
-    valid = latest_valid if as_of is None else pd.Timestamp(as_of).normalize()
+    try:
+        valid = latest_valid if as_of is None else pd.Timestamp(as_of).normalize()
+    except (ValueError, TypeError):
+        raise TrainingWindowError(f"churn windows: as_of must be a date like 2026-01-31, got '{as_of}'") from None
     if valid > latest_valid:
         raise TrainingWindowError(
             f"churn windows: validation date {valid.date()} needs {horizon_days} days of labels after it, but {data}; "

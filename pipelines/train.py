@@ -454,8 +454,6 @@ def train_command(
 
     windows = {"as_of": as_of, "n_snapshots": snapshots, "every_days": every_days}
     try:
-        if as_of is not None:
-            windows["as_of"] = _parse_date(as_of, "--as-of")
         results = train_all(folder, tracking_uri(), seed, kinds=kinds, horizon_days=horizon_days, margin=margin,
                             max_ece=max_ece, windows=windows)
     except (FileNotFoundError, ContractError, LabelHorizonError, SplitError, MissingFeaturesError,
@@ -480,15 +478,3 @@ def train_command(
             f"compared against baselines: {gate['gate.baselines']}"
         )
         typer.echo("timings: " + ", ".join(f"{k} {v:.1f}" for k, v in res["timings"].items()))
-
-
-def _parse_date(value: str, option: str):
-    """A command-line date as a Timestamp; a TrainingWindowError naming the option otherwise."""
-    import pandas as pd
-
-    from models.training_sets import TrainingWindowError
-
-    try:
-        return pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise TrainingWindowError(f"{option} must be a date like 2026-01-31, got '{value}'") from None

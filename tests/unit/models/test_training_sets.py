@@ -124,3 +124,10 @@ def test_impossible_windows_say_what_the_data_allows(kwargs, message):
 
     with pytest.raises(TrainingWindowError, match=message):
         churn_windows(_span("2025-01-01", "2026-06-29"), **kwargs)
+
+
+def test_an_unparsable_as_of_is_named():
+    from models.training_sets import TrainingWindowError, churn_windows
+
+    with pytest.raises(TrainingWindowError, match="as_of must be a date like 2026-01-31, got 'last tuesday'"):
+        churn_windows(_span("2025-01-01", "2026-06-29"), as_of="last tuesday")
