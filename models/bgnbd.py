@@ -121,6 +121,7 @@ def conditional_expected_purchases(params, t: float, x, t_x, T) -> np.ndarray:
     finite for heavy buyers where the textbook form overflows.
     """
     r, alpha, a, b = params
+    a = _off_one(a)
     t, x, t_x, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (t, x, t_x, T)))
     z = t / (alpha + T + t)
     c = a + b + x - 1
@@ -145,9 +146,15 @@ def probability_no_purchase(params, t: float, x, t_x, T) -> np.ndarray:
 def expected_purchases(params, t) -> np.ndarray:
     """E[X(t)]: purchases in (0, t] of a customer just acquired (FHL 2005, eq. 9)."""
     r, alpha, a, b = params
+    a = _off_one(a)
     t = np.asarray(t, dtype=float)
     z = t / (alpha + t)
     return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, z))
+
+
+def _off_one(a: float) -> float:
+    """a moved off 1 by a hair: the expectations divide by a - 1 (their limit at 1 is finite)."""
+    return a if abs(a - 1.0) > 1e-7 else 1.0 + 1e-7
 
 
 def _starts(rfm: RFM) -> list[np.ndarray]:
