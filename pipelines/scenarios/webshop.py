@@ -1,6 +1,8 @@
 """A generated sparse web shop: most customers order 1-3 times a year, many only once, over long horizons.
 
-Customers join with their first order, spread over the whole period. Each has a latent order rate
+The shop is older than the export: customers join with their first order, spread over the
+``days`` of the export and the ``BURN_IN_DAYS`` before it; the export holds the orders inside its
+window, and the customers still buying in it (or joining). Each has a latent order rate
 (strongly heterogeneous: gamma with shape below 1), a regularity (some reorder like clockwork, as
 with consumables, others in bursts) and a lifetime in calendar time after which they never return;
 a third are one-time buyers; happier customers stay longer. Orders have one to a few lines, some are
@@ -31,6 +33,7 @@ REFUND_RATE = 0.04
 APP_SHARE = 0.2
 CONSENT_RATE = 0.55
 STORE_ID = "WEB"
+BURN_IN_DAYS = 730
 SATISFACTION_LIFETIME_WEIGHT = 0.5  # lifetime x exp(w * satisfaction)
 SURVEY_RATE = 0.08  # share of orders followed by an NPS answer
 NEWSLETTER_EVERY_DAYS = 91
@@ -52,28 +55,27 @@ def generate(n_customers: int, days: int, seed: int, end_date: str | pd.Timestam
     start = end - pd.Timedelta(days=days)
     n = n_customers
 
-    joined = rng.uniform(0, days, n)  # first order, in days since start
-    rate = rng.gamma(RATE_SHAPE, ORDERS_PER_YEAR_MEAN / 365.0 / RATE_SHAPE, n)  # orders per day
-    shape = GAP_SHAPES[rng.choice(len(GAP_SHAPES), n, p=GAP_SHAPE_SHARE)]
-    satisfaction = rng.standard_normal(n)
-    lifetime = np.where(rng.random(n) < ONE_TIME_SHARE, 0.0,
-                        LIFETIME_MEDIAN_DAYS * np.exp(LIFETIME_SIGMA * rng.standard_normal(n)
+    m = 4 * n  # candidates; the first n who still order in the window (or join in it) are the export's
+    joined = rng.uniform(-BURN_IN_DAYS, days, m)  # first order, in days since start
+    rate = rng.gamma(RATE_SHAPE, ORDERS_PER_YEAR_MEAN / 365.0 / RATE_SHAPE, m)  # orders per day
+    shape = GAP_SHAPES[rng.choice(len(GAP_SHAPES), m, p=GAP_SHAPE_SHARE)]
+    satisfaction = rng.standard_normal(m)
+    lifetime = np.where(rng.random(m) < ONE_TIME_SHARE, 0.0,
+                        LIFETIME_MEDIAN_DAYS * np.exp(LIFETIME_SIGMA * rng.standard_normal(m)
                                                       + SATISFACTION_LIFETIME_WEIGHT * satisfaction))
-    gone = np.minimum(joined + lifetime, days)
+    order_cust, order_day = _orders(rng, joined, rate, shape, np.minimum(joined + lifetime, days))
+    in_window = order_day >= 0
+    seen = np.zeros(m, dtype=bool)
+    seen[order_cust[in_window]] = True
+    keep = np.flatnonzero(seen)[:n]
+    n = len(keep)
+    position = np.full(m, -1)
+    position[keep] = np.arange(n)
+    mine = in_window & (position[order_cust] >= 0)
+    order_cust, order_day = position[order_cust[mine]], order_day[mine]
+    joined, rate, shape = joined[keep], rate[keep], shape[keep]
+    satisfaction, lifetime = satisfaction[keep], lifetime[keep]
 
-    cust_of, when = [np.arange(n)], [joined]
-    now, alive = joined.copy(), lifetime > 0
-    while alive.any():
-        idx = np.flatnonzero(alive)
-        now[idx] += rng.gamma(shape[idx], 1.0 / (rate[idx] * shape[idx]))
-        ok = now[idx] < gone[idx]
-        cust_of.append(idx[ok])
-        when.append(now[idx[ok]])
-        alive[idx[~ok]] = False
-    order_cust = np.concatenate(cust_of)
-    order_day = np.concatenate(when)
-    order = np.lexsort((order_day, order_cust))
-    order_cust, order_day = order_cust[order], order_day[order]
     # Orders come in during the day, mostly in the evening.
     hour = np.clip(rng.normal(19.0, 3.5, len(order_day)), 0.0, 23.99) / 24.0
     order_ts = start + pd.to_timedelta(np.floor(order_day) + hour, unit="D")
@@ -105,6 +107,23 @@ def generate(n_customers: int, days: int, seed: int, end_date: str | pd.Timestam
     truth = pd.DataFrame({"customer_id": ids, "orders_per_year": rate * 365.0, "gap_shape": shape,
                           "lifetime_days": lifetime, "satisfaction": satisfaction, "churn_date": churn_date})
     return SyntheticData(tables=tables, ground_truth={"customers": truth})
+
+
+def _orders(rng, joined, rate, shape, gone) -> tuple[np.ndarray, np.ndarray]:
+    """(customer, day) of every order, sorted by customer then time: the first at ``joined``, then gamma
+    gaps with mean 1 / rate until ``gone``."""
+    cust_of, when = [np.arange(len(joined))], [joined]
+    now, alive = joined.copy(), gone > joined
+    while alive.any():
+        idx = np.flatnonzero(alive)
+        now[idx] += rng.gamma(shape[idx], 1.0 / (rate[idx] * shape[idx]))
+        ok = now[idx] < gone[idx]
+        cust_of.append(idx[ok])
+        when.append(now[idx[ok]])
+        alive[idx[~ok]] = False
+    order_cust, order_day = np.concatenate(cust_of), np.concatenate(when)
+    order = np.lexsort((order_day, order_cust))
+    return order_cust[order], order_day[order]
 
 
 def _lines(rng: np.random.Generator, order_cust: np.ndarray, order_ts: pd.DatetimeIndex, end: pd.Timestamp) -> pd.DataFrame:
