@@ -39,7 +39,7 @@ ATTACH_PAIRS: tuple[tuple[str, str], ...] = (
     ("cold_drinks", "lunch"),
 )
 
-FAMILIES: tuple[str, ...] = ("recency", "habits", "affinity", "rhythm", "loyalty", "offer_history")
+FAMILIES: tuple[str, ...] = ("recency", "habits", "affinity", "rhythm", "loyalty", "offer_history", "gaps")
 
 
 @dataclass(frozen=True)
@@ -220,8 +220,30 @@ def _offer_history() -> list[Feature]:
     return out
 
 
+def _gaps() -> list[Feature]:
+    fam = "gaps"
+    return [
+        _count("repeat_visit_days", "Visit days after the first one, all history (BG/NBD frequency).", ALL, fam),
+        _f("first_to_last_visit_days", "Days from the first to the last visit day (BG/NBD recency); 0 with at "
+           "most one visit day.", ALL, fam, missing="0"),
+        _f("days_since_first_visit", "Days from the first visit day to as_of (BG/NBD T); from signup_date when "
+           "there is no visit.", ALL, fam, missing="days since signup"),
+        _f("gap_days_mean_all", "Mean days between consecutive visit days over all history; NaN with fewer than "
+           "2 visit days.", ALL, fam),
+        _f("gap_days_std_all", "Population standard deviation of the gaps between visit days over all history; "
+           "NaN with fewer than 2 gaps.", ALL, fam),
+        _f("gap_days_cv_all", "gap_days_std_all / gap_days_mean_all: 0 for a clockwork customer, above 1 for a "
+           "bursty one.", ALL, fam),
+        _f("last_gap_days", "Days between the last two visit days; NaN with fewer than 2 visit days.", ALL, fam),
+        _f("overdue_vs_usual_gap", "Days from the last visit day to as_of over gap_days_mean_all: above 1 means "
+           "later than usual.", ALL, fam),
+        _f("overdue_gap_z", "(days from the last visit day to as_of - gap_days_mean_all) / gap_days_std_all; NaN "
+           "when the gaps do not vary or are fewer than 2.", ALL, fam),
+    ]
+
+
 FEATURES: tuple[Feature, ...] = tuple(
-    _recency() + _habits() + _affinity() + _rhythm() + _loyalty() + _offer_history()
+    _recency() + _habits() + _affinity() + _rhythm() + _loyalty() + _offer_history() + _gaps()
 )
 FEATURES_BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
 

@@ -9,6 +9,7 @@ import pandas as pd
 
 from features.affinity import affinity_features
 from features.catalogue import FAMILIES, family_features, feature_names
+from features.gaps import gaps_features
 from features.habits import habits_features
 from features.history import History, prepare_history, to_as_of
 from features.loyalty import loyalty_features
@@ -23,6 +24,7 @@ FAMILY_FUNCTIONS: dict[str, Callable[[History], pd.DataFrame]] = {
     "rhythm": rhythm_features,
     "loyalty": loyalty_features,
     "offer_history": offer_history_features,
+    "gaps": gaps_features,
 }
 
 # Tables keyed by customer: chunking splits these; the others (offers) are passed whole.

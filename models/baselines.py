@@ -15,6 +15,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.validation import check_is_fitted
 
 from data_contracts.errors import MissingColumnsError
+from models.bgnbd import BetaGeoModel
 from models.churn import check_binary_target
 from models.tabular import check_frame
 
@@ -71,7 +72,7 @@ class RecencyRuleBaseline(_ScoreToProbability):
 
 
 class BGNBDBaseline(_ScoreToProbability):
-    """BG/NBD (lifetimes.BetaGeoFitter) on frequency/recency/T in days; fewer expected purchases over
+    """BG/NBD (``models.bgnbd.BetaGeoModel``) on frequency/recency/T in days; fewer expected purchases over
     the horizon means more churn risk. Fitted on at most ``max_fit_rows`` rows for speed."""
 
     def __init__(self, horizon_days: int = 60, penalizer_coef: float = 0.01, max_fit_rows: int = 20_000,
@@ -84,31 +85,25 @@ class BGNBDBaseline(_ScoreToProbability):
     def _rfm(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         _require(X, RFM_COLUMNS, type(self).__name__)
         f, r, t = (pd.to_numeric(X[c], errors="coerce").to_numpy(dtype=float) for c in RFM_COLUMNS)
-        t = np.maximum(t, 1e-3)
-        return np.nan_to_num(f), np.minimum(np.nan_to_num(r), t), t
+        t = np.maximum(np.nan_to_num(t, nan=1e-3), 1e-3)
+        return np.maximum(np.nan_to_num(f), 0.0), np.clip(np.nan_to_num(r), 0.0, t), t
 
     def expected_purchases(self, X: pd.DataFrame) -> np.ndarray:
         """Expected purchase days in the next ``horizon_days`` given each row's history."""
         check_is_fitted(self, "bgf_")
-        f, r, t = self._rfm(X)
-        return np.asarray(
-            self.bgf_.conditional_expected_number_of_purchases_up_to_time(self.horizon_days, f, r, t), dtype=float
-        )
+        return self.bgf_.conditional_expected_purchases(self.horizon_days, *self._rfm(X))
 
     def _score(self, X: pd.DataFrame) -> np.ndarray:
         return -np.nan_to_num(self.expected_purchases(X), nan=0.0)
 
     def fit(self, X: pd.DataFrame, y) -> "BGNBDBaseline":
-        from lifetimes import BetaGeoFitter
-
         X = check_frame(X, type(self).__name__)
         y = check_binary_target(y, len(X), type(self).__name__)
         f, r, t = self._rfm(X)
         rng = np.random.default_rng(self.random_state)
         idx = np.arange(len(f)) if len(f) <= self.max_fit_rows else rng.choice(len(f), self.max_fit_rows, replace=False)
-        self.bgf_ = BetaGeoFitter(penalizer_coef=self.penalizer_coef)
-        self.bgf_.fit(f[idx], r[idx], t[idx])
-        self.params_ = {k: float(v) for k, v in self.bgf_.params_.items()}
+        self.bgf_ = BetaGeoModel(penalizer_coef=self.penalizer_coef).fit(f[idx], r[idx], t[idx])
+        self.params_ = dict(self.bgf_.params_)
         self._fit_map(X, y)
         return self
 

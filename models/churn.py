@@ -7,12 +7,16 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import GroupShuffleSplit, train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from models.tabular import check_frame, learn_layout, to_matrix
+from models.bgnbd import BetaGeoModel
+from models.tabular import MissingFeaturesError, check_frame, learn_layout, to_matrix
 
 CALIBRATION_METHODS = ("isotonic", "sigmoid", "none")
+# BG/NBD inputs as the profile carries them (features.gaps) and the two inputs the model adds from them.
+BGNBD_INPUTS: tuple[str, ...] = ("repeat_visit_days", "first_to_last_visit_days", "days_since_first_visit")
+BGNBD_FEATURES: tuple[str, ...] = ("bgnbd_expected_visit_days", "bgnbd_p_alive", "bgnbd_p_no_visit")
 
 
 def check_binary_target(y, n_rows: int, model: str) -> np.ndarray:
@@ -33,6 +37,12 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
 
     The held-out slice also serves for early stopping. ``calibration`` is ``"sigmoid"`` (Platt, the
     default: on the sample it matched isotonic on ECE with a lower log-loss), ``"isotonic"`` or ``"none"``.
+
+    With ``bgnbd_horizon_days`` set, fit first fits BG/NBD (``models.bgnbd``) on the training rows' own
+    BG/NBD columns (``BGNBD_INPUTS``), gives LightGBM its expected visit days in that horizon, P(alive)
+    and P(no visit in the horizon) as inputs, and boosts from BG/NBD's P(no visit) (its log-odds are
+    the initial score): the model starts from BG/NBD and adds to it, early stopping keeps it from
+    adding noise, and BG/NBD never sees a row the model is not trained on.
     """
 
     def __init__(
@@ -49,6 +59,8 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         early_stopping_rounds: int = 30,
         random_state: int = 0,
         n_jobs: int = 2,
+        bgnbd_horizon_days: int | None = None,
+        bgnbd_max_fit_rows: int = 20_000,
     ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -62,8 +74,41 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         self.early_stopping_rounds = early_stopping_rounds
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.bgnbd_horizon_days = bgnbd_horizon_days
+        self.bgnbd_max_fit_rows = bgnbd_max_fit_rows
 
-    def fit(self, X: pd.DataFrame, y) -> "ChurnModel":
+    def _bgnbd_rfm(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        missing = [c for c in BGNBD_INPUTS if c not in X.columns]
+        if missing:
+            raise MissingFeaturesError(f"{type(self).__name__} (bgnbd_horizon_days={self.bgnbd_horizon_days})",
+                                       missing, list(X.columns))
+        f, r, t = (pd.to_numeric(X[c], errors="coerce").to_numpy(dtype=float) for c in BGNBD_INPUTS)
+        t = np.maximum(np.nan_to_num(t, nan=1.0), 1e-3)
+        return np.maximum(np.nan_to_num(f), 0.0), np.clip(np.nan_to_num(r), 0.0, t), t
+
+    def _with_bgnbd(self, X: pd.DataFrame) -> pd.DataFrame:
+        """X plus BG/NBD's expected visit days in the horizon and P(alive), when the model uses them."""
+        if self.bgnbd_ is None:
+            return X
+        f, r, t = self._bgnbd_rfm(X)
+        h = float(self.bgnbd_horizon_days)
+        values = (self.bgnbd_.conditional_expected_purchases(h, f, r, t), self.bgnbd_.probability_alive(f, r, t),
+                  self.bgnbd_.probability_no_purchase(h, f, r, t))
+        return pd.concat([X, pd.DataFrame(dict(zip(BGNBD_FEATURES, values)), index=X.index)], axis=1)
+
+    def _init_score(self, X: pd.DataFrame) -> np.ndarray | None:
+        """BG/NBD's log-odds of no visit, where boosting starts (None without BG/NBD)."""
+        return None if self.bgnbd_ is None else _logit(X["bgnbd_p_no_visit"].to_numpy(dtype=float))
+
+    def _booster_proba(self, M: pd.DataFrame, init: np.ndarray | None) -> np.ndarray:
+        if init is None:
+            return self.booster_model_.predict_proba(M)[:, 1]
+        return 1.0 / (1.0 + np.exp(-(self.booster_model_.predict(M, raw_score=True) + init)))
+
+    def fit(self, X: pd.DataFrame, y, groups=None) -> "ChurnModel":
+        """``groups`` (e.g. customer ids) keeps each group on one side of the early-stopping/calibration
+        split: with stacked snapshots a customer's rows are near copies, and a random split would let
+        the model memorise customers instead of learning from them."""
         import lightgbm as lgb
 
         name = type(self).__name__
@@ -75,12 +120,25 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             )
         if not 0 < self.calibration_fraction < 1:
             raise ValueError(f"{name}: calibration_fraction must be in (0, 1), got {self.calibration_fraction}")
-        self.feature_names_in_, self.categories_ = learn_layout(X)
-        self.feature_names_in_ = np.asarray(self.feature_names_in_, dtype=object)
-        M = to_matrix(X, list(self.feature_names_in_), self.categories_, name)
-        M_fit, M_cal, y_fit, y_cal = train_test_split(
-            M, y, test_size=self.calibration_fraction, random_state=self.random_state, stratify=y
+        self.bgnbd_ = None
+        if self.bgnbd_horizon_days is not None:
+            if self.bgnbd_horizon_days < 1:
+                raise ValueError(f"{name}: bgnbd_horizon_days must be >= 1 or None, got {self.bgnbd_horizon_days}")
+            f, r, t = self._bgnbd_rfm(X)
+            rows = np.random.default_rng(self.random_state).permutation(len(f))[: self.bgnbd_max_fit_rows]
+            self.bgnbd_ = BetaGeoModel(penalizer_coef=0.01).fit(f[rows], r[rows], t[rows])
+            X = self._with_bgnbd(X)
+        names, self.categories_ = learn_layout(X)
+        # What the booster reads (BG/NBD's outputs included) vs what a caller must give (the sklearn meaning).
+        self.booster_feature_names_ = names
+        self.feature_names_in_ = np.asarray([c for c in names if c not in BGNBD_FEATURES], dtype=object)
+        M = to_matrix(X, names, self.categories_, name)
+        init = self._init_score(X)
+        M_fit, M_cal, y_fit, y_cal, i_fit, i_cal = _holdout(
+            M, y, np.zeros(len(y)) if init is None else init, groups, self.calibration_fraction, self.random_state
         )
+        if init is None:
+            i_fit = i_cal = None
         self.booster_model_ = lgb.LGBMClassifier(
             n_estimators=self.n_estimators,
             learning_rate=self.learning_rate,
@@ -97,10 +155,11 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             verbose=-1,
         )
         self.booster_model_.fit(
-            M_fit, y_fit, eval_X=(M_cal,), eval_y=(y_cal,),
+            M_fit, y_fit, init_score=i_fit, eval_X=(M_cal,), eval_y=(y_cal,),
+            eval_init_score=None if i_cal is None else [i_cal],
             callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
         )
-        raw = self.booster_model_.predict_proba(M_cal)[:, 1]
+        raw = self._booster_proba(M_cal, i_cal)
         if self.calibration == "isotonic":
             self.calibrator_ = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4).fit(raw, y_cal)
         elif self.calibration == "sigmoid":
@@ -112,15 +171,15 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         self.best_iteration_ = int(self.booster_model_.best_iteration_ or self.n_estimators)
         self.feature_importances_ = pd.Series(
             self.booster_model_.booster_.feature_importance(importance_type="gain"),
-            index=list(self.feature_names_in_),
+            index=list(self.booster_feature_names_),
         )
         return self
 
     def _raw(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "booster_model_")
-        X = check_frame(X, type(self).__name__)
-        M = to_matrix(X, list(self.feature_names_in_), self.categories_, type(self).__name__)
-        return self.booster_model_.predict_proba(M)[:, 1]
+        X = self._with_bgnbd(check_frame(X, type(self).__name__))
+        M = to_matrix(X, self.booster_feature_names_, self.categories_, type(self).__name__)
+        return self._booster_proba(M, self._init_score(X))
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Columns: P(stays), P(churns within the label horizon)."""
@@ -137,6 +196,17 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
+def _holdout(M, y, init, groups, fraction: float, seed: int):
+    """(M_fit, M_cal, y_fit, y_cal, init_fit, init_cal): stratified by y, or by whole groups when given."""
+    if groups is None:
+        return train_test_split(M, y, init, test_size=fraction, random_state=seed, stratify=y)
+    groups = np.asarray(groups)
+    if groups.shape[0] != len(y):
+        raise ValueError(f"ChurnModel: groups must have one value per row of X ({len(y)}), got {groups.shape[0]}")
+    fit_rows, cal_rows = next(GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed).split(M, y, groups))
+    return M.iloc[fit_rows], M.iloc[cal_rows], y[fit_rows], y[cal_rows], init[fit_rows], init[cal_rows]
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

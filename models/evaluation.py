@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -75,6 +75,63 @@ def comparison_table(results: Mapping[str, Mapping[str, float]], metrics: list[s
 
 
 @dataclass(frozen=True)
+class BaselineRuns:
+    """Validation scores of the baselines that fitted, and why the others did not (name -> error)."""
+
+    scores: dict[str, np.ndarray]
+    failed: dict[str, str]
+
+    def as_tags(self) -> dict[str, str]:
+        tags = {f"baseline.{name}.status": "ok" for name in self.scores}
+        for name, error in self.failed.items():
+            tags[f"baseline.{name}.status"] = "failed"
+            tags[f"baseline.{name}.error"] = error[:500]
+        return tags
+
+
+def run_baselines(runs: Mapping[str, Callable[[], np.ndarray]]) -> BaselineRuns:
+    """Call each baseline's fit-and-score function; one that raises is recorded as failed, never re-raised.
+
+    A baseline is only a yardstick: a fit that does not converge must not stop the model's training,
+    it leaves the comparison and the failure is reported.
+    """
+    scores: dict[str, np.ndarray] = {}
+    failed: dict[str, str] = {}
+    for name, run in runs.items():
+        try:
+            values = np.asarray(run(), dtype=float)
+            if not np.isfinite(values).all():
+                raise FloatingPointError(f"{int((~np.isfinite(values)).sum())} non-finite scores")
+            scores[name] = values
+        except Exception as err:  # noqa: BLE001 - any failure of a yardstick is reported, not raised
+            failed[name] = f"{type(err).__name__}: {err}"
+    return BaselineRuns(scores, failed)
+
+
+# What "better" means for the metrics the margin over baselines is reported on.
+HIGHER_IS_BETTER = {"roc_auc": True, "pr_auc": True, "brier": False, "log_loss": False}
+
+
+def margins_over_baselines(metrics: Mapping[str, Mapping[str, float]],
+                           names: tuple[str, ...] = ("roc_auc", "brier")) -> dict[str, float]:
+    """Per metric: how far the model ("model") is ahead of the best baseline ("baseline_*"); > 0 means ahead.
+
+    NaN when no baseline has the metric (every baseline failed).
+    """
+    out = {}
+    for name in names:
+        higher = HIGHER_IS_BETTER[name]
+        values = [float(m[name]) for who, m in metrics.items() if who.startswith("baseline_") and name in m]
+        if not values:
+            out[name] = math.nan
+            continue
+        best = max(values) if higher else min(values)
+        model = float(metrics["model"][name])
+        out[name] = model - best if higher else best - model
+    return out
+
+
+@dataclass(frozen=True)
 class PromotionDecision:
     """Whether the candidate becomes champion, with the numbers and the reason."""
 
@@ -85,6 +142,8 @@ class PromotionDecision:
     champion_value: float | None
     margin: float
     reason: str
+    baselines: tuple[str, ...] = ()  # baselines the candidate was compared against (their fits succeeded)
+    baselines_failed: dict[str, str] = field(default_factory=dict)  # left out of the comparison: name -> error
 
     def as_tags(self) -> dict[str, str]:
         return {
@@ -94,6 +153,8 @@ class PromotionDecision:
             "gate.champion_value": "none" if self.champion_value is None else f"{self.champion_value:.6f}",
             "gate.margin": f"{self.margin:g}",
             "gate.reason": self.reason,
+            "gate.baselines": ", ".join(self.baselines) or "none",
+            "gate.baselines_failed": "; ".join(f"{k} ({v})" for k, v in self.baselines_failed.items())[:1000] or "none",
         }
 
 
@@ -113,10 +174,12 @@ def promotion_decision(
     metric: str,
     margin: float = DEFAULT_MARGIN,
     max_ece: float = DEFAULT_MAX_ECE,
+    baselines: BaselineRuns | None = None,
 ) -> PromotionDecision:
     """Promote only a sane candidate that beats the champion's ``metric`` by more than ``margin`` (ties stay).
 
-    With no champion, a sane candidate is promoted. Higher ``metric`` is better.
+    With no champion, a sane candidate is promoted. Higher ``metric`` is better. ``baselines`` only
+    records which yardsticks the candidate was compared against and which failed to fit.
     """
     if metric not in candidate_metrics:
         raise KeyError(f"promotion_decision: candidate metrics lack the primary metric '{metric}'; "
@@ -128,8 +191,12 @@ def promotion_decision(
     champ = None if champion_metrics is None else champion_metrics.get(metric)
     champ = None if champ is None else float(champ)
 
+    compared = tuple(baselines.scores) if baselines is not None else ()
+    failed = dict(baselines.failed) if baselines is not None else {}
+
     def decide(promote: bool, reason: str) -> PromotionDecision:
-        return PromotionDecision(promote, "champion" if promote else "challenger", metric, cand, champ, margin, reason)
+        return PromotionDecision(promote, "champion" if promote else "challenger", metric, cand, champ, margin, reason,
+                                 compared, failed)
 
     if problems:
         return decide(False, "failed sanity checks: " + "; ".join(problems))

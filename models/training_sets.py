@@ -19,6 +19,7 @@ it, so the label says nothing about the customer; the policy never proposes such
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,16 @@ NS_PER_DAY = 86_400 * 10**9
 
 class LabelHorizonError(ValueError):
     """A snapshot date's label window reaches past the end of the observed data."""
+
+
+class TrainingWindowError(ValueError):
+    """The requested validation date, horizon and snapshots cannot all be labelled by the data."""
+
+
+# Defaults of the churn training windows: snapshots 30 days apart, at least 30 days of history before the first.
+DEFAULT_SNAPSHOTS = 5
+DEFAULT_EVERY_DAYS = 30
+MIN_HISTORY_DAYS = 30
 
 
 def _require(frame: pd.DataFrame, table: str, columns: Sequence[str]) -> None:
@@ -120,6 +131,98 @@ def churn_snapshot_dates(
     """``n_snapshots`` dates ``every_days`` apart, the latest being the last with a fully observed label window."""
     last = observed_until(tables) - pd.Timedelta(days=horizon_days)
     return [last - pd.Timedelta(days=every_days * k) for k in reversed(range(n_snapshots))]
+
+
+@dataclass(frozen=True)
+class ChurnWindows:
+    """The snapshot dates of a churn training run: training snapshots, then the validation snapshot.
+
+    Every training snapshot's label window [as_of, as_of + horizon_days) closes by the validation
+    date, and the validation snapshot's closes by the end of the data.
+    """
+
+    training: tuple[pd.Timestamp, ...]
+    validation: pd.Timestamp
+    horizon_days: int
+    every_days: int
+
+    @property
+    def dates(self) -> list[pd.Timestamp]:
+        return [*self.training, self.validation]
+
+    def as_params(self) -> dict[str, str | int]:
+        return {"validation_as_of": str(self.validation.date()), "horizon_days": self.horizon_days,
+                "training_as_of": ",".join(str(d.date()) for d in self.training),
+                "snapshots": len(self.training), "every_days": self.every_days}
+
+    def describe(self) -> str:
+        return (f"validation snapshot {self.validation.date()}, {len(self.training)} training snapshots "
+                f"{self.every_days} days apart from {self.training[0].date()} to {self.training[-1].date()} "
+                f"(label horizon {self.horizon_days} days)")
+
+
+def churn_windows(
+    tables: dict[str, pd.DataFrame],
+    horizon_days: int = 60,
+    as_of=None,
+    n_snapshots: int | None = None,
+    every_days: int | None = None,
+    min_history_days: int = MIN_HISTORY_DAYS,
+) -> ChurnWindows:
+    """Snapshot dates for the churn model, or a ``TrainingWindowError`` saying what the data allows.
+
+    The validation date is ``as_of`` (default: the latest with a fully observed label window); the
+    latest training snapshot is ``horizon_days`` before it, the others ``every_days`` (default 30)
+    apart before that, none earlier than ``min_history_days`` after the first transaction.
+    ``n_snapshots`` (default: up to 5, as many as fit) asks for exactly that many.
+    """
+    if horizon_days < 1:
+        raise TrainingWindowError(f"churn windows: horizon_days must be >= 1, got {horizon_days}")
+    for name, value in (("n_snapshots", n_snapshots), ("every_days", every_days)):
+        if value is not None and value < 1:
+            raise TrainingWindowError(f"churn windows: {name} must be >= 1, got {value}")
+    end = observed_until(tables)
+    earliest = tables["transactions"]["ts"].min().normalize() + pd.Timedelta(days=min_history_days)
+    horizon = pd.Timedelta(days=horizon_days)
+    latest_valid = end - horizon
+    earliest_valid = earliest + horizon
+    data = (f"the data runs from {(earliest - pd.Timedelta(days=min_history_days)).date()} to {(end - pd.Timedelta(days=1)).date()}")
+    if earliest_valid > latest_valid:
+        longest = (end - earliest).days // 2
+        raise TrainingWindowError(
+            f"churn windows: a {horizon_days}-day horizon needs a labelled training snapshot and a labelled validation "
+            f"snapshot, but {data} ({min_history_days} days of history kept before the first snapshot); the longest "
+            f"horizon it can label is {longest} days: use --horizon-days {longest} or less"
+        )
+    try:
+        valid = latest_valid if as_of is None else pd.Timestamp(as_of).normalize()
+    except (ValueError, TypeError):
+        raise TrainingWindowError(f"churn windows: as_of must be a date like 2026-01-31, got '{as_of}'") from None
+    if valid > latest_valid:
+        raise TrainingWindowError(
+            f"churn windows: validation date {valid.date()} needs {horizon_days} days of labels after it, but {data}; "
+            f"the latest possible validation date is {latest_valid.date()}"
+        )
+    if valid < earliest_valid:
+        raise TrainingWindowError(
+            f"churn windows: validation date {valid.date()} leaves no training snapshot whose {horizon_days}-day label "
+            f"window closes by then ({data}); use a date from {earliest_valid.date()} to {latest_valid.date()} "
+            f"(the latest possible validation date)"
+        )
+    every = DEFAULT_EVERY_DAYS if every_days is None else every_days
+    last_train = valid - horizon
+    fit = (last_train - earliest).days // every + 1
+    wanted = DEFAULT_SNAPSHOTS if n_snapshots is None else n_snapshots
+    if n_snapshots is not None and n_snapshots > fit:
+        raise TrainingWindowError(
+            f"churn windows: {n_snapshots} training snapshots {every} days apart ending {last_train.date()} start before "
+            f"{earliest.date()} (the first date with {min_history_days} days of history; {data}); at most {fit} fit: "
+            f"use --snapshots {fit}, a smaller --every-days, or a later --as-of (the latest possible validation date "
+            f"is {latest_valid.date()})"
+        )
+    count = min(wanted, fit)
+    training = tuple(last_train - pd.Timedelta(days=every * k) for k in reversed(range(count)))
+    return ChurnWindows(training, valid, horizon_days, every)
 
 
 def churn_training_set(

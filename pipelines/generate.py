@@ -16,6 +16,7 @@ from pipelines.config import SAMPLE_END_DATE, raw_dir
 SCENARIOS: dict[str, str] = {
     "coffee": "pipelines.synthetic",
     "grocery": "pipelines.scenarios.grocery",
+    "webshop": "pipelines.scenarios.webshop",
 }
 
 

@@ -35,6 +35,7 @@ class TrainResult:
     decision: object  # models.evaluation.PromotionDecision
     timings: dict[str, float] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
+    windows: str = ""  # the snapshot dates chosen, in words (churn)
 
     def summary(self) -> dict:
         return {
@@ -46,6 +47,7 @@ class TrainResult:
             "promoted": self.decision.promote,
             "timings": self.timings,
             "rows": self.rows,
+            "windows": self.windows,
         }
 
 
@@ -128,7 +130,8 @@ def _log_plots(mlflow, curves, importances) -> None:
 
 
 def _compare_register_and_gate(
-    client, mlflow, kind, name, model, input_example, yv, scores, metrics, score_champion, primary, margin, max_ece
+    client, mlflow, kind, name, model, input_example, yv, scores, metrics, score_champion, primary, margin, max_ece,
+    baselines=None,
 ):
     """Inside the run: plots and comparison, the current champion's metrics, then register and gate."""
     _log_plots(mlflow, {k: (yv, s) for k, s in scores.items()}, model.feature_importances_)
@@ -138,12 +141,13 @@ def _compare_register_and_gate(
     if champion is not None and champ_metrics is not None:
         _log_metrics(mlflow, {f"champion_v{champion.version}": champ_metrics})
     return _register_and_gate(
-        client, mlflow, model, input_example, name, metrics["model"], champ_metrics, source, primary, margin, max_ece
+        client, mlflow, model, input_example, name, metrics["model"], champ_metrics, source, primary, margin, max_ece,
+        baselines,
     )
 
 
 def _register_and_gate(client, mlflow, model, X_example, model_name, candidate, champion_metrics,
-                       champion_source, primary, margin, max_ece):
+                       champion_source, primary, margin, max_ece, baselines=None):
     """Log the model as a new registered version, decide its alias, record the decision everywhere."""
     import mlflow.sklearn
     import pandas as pd
@@ -164,7 +168,8 @@ def _register_and_gate(client, mlflow, model, X_example, model_name, candidate, 
         serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
     )
     version = str(info.registered_model_version)
-    decision = promotion_decision(candidate, champion_metrics, metric=primary, margin=margin, max_ece=max_ece)
+    decision = promotion_decision(candidate, champion_metrics, metric=primary, margin=margin, max_ece=max_ece,
+                                  baselines=baselines)
     tags = {**decision.as_tags(), "gate.champion_source": champion_source}
     mlflow.set_tags(tags)
     mlflow.log_params({"gate_margin": margin, "gate_max_ece": max_ece, "gate_metric": primary})
@@ -180,39 +185,43 @@ def _register_and_gate(client, mlflow, model, X_example, model_name, candidate, 
 
 def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, horizon_days: int = 60,
                 max_inactive_days: int = 180, margin: float = 0.0, max_ece: float = 0.05,
-                n_jobs: int = 2, params: dict | None = None) -> TrainResult:
+                n_jobs: int = 2, params: dict | None = None, as_of=None, n_snapshots: int | None = None,
+                every_days: int | None = None) -> TrainResult:
     """Churn: snapshots every 30 days, out-of-time split, ChurnModel vs recency rule and BG/NBD."""
     import mlflow
 
     from features import make_manifest
     from models.baselines import BGNBDBaseline, RecencyRuleBaseline
     from models.churn import ChurnModel
-    from models.evaluation import PRIMARY_METRIC, churn_metrics, churn_time_split
-    from models.training_sets import churn_snapshot_dates, churn_training_set
+    from models.evaluation import (PRIMARY_METRIC, churn_metrics, churn_time_split, margins_over_baselines,
+                                   run_baselines)
+    from models.training_sets import churn_training_set, churn_windows
     from pipelines.config import CHURN_MODEL_NAME
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    dates = churn_snapshot_dates(tables, horizon_days=horizon_days)
+    windows = churn_windows(tables, horizon_days, as_of=as_of, n_snapshots=n_snapshots, every_days=every_days)
+    dates = windows.dates
     X, y, meta = churn_training_set(tables, dates, horizon_days=horizon_days, max_inactive_days=max_inactive_days)
     timings["training_set_s"] = time.perf_counter() - t0
     train, valid = churn_time_split(meta, horizon_days)
     y_arr = y.to_numpy()
 
     t0 = time.perf_counter()
-    model = ChurnModel(random_state=seed, n_jobs=n_jobs, **(params or {})).fit(X[train], y_arr[train])
+    model = ChurnModel(random_state=seed, n_jobs=n_jobs, **{"bgnbd_horizon_days": horizon_days, **(params or {})})
+    model.fit(X[train], y_arr[train], groups=meta.loc[train, "customer_id"].to_numpy())
     timings["fit_model_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    recency = RecencyRuleBaseline().fit(X[train], y_arr[train])
-    bgnbd = BGNBDBaseline(horizon_days=horizon_days, random_state=seed).fit(meta[train], y_arr[train])
+    baselines = run_baselines({
+        "recency": lambda: RecencyRuleBaseline().fit(X[train], y_arr[train]).predict_proba(X[valid])[:, 1],
+        "bgnbd": lambda: BGNBDBaseline(horizon_days=horizon_days, random_state=seed)
+        .fit(meta[train], y_arr[train]).predict_proba(meta[valid])[:, 1],
+    })
     timings["fit_baselines_s"] = time.perf_counter() - t0
 
     yv = y_arr[valid]
-    scores = {
-        "model": model.predict_proba(X[valid])[:, 1],
-        "baseline_recency": recency.predict_proba(X[valid])[:, 1],
-        "baseline_bgnbd": bgnbd.predict_proba(meta[valid])[:, 1],
-    }
+    scores = {"model": model.predict_proba(X[valid])[:, 1],
+              **{f"baseline_{name}": s for name, s in baselines.scores.items()}}
     metrics = {who: churn_metrics(yv, s) for who, s in scores.items()}
     primary = PRIMARY_METRIC[CHURN]
 
@@ -231,21 +240,21 @@ def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, h
                 "rows_excluded_inactive": meta.attrs["excluded_inactive"], "rows_candidates": meta.attrs["candidates"],
                 "positive_rate_train": round(float(y_arr[train].mean()), 4),
                 "best_iteration": model.best_iteration_, "n_features": model.n_features_in_,
-                "data_digest": data_digest,
+                "data_digest": data_digest, **{f"window.{k}": v for k, v in windows.as_params().items()},
             }
         )
-        mlflow.set_tags({"data_digest": data_digest, "kind": CHURN})
-        _log_metrics(mlflow, metrics)
+        mlflow.set_tags({"data_digest": data_digest, "kind": CHURN, **baselines.as_tags()})
+        _log_metrics(mlflow, {**metrics, "margin_over_best_baseline": margins_over_baselines(metrics)})
         mlflow.log_metrics({f"time_{k}": v for k, v in timings.items()})
         mlflow.log_dict(make_manifest(X.assign(customer_id=meta["customer_id"].to_numpy()).loc[valid], dates[-1], data_digest),
                         "feature_manifest.json")
         version, decision = _compare_register_and_gate(
             client, mlflow, CHURN, CHURN_MODEL_NAME, model, X[valid].head(5), yv, scores, metrics, score_champion,
-            primary, margin, max_ece,
+            primary, margin, max_ece, baselines,
         )
         run_id = run.info.run_id
     return TrainResult(CHURN, CHURN_MODEL_NAME, version, run_id, metrics, decision, timings,
-                       {"train": int(train.sum()), "valid": int(valid.sum())})
+                       {"train": int(train.sum()), "valid": int(valid.sum())}, windows.describe())
 
 
 def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, response_days: int = 30,
@@ -256,7 +265,7 @@ def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, 
 
     from features import make_manifest
     from models.baselines import PopularityBaseline
-    from models.evaluation import PRIMARY_METRIC, offer_metrics, offer_time_split
+    from models.evaluation import PRIMARY_METRIC, offer_metrics, offer_time_split, run_baselines
     from models.offer_response import OfferResponseModel
     from models.training_sets import offer_response_training_set
     from pipelines.config import OFFER_MODEL_NAME
@@ -273,17 +282,16 @@ def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, 
     model = OfferResponseModel(random_state=seed, n_jobs=n_jobs, **(params or {})).fit(X[train], y_arr[train])
     timings["fit_model_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    offer_pop = PopularityBaseline(key="offer_id").fit(meta[train], y_arr[train])
-    cat_pop = PopularityBaseline(key="reward_category").fit(meta[train], y_arr[train])
+    baselines = run_baselines({
+        f"{key}_popularity": lambda column=column: PopularityBaseline(key=column).fit(meta[train], y_arr[train])
+        .predict_proba(meta[valid])[:, 1] for key, column in (("offer", "offer_id"), ("category", "reward_category"))
+    })
     timings["fit_baselines_s"] = time.perf_counter() - t0
 
     yv = y_arr[valid]
     customers = meta.loc[valid, "customer_id"].to_numpy()
-    scores = {
-        "model": model.predict_proba(X[valid])[:, 1],
-        "baseline_offer_popularity": offer_pop.predict_proba(meta[valid])[:, 1],
-        "baseline_category_popularity": cat_pop.predict_proba(meta[valid])[:, 1],
-    }
+    scores = {"model": model.predict_proba(X[valid])[:, 1],
+              **{f"baseline_{name}": s for name, s in baselines.scores.items()}}
     metrics = {who: offer_metrics(yv, s, customers) for who, s in scores.items()}
     primary = PRIMARY_METRIC[OFFERS]
 
@@ -308,7 +316,7 @@ def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, 
                 "data_digest": data_digest,
             }
         )
-        mlflow.set_tags({"data_digest": data_digest, "kind": OFFERS})
+        mlflow.set_tags({"data_digest": data_digest, "kind": OFFERS, **baselines.as_tags()})
         _log_metrics(mlflow, metrics)
         mlflow.log_metrics({f"time_{k}": v for k, v in timings.items()})
         manifest = make_manifest(X.assign(customer_id=meta["customer_id"].to_numpy()).loc[valid],
@@ -316,7 +324,7 @@ def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, 
         mlflow.log_dict(manifest, "feature_manifest.json")
         version, decision = _compare_register_and_gate(
             client, mlflow, OFFERS, OFFER_MODEL_NAME, model, X[valid].head(5), yv, scores, metrics, score_champion,
-            primary, margin, max_ece,
+            primary, margin, max_ece, baselines,
         )
         run_id = run.info.run_id
     return TrainResult(OFFERS, OFFER_MODEL_NAME, version, run_id, metrics, decision, timings,
@@ -351,10 +359,13 @@ def train_all(
     max_ece: float = 0.05,
     n_jobs: int = 2,
     params: dict[str, dict] | None = None,
+    windows: dict | None = None,
 ) -> dict[str, dict]:
     """Train, log, register and gate the models in ``kinds`` from validated tables; returns summaries by kind.
 
-    ``params`` overrides estimator hyperparameters per kind, e.g. ``{"churn": {"num_leaves": 15}}``.
+    ``params`` overrides estimator hyperparameters per kind, e.g. ``{"churn": {"num_leaves": 15}}``;
+    ``windows`` the churn snapshot choice (``as_of``, ``n_snapshots``, ``every_days``; see
+    ``models.training_sets.churn_windows``).
     """
     from mlflow import MlflowClient
 
@@ -370,7 +381,7 @@ def train_all(
     client = MlflowClient(tracking_uri=uri)
     with _tracking_uri(uri):
         return _train_kinds(tables, client, digest, kinds, seed=seed, horizon_days=horizon_days, margin=margin,
-                            max_ece=max_ece, n_jobs=n_jobs, params=params)
+                            max_ece=max_ece, n_jobs=n_jobs, params=params, windows=windows)
 
 
 @contextmanager
@@ -402,11 +413,13 @@ def _tracking_uri(uri: str):
             os.environ["MLFLOW_TRACKING_URI"] = env_before
 
 
-def _train_kinds(tables, client, digest, kinds, *, seed, horizon_days, margin, max_ece, n_jobs, params) -> dict:
+def _train_kinds(tables, client, digest, kinds, *, seed, horizon_days, margin, max_ece, n_jobs, params,
+                 windows=None) -> dict:
     out: dict[str, dict] = {}
     if CHURN in kinds:
         res = train_churn(tables, client=client, data_digest=digest, seed=seed, horizon_days=horizon_days,
-                          margin=margin, max_ece=max_ece, n_jobs=n_jobs, params=(params or {}).get(CHURN))
+                          margin=margin, max_ece=max_ece, n_jobs=n_jobs, params=(params or {}).get(CHURN),
+                          **(windows or {}))
         out[CHURN] = res.summary()
     if OFFERS in kinds:
         res = train_offers(tables, client=client, data_digest=digest, seed=seed, margin=margin, max_ece=max_ece,
@@ -422,6 +435,9 @@ def train_command(
     seed: Annotated[int, typer.Option("--seed", help="Random seed for the estimators.")] = DEFAULT_SEED,
     margin: Annotated[float, typer.Option("--margin", min=0.0, help="Promote only if the primary metric beats the champion by more than this.")] = 0.0,
     max_ece: Annotated[float, typer.Option("--max-ece", min=0.0, help="Sanity bound on the calibration error for promotion.")] = 0.05,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Churn validation date (default: the latest whose label window the data observes).")] = None,
+    snapshots: Annotated[int | None, typer.Option("--snapshots", min=1, help="Churn training snapshots (default: up to 5, as many as the data labels).")] = None,
+    every_days: Annotated[int | None, typer.Option("--every-days", min=1, help="Days between churn training snapshots (default 30).")] = None,
 ) -> None:
     """Train the churn and/or offer-response models, compare with baselines, register and gate in MLflow."""
     from pipelines.config import tracking_uri, validated_dir
@@ -432,22 +448,33 @@ def train_command(
         raise typer.Exit(2)
     folder = data or validated_dir()
     from data_contracts.errors import ContractError
-    from models.evaluation import SplitError
+    from models.evaluation import SplitError, margins_over_baselines
     from models.tabular import MissingFeaturesError
-    from models.training_sets import LabelHorizonError
+    from models.training_sets import LabelHorizonError, TrainingWindowError
 
+    windows = {"as_of": as_of, "n_snapshots": snapshots, "every_days": every_days}
     try:
         results = train_all(folder, tracking_uri(), seed, kinds=kinds, horizon_days=horizon_days, margin=margin,
-                            max_ece=max_ece)
-    except (FileNotFoundError, ContractError, LabelHorizonError, SplitError, MissingFeaturesError) as err:
+                            max_ece=max_ece, windows=windows)
+    except (FileNotFoundError, ContractError, LabelHorizonError, SplitError, MissingFeaturesError,
+            TrainingWindowError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
     for kind, res in results.items():
         typer.echo(f"\n== {res['model_name']} version {res['version']} (run {res['run_id']})")
+        if res["windows"]:
+            typer.echo(f"snapshots: {res['windows']}")
         typer.echo(_table_text(res["metrics"], kind).rstrip())
+        if kind == CHURN:
+            ahead = margins_over_baselines(res["metrics"])
+            typer.echo("margin over the best baseline (> 0: model ahead): "
+                       + ", ".join(f"{k} {v:+.4f}" for k, v in ahead.items()))
         gate = res["decision"]
+        if gate["gate.baselines_failed"] != "none":
+            typer.echo(f"warning: baselines left out of the comparison: {gate['gate.baselines_failed']}", err=True)
         typer.echo(
             f"gate on {gate['gate.metric']}: candidate {gate['gate.candidate_value']} vs champion "
-            f"{gate['gate.champion_value']} (margin {gate['gate.margin']}) -> {gate['gate.decision']}: {gate['gate.reason']}"
+            f"{gate['gate.champion_value']} (margin {gate['gate.margin']}) -> {gate['gate.decision']}: {gate['gate.reason']}; "
+            f"compared against baselines: {gate['gate.baselines']}"
         )
         typer.echo("timings: " + ", ".join(f"{k} {v:.1f}" for k, v in res["timings"].items()))

@@ -112,6 +112,7 @@ def test_churn_quality_beats_both_baselines(first_run):
     for baseline in ("baseline_recency", "baseline_bgnbd"):
         assert m["model"]["roc_auc"] > m[baseline]["roc_auc"]
         assert m["model"]["pr_auc"] > m[baseline]["pr_auc"]
+        assert m["model"]["brier"] < m[baseline]["brier"]
     assert m["model"]["ece"] < 0.05
 
 

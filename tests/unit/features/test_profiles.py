@@ -91,6 +91,17 @@ EXPECTED: dict[str, dict[str, float]] = {
     "offers_cat_coffee_view_rate": {"c1": 0, "c2": NAN, "c3": 0},
     "days_since_last_offer": {"c1": 14, "c2": NAN, "c3": 212},
     "days_since_last_redemption": {"c1": 19, "c2": NAN, "c3": NAN},
+    # gaps (all history, visit days): c1 2025-12-01, 2026-02-14, 02-20, 02-27 (gaps 75, 6, 7; last day 2
+    # days before AS_OF); c2 none (signed up 9 days before); c3 2025-06-10 and 07-01 (264 and 243 days before)
+    "repeat_visit_days": {"c1": 3, "c2": 0, "c3": 1},
+    "first_to_last_visit_days": {"c1": 88, "c2": 0, "c3": 21},
+    "days_since_first_visit": {"c1": 90, "c2": 9, "c3": 264},
+    "gap_days_mean_all": {"c1": 88 / 3, "c2": NAN, "c3": 21},
+    "gap_days_std_all": {"c1": float(np.std([75, 6, 7])), "c2": NAN, "c3": NAN},
+    "gap_days_cv_all": {"c1": float(np.std([75, 6, 7])) / (88 / 3), "c2": NAN, "c3": NAN},
+    "last_gap_days": {"c1": 7, "c2": NAN, "c3": 21},
+    "overdue_vs_usual_gap": {"c1": 2 / (88 / 3), "c2": NAN, "c3": 243 / 21},
+    "overdue_gap_z": {"c1": (2 - 88 / 3) / float(np.std([75, 6, 7])), "c2": NAN, "c3": NAN},
 }
 
 

@@ -74,3 +74,37 @@ def test_offer_metrics_and_comparison_table():
     assert m["ndcg_at_3"] == 1.0 and m["roc_auc"] == 1.0 and m["ranked_users"] == 2
     table = comparison_table({"model": m, "baseline": {**m, "roc_auc": 0.5}}, ["roc_auc", "ndcg_at_3"])
     assert list(table.index) == ["model", "baseline"] and list(table.columns) == ["roc_auc", "ndcg_at_3"]
+
+
+def test_a_baseline_that_fails_is_recorded_and_the_others_still_score():
+    from models.evaluation import run_baselines
+
+    def diverges():
+        raise RuntimeError("The model did not converge")
+
+    runs = run_baselines({"recency": lambda: np.array([0.2, 0.8]), "bgnbd": diverges,
+                          "broken": lambda: np.array([np.nan, 0.5])})
+    assert list(runs.scores) == ["recency"]
+    assert runs.failed["bgnbd"] == "RuntimeError: The model did not converge"
+    assert runs.failed["broken"].startswith("FloatingPointError: 1 non-finite")
+    assert runs.as_tags()["baseline.bgnbd.status"] == "failed" and runs.as_tags()["baseline.recency.status"] == "ok"
+
+
+def test_the_gate_says_which_baselines_it_compared_against():
+    from models.evaluation import BaselineRuns
+
+    runs = BaselineRuns({"recency": np.zeros(2)}, {"bgnbd": "ConvergenceError: no"})
+    tags = promotion_decision(GOOD, None, metric="pr_auc", baselines=runs).as_tags()
+    assert tags["gate.baselines"] == "recency"
+    assert tags["gate.baselines_failed"] == "bgnbd (ConvergenceError: no)"
+    assert promotion_decision(GOOD, None, metric="pr_auc").as_tags()["gate.baselines"] == "none"
+
+
+def test_margins_over_baselines_are_positive_when_the_model_is_ahead():
+    from models.evaluation import margins_over_baselines
+
+    metrics = {"model": {"roc_auc": 0.80, "brier": 0.10},
+               "baseline_recency": {"roc_auc": 0.75, "brier": 0.14}, "baseline_bgnbd": {"roc_auc": 0.78, "brier": 0.12}}
+    got = margins_over_baselines(metrics)
+    assert got["roc_auc"] == pytest.approx(0.02) and got["brier"] == pytest.approx(0.02)
+    assert math.isnan(margins_over_baselines({"model": {"roc_auc": 0.8, "brier": 0.1}})["roc_auc"])

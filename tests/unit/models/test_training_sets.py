@@ -72,3 +72,62 @@ def test_budget_used_up_counts_redemptions_before_the_send():
          "sent_at": pd.to_datetime(["2026-01-01 00:00", "2026-01-01 00:00", "2026-01-02 12:00", "2026-01-04 00:00", "2026-01-05 00:00"])}
     )
     assert budget_used_up(events, offers, events["sent_at"]).tolist() == [False, False, False, True, False]
+
+
+def _span(first: str, last: str) -> dict:
+    """Tables holding only two purchases: the data runs from ``first`` to ``last``."""
+    return {"transactions": _tx([("a", f"{first} 10:00", False), ("a", f"{last} 10:00", False)])}
+
+
+def test_windows_with_defaults_label_a_long_horizon_on_an_18_month_log():
+    from models.training_sets import churn_windows
+
+    w = churn_windows(_span("2025-01-01", "2026-06-29"), horizon_days=180)
+    assert w.validation == T("2026-01-01")  # 2026-06-30 minus 180 days: the latest fully observed
+    assert len(w.training) == 5 and w.training[-1] == T("2025-07-05")  # 180 days before validation
+    assert all(b - a == pd.Timedelta(days=30) for a, b in zip(w.training, w.training[1:]))
+    assert all(d + pd.Timedelta(days=180) <= w.validation for d in w.training)
+    assert w.training[0] >= T("2025-01-31")  # 30 days of history before the first snapshot
+    assert w.as_params()["validation_as_of"] == "2026-01-01" and w.dates[-1] == w.validation
+
+
+def test_windows_follow_as_of_snapshots_and_spacing():
+    from models.training_sets import churn_windows
+
+    w = churn_windows(_span("2025-01-01", "2026-06-29"), horizon_days=60, as_of="2026-03-01", n_snapshots=3,
+                      every_days=14)
+    assert w.validation == T("2026-03-01")
+    assert w.training == (T("2025-12-03"), T("2025-12-17"), T("2025-12-31"))  # the last: 60 days before
+
+
+def test_windows_that_fit_fewer_default_snapshots_use_what_fits():
+    from models.training_sets import churn_windows
+
+    w = churn_windows(_span("2025-01-01", "2025-12-31"), horizon_days=150)
+    # Data end 2026-01-01: validation 150 days before, the last training snapshot 150 days before that;
+    # only one more fits 30 days earlier with 30 days of history (from 2025-01-31).
+    assert w.validation == T("2025-08-04") and w.training == (T("2025-02-05"), T("2025-03-07"))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"horizon_days": 180, "as_of": "2026-03-01"}, r"the latest possible validation date is 2026-01-01"),
+        ({"horizon_days": 180, "as_of": "2025-03-01"}, r"use a date from 2025-07-30 to 2026-01-01"),
+        ({"horizon_days": 300}, r"the longest horizon it can label is 257 days"),
+        ({"horizon_days": 180, "n_snapshots": 20}, r"at most 6 fit: use --snapshots 6"),
+        ({"horizon_days": 0}, r"horizon_days must be >= 1, got 0"),
+    ],
+)
+def test_impossible_windows_say_what_the_data_allows(kwargs, message):
+    from models.training_sets import TrainingWindowError, churn_windows
+
+    with pytest.raises(TrainingWindowError, match=message):
+        churn_windows(_span("2025-01-01", "2026-06-29"), **kwargs)
+
+
+def test_an_unparsable_as_of_is_named():
+    from models.training_sets import TrainingWindowError, churn_windows
+
+    with pytest.raises(TrainingWindowError, match="as_of must be a date like 2026-01-31, got 'last tuesday'"):
+        churn_windows(_span("2025-01-01", "2026-06-29"), as_of="last tuesday")
