@@ -50,7 +50,7 @@ from pipelines.synthetic import (
 )
 
 EFFECT_CLASSES: tuple[str, ...] = ("persuadable", "sure_thing", "lost_cause", "put_off")
-HALO = 0.15  # visit-rate lift per persuadable offer, for the rest of the window
+HALO = 0.30  # visit-rate lift per persuadable offer, for the rest of the window
 PUT_OFF_DROP = 0.40  # visit-rate drop of a put-off customer who receives an offer
 PUT_OFF_SHARE = np.array([0.03, 0.03, 0.03, 0.03, 0.12, 0.03])  # per persona (occasional: 12%)
 LOST_CAUSE_SHARE = 0.25  # of the customers a category is not habitual for
@@ -529,6 +529,8 @@ def exploration_assignment(program: Program, at: pd.Timestamp, control_fraction:
     at = pd.Timestamp(at)
     active = offers[(offers["valid_from"] <= at) & (offers["valid_to"] >= at + pd.Timedelta(days=14))
                     & (offers["offer_type"] != "informational")]
+    if active.empty:
+        raise SimulationError(f"no offer is valid from {at} for 14 days or more: nothing to explore with")
     pool = c[c["marketing_consent"].astype(bool) & (c["signup_date"] < at)]
     if customers is not None:
         pool = pool[pool["customer_id"].isin(customers)]
@@ -542,14 +544,12 @@ def exploration_assignment(program: Program, at: pd.Timestamp, control_fraction:
 
 def simulate_exploration(program: Program, start: pd.Timestamp, waves: int, every_days: int, control_fraction: float,
                          seed: int, channel: str = "app") -> Program:
-    """``waves`` exploration campaigns ``every_days`` apart from ``start``, each to a disjoint share of members,
-    simulated one after the other (uplift training data: randomised control events with outcomes)."""
-    rng = np.random.default_rng(seed)
-    ids = program.customer_ids
-    wave_of = rng.integers(0, waves, len(ids))
+    """``waves`` exploration campaigns ``every_days`` apart from ``start`` (each to every consenting member,
+    a fresh random offer and control draw each time; an effect lasts one window), simulated one after the
+    other: uplift training data, randomised control events with their outcomes."""
     for w in range(waves):
         at = pd.Timestamp(start) + pd.Timedelta(days=w * every_days, hours=9)
-        assignment = exploration_assignment(program, at, control_fraction, seed + 1000 + w, ids[wave_of == w])
+        assignment = exploration_assignment(program, at, control_fraction, seed + 1000 + w)
         window = simulate_window(program, assignment, at, every_days, channel, seed + 2000 + w,
                                  next_receipt_number(program))
         program = continue_program(program, window)
@@ -578,20 +578,38 @@ def _fail(message: str) -> None:
 
 
 def simulate_command(
-    campaign: Path = typer.Option(..., "--campaign", help="The campaign list written by `rewards score`."),
+    campaign: Path | None = typer.Option(None, "--campaign", help="The campaign list written by `rewards score`."),
     data: Path = typer.Option(..., "--data", help="The generated program to continue (tables plus ground_truth/)."),
-    days: int = typer.Option(30, "--days", min=1, help="Days to simulate after the list is sent."),
+    days: int = typer.Option(30, "--days", min=1, help="Days to simulate after the list is sent (per wave with --explore-waves)."),
     out: Path = typer.Option(..., "--out", help="Folder for the continued program (history plus simulated days)."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the simulation."),
+    explore_waves: int = typer.Option(0, "--explore-waves", min=0, help="Instead of a list: this many randomised exploration campaigns, --days apart (uplift training data)."),
+    control_fraction: float = typer.Option(0.5, "--control-fraction", help="With --explore-waves: share of each wave kept as control."),
 ) -> None:
     """Continue a generated program past a campaign list: the list's offers go out, the holdout gets none."""
-    if not Path(campaign).exists():
+    if (campaign is None) == (explore_waves == 0):
+        _fail("give either --campaign LIST or --explore-waves N (not both)")
+    if campaign is not None and not Path(campaign).exists():
         _fail(f"--campaign '{campaign}' does not exist; write it with `rewards score`")
+    if not 0.0 < control_fraction < 1.0:
+        _fail(f"--control-fraction must be in (0, 1), got {control_fraction}")
     try:
         program = read_program(data)
+        end = program.tables["transactions"]["ts"].max()
+        if explore_waves:
+            start = end.normalize() + pd.Timedelta(days=1)
+            program = simulate_exploration(program, start, explore_waves, days, control_fraction, seed)
+            info = {"exploration_waves": explore_waves, "every_days": days, "control_fraction": control_fraction,
+                    "seed": seed, "window_start": start + pd.Timedelta(hours=9),
+                    "window_end": start + pd.Timedelta(days=explore_waves * days)}
+            write_program(program, data, out, info)
+            eff = program.truth[TRUTH_FILE]
+            typer.echo(f"{explore_waves} exploration waves from {start.date()}, {days} days apart: "
+                       f"{int(eff['treated'].sum()):,} sent, {int((~eff['treated']).sum()):,} control")
+            typer.echo(f"program continued -> {out}; train with `rewards train uplift --data {out} --since {start.date()}`")
+            return
         meta = list_meta(campaign)
         listed = pd.read_parquet(campaign)
-        end = program.tables["transactions"]["ts"].max()
         if meta["send_at"] < end.normalize():
             _fail(f"the list was sent at {meta['send_at']}, before the program's data ends ({end}); "
                   "simulation continues a program, so score the list as of the end of the data")
@@ -606,6 +624,6 @@ def simulate_command(
     typer.echo(f"simulated {days} days after {meta['send_at']} for {program.tables['customers'].shape[0]:,} customers")
     typer.echo(f"new receipt lines {len(window.transactions):,}, offers sent {int(eff['treated'].sum()):,}, "
                f"redeemed {int(eff['redeemed'].sum()):,}")
-    typer.echo(f"effect classes: " + ", ".join(f"{k} {v:,}" for k, v in eff["effect_class"].value_counts().items()))
+    typer.echo("effect classes: " + ", ".join(f"{k} {v:,}" for k, v in eff["effect_class"].value_counts().items()))
     typer.echo(f"program continued -> {out} (truth in {Path(out) / 'ground_truth' / (TRUTH_FILE + '.parquet')})")
     sys.stdout.flush()
