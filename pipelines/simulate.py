@@ -256,8 +256,9 @@ def simulate_window(program: Program, assignment: pd.DataFrame, start: pd.Timest
     put_off_treated = np.zeros(n, dtype=bool)
     put_off_treated[cust[treated & (klass == 3)]] = True
 
-    organic = _visits(rng, lam, program.persona, cat)
-    extra = _visits(rng, lam * HALO * halo_offers[None, :], program.persona, cat)
+    first_hour = (start_ns - day0_ns) / (3600 * _NS)
+    organic = _visits(rng, lam, program.persona, cat, first_hour=first_hour)
+    extra = _visits(rng, lam * HALO * halo_offers[None, :], program.persona, cat, first_hour=first_hour)
     dropped_visit = put_off_treated[organic["visit_cust"]] & (rng.random(len(organic["visit_cust"])) < PUT_OFF_DROP)
 
     # --- redemptions
@@ -281,9 +282,11 @@ def simulate_window(program: Program, assignment: pd.DataFrame, start: pd.Timest
     return Window(lines, events, effects)
 
 
-def _visits(rng, lam: np.ndarray, persona: np.ndarray, cat: _Catalogue, fixed_customers: np.ndarray | None = None) -> dict:
+def _visits(rng, lam: np.ndarray, persona: np.ndarray, cat: _Catalogue, fixed_customers: np.ndarray | None = None,
+            first_hour: float = 0.0) -> dict:
     """Poisson visits per (day, customer) from rates ``lam`` (days x customers), or one visit per
-    ``fixed_customers`` entry (day 0, time set later), each with a persona basket."""
+    ``fixed_customers`` entry (day 0, time set later), each with a persona basket. Visits on day 0 come
+    after ``first_hour`` (the send)."""
     if fixed_customers is None:
         counts = rng.poisson(lam)
         day, who = np.nonzero(counts)
@@ -299,6 +302,8 @@ def _visits(rng, lam: np.ndarray, persona: np.ndarray, cat: _Catalogue, fixed_cu
     line_cat = np.where(first, _draw_rows(rng, ANCHOR_CATEGORY, p[visit]), _draw_rows(rng, ADDON_CATEGORY, p[visit]))
     product = cat.product_in(rng, line_cat)
     hours = _hours(rng, p)
+    early = (day == 0) & (hours < first_hour)
+    hours[early] = rng.uniform(first_hour, max(first_hour, 21.4), int(early.sum()))
     return {"visit_cust": who, "visit_day": day, "visit_hour": hours, "line_visit": visit, "line_product": product,
             "line_cat": line_cat, "line_amount": cat.price[product]}
 
