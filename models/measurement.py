@@ -213,7 +213,8 @@ def measure_campaign(frame: pd.DataFrame, economics: Economics, window_days: int
 
     ``frame`` columns: held_out, treated (bool); revenue, margin, visits (the window) and pre_revenue,
     pre_margin, pre_visits (the same length before it); redemptions and reward_cost (the campaign's offers);
-    offer_id (the customer's first offer, None when not treated); plus the ``segments`` columns.
+    offer_id (the customer's first offer, None when not treated); plus the ``segments`` columns and, optionally,
+    habit_tags (a list per customer: one segment per tag).
     """
     missing = [c for c in ("held_out", "treated", *OUTCOMES, "redemptions", "reward_cost") if c not in frame.columns]
     if missing:
@@ -265,6 +266,19 @@ def measure_campaign(frame: pd.DataFrame, economics: Economics, window_days: int
                 row["note"] = "too few customers in this segment to compare"
             rows.append(row)
         result["segments"][seg] = rows
+    if "habit_tags" in frame.columns:  # a customer has several tags: one segment per tag, customers in several
+        tags = frame["habit_tags"].map(lambda t: list(t) if t is not None and not isinstance(t, float) else [])
+        rows = []
+        for tag in sorted({t for ts in tags for t in ts}):
+            sub = frame[tags.map(lambda ts, tag=tag: tag in ts)]
+            row = {"segment": tag, "customers_treated": int(sub["treated"].sum()),
+                   "customers_held_out": int(sub["held_out"].sum())}
+            if row["customers_held_out"] >= 2 and row["customers_treated"] >= 1:
+                row.update({f"incremental_{k}_per_treated": v.as_dict() for k, v in effects(sub, seg_boot).items()})
+            else:
+                row["note"] = "too few customers in this segment to compare"
+            rows.append(row)
+        result["segments"]["habit_tag"] = rows
     result["offers"] = measure_offers(frame, economics, window_days, members, seg_boot, seed)
     return result
 

@@ -54,9 +54,10 @@ def read_list(list_path: Path) -> dict:
     return {"list": listed, "exclusions": exclusions, **list_meta(list_path)}
 
 
-def customer_frame(lst: dict, tables: dict[str, pd.DataFrame], window_days: int, economics: Economics) -> pd.DataFrame:
+def customer_frame(lst: dict, tables: dict[str, pd.DataFrame], window_days: int, economics: Economics,
+                   profiles: Path | None = None) -> pd.DataFrame:
     """One row per considered customer: held out / treated, outcomes in the window and before it, the
-    campaign's redemptions and their cost, tier and churn-risk band."""
+    campaign's redemptions and their cost, tier, churn-risk band and (from ``profiles``) habit tags."""
     listed, exclusions = lst["list"], lst["exclusions"]
     if not listed["holdout"].astype(bool).any():
         raise MeasurementError(
@@ -103,11 +104,14 @@ def customer_frame(lst: dict, tables: dict[str, pd.DataFrame], window_days: int,
     tiers = tables["customers"].set_index("customer_id")["tier"]
     frame["tier"] = tiers.reindex(frame.index).fillna("unknown").astype(str)
     frame["churn_band"] = churn_band(frame["churn_risk"])
+    if profiles is not None:
+        tags = pd.read_parquet(profiles, columns=["customer_id", "habit_tags"]).set_index("customer_id")["habit_tags"]
+        frame["habit_tags"] = tags.reindex(frame.index).to_numpy()
     return frame
 
 
 def run_measure(list_path: Path, data_dir: Path, window_days: int = 30, economics: Economics | None = None,
-                n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> dict:
+                n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0, profiles: Path | None = None) -> dict:
     """Measure the list against ``data_dir`` and write ``<list>.measurement.json``; the measurement is returned."""
     from pipelines.io import read_validated
 
@@ -119,7 +123,9 @@ def run_measure(list_path: Path, data_dir: Path, window_days: int = 30, economic
         tables = read_validated(Path(data_dir))
     except FileNotFoundError as err:
         raise MeasurementError(str(err)) from None
-    frame = customer_frame(lst, tables, window_days, economics)
+    if profiles is not None and not Path(profiles).exists():
+        raise MeasurementError(f"--profiles '{profiles}' does not exist; build it with `rewards features` or leave it out")
+    frame = customer_frame(lst, tables, window_days, economics, profiles)
     members = int((tables["customers"]["signup_date"] < lst["as_of"]).sum())
     result = measure_campaign(frame, economics, window_days, members, n_boot=n_boot, seed=seed)
     treated = frame[frame["treated"]]
@@ -216,13 +222,14 @@ def measure_command(
     bootstrap: int = typer.Option(DEFAULT_BOOTSTRAP, "--bootstrap", min=100, help="Bootstrap resamples for the intervals."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
     mlflow_log: bool = typer.Option(True, "--mlflow/--no-mlflow", help="Log the measurement to MLflow beside the models."),
+    profiles: Path | None = typer.Option(None, "--profiles", help="Profiles at the list's as_of (adds a segment per habit tag)."),
 ) -> None:
     """Measure a campaign against its holdout: incremental revenue, margin and visits with 95% intervals, and ROI."""
     from pipelines.config import tracking_uri
 
     try:
         economics = Economics(gross_margin_rate=margin_rate, operating_cost_per_month=operating_cost, currency=currency)
-        result = run_measure(campaign, data, window_days, economics, n_boot=bootstrap, seed=seed)
+        result = run_measure(campaign, data, window_days, economics, n_boot=bootstrap, seed=seed, profiles=profiles)
     except MeasurementError as err:
         _fail(str(err))
     out = Path(result["outputs"]["measurement"])

@@ -98,3 +98,13 @@ def test_economics_out_of_range_is_an_error_naming_the_key():
         Economics(gross_margin_rate=1.5)
     with pytest.raises(MeasurementError, match="economics.operating_cost_per_month must be >= 0"):
         Economics(operating_cost_per_month=-1)
+
+
+def test_habit_tags_give_one_segment_per_tag_with_customers_in_several():
+    frame = _population(3000, 600, effect=4.0, seed=2)
+    frame["habit_tags"] = [["morning regular", "app user"] if i % 2 else ["app user"] for i in range(len(frame))]
+    result = measure_campaign(frame, Economics(), window_days=30, members=3000, n_boot=400)
+    rows = {r["segment"]: r for r in result["segments"]["habit_tag"]}
+    assert set(rows) == {"app user", "morning regular"}
+    assert rows["app user"]["customers_treated"] == result["customers_treated"]
+    assert rows["morning regular"]["customers_held_out"] == int(frame.loc[1::2, "held_out"].sum())
