@@ -171,7 +171,6 @@ def _list_counts(lst: dict) -> dict | None:
 def log_to_mlflow(result: dict, measurement_path: Path, tracking_uri: str) -> str | None:
     """Log the measurement as a run in the experiment of the offer model that made the list (None when the
     registry does not know that model version)."""
-    import mlflow
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 

@@ -26,6 +26,7 @@ COLOURS = {"treated": "#2b6cb0", "held_out": "#a0aec0", "model": "#2f855a", "res
 
 
 MIN_OFFER_CUSTOMERS = 20  # offers sent to fewer customers are too noisy to chart
+MIN_SEGMENT_HELD_OUT = 20  # segments with fewer held-out customers likewise (they stay in the JSON)
 
 
 class ReportError(ValueError):
@@ -55,7 +56,7 @@ def incremental_by_group_figure(m: dict):
     for seg, rows in m["segments"].items():
         for row in rows:
             est = row.get("incremental_revenue_per_treated")
-            if est is None:
+            if est is None or row["customers_held_out"] < MIN_SEGMENT_HELD_OUT:
                 continue
             v, a, b = _err(est)
             labels.append(f"{seg.replace('_', ' ')}: {row['segment']}"), values.append(v), lo.append(a), hi.append(b)
@@ -66,7 +67,7 @@ def incremental_by_group_figure(m: dict):
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(y, labels)
     ax.set_xlabel(f"incremental revenue per treated customer ({cur}), 95% interval")
-    ax.set_title("Incremental revenue by group (treated vs holdout)")
+    ax.set_title(f"Incremental revenue by group (treated vs holdout; groups with {MIN_SEGMENT_HELD_OUT}+ held out)")
     ax.grid(axis="x", alpha=0.3)
     return fig
 
@@ -130,7 +131,7 @@ def gain_figure(m: dict, evaluation: dict | None):
         c = evaluation["curves"]["uplift"]
         ax.plot(c["share"], c["random"], color=COLOURS["random"], linestyle="--", linewidth=1, label="random")
         ax.set_xlabel("share of customer x offer rows targeted")
-        ax.set_ylabel(f"incremental outcome ({evaluation.get('outcome', 'margin')})")
+        ax.set_ylabel("incremental margin, net of reward cost")
         ax.set_title("Qini curves, out-of-time validation")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)

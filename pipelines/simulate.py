@@ -21,7 +21,6 @@ program can be scored, simulated and measured again.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
