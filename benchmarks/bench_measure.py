@@ -48,9 +48,9 @@ def _train_reference(root: Path, customers: int) -> str:
 
 def measure_seed(root: Path, seed: int, customers: int, models: dict) -> dict:
     from pipelines.io import write_validated
-    from pipelines.measure import run_measure
+    from pipelines.measure import list_meta, run_measure
     from pipelines.score import ScoreRequest, run_score
-    from pipelines.simulate import list_meta, read_program, simulate_campaign, write_program
+    from pipelines.simulate import read_program, simulate_campaign, write_program
     from pipelines.synthetic import generate, write
 
     folder = root / f"seed{seed}"

@@ -39,10 +39,22 @@ def output_path(list_path: Path, kind: str) -> Path:
     return list_path.with_name(f"{list_path.stem}.{kind}.{ext}")
 
 
+def list_meta(list_path: Path) -> dict:
+    """as_of, send time and channel of a campaign list (from its summary, else from the list)."""
+    summary_path = Path(list_path).with_name(Path(list_path).stem + ".summary.json")
+    if summary_path.exists():
+        s = json.loads(summary_path.read_text())
+        return {"campaign": s.get("campaign"), "as_of": pd.Timestamp(s["as_of"]),
+                "send_at": pd.Timestamp(s.get("send_at") or pd.Timestamp(s["as_of"]) + pd.Timedelta(hours=9)),
+                "channel": s.get("channel", "email"), "summary": s}
+    listed = pd.read_parquet(list_path, columns=["campaign", "as_of"])
+    as_of = pd.Timestamp(listed["as_of"].iloc[0])
+    return {"campaign": str(listed["campaign"].iloc[0]), "as_of": as_of, "send_at": as_of + pd.Timedelta(hours=9),
+            "channel": "email", "summary": None}
+
+
 def read_list(list_path: Path) -> dict:
     """The list, its exclusions (when beside it) and summary, and when it was sent."""
-    from pipelines.simulate import list_meta
-
     list_path = Path(list_path)
     if not list_path.exists():
         raise MeasurementError(f"--campaign '{list_path}' does not exist; write it with `rewards score`")

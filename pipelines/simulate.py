@@ -31,6 +31,7 @@ import typer
 
 from data_contracts.schema import CATEGORIES, PURCHASE_CHANNELS, TABLE_NAMES
 from pipelines.io import write_frame
+from pipelines.measure import list_meta
 from pipelines.synthetic import (
     ADDON_CATEGORY,
     AFFINITY,
@@ -497,20 +498,6 @@ def list_assignment(listed: pd.DataFrame) -> pd.DataFrame:
     sent = listed[~listed["holdout"].astype(bool) & listed["offer_id"].notna()]
     return pd.DataFrame({"customer_id": sent["customer_id"].astype(str).to_numpy(),
                          "offer_id": sent["offer_id"].astype(str).to_numpy(), "treated": True})
-
-
-def list_meta(list_path: Path) -> dict:
-    """as_of, send time and channel of a campaign list (from its summary, else from the list)."""
-    summary_path = Path(list_path).with_name(Path(list_path).stem + ".summary.json")
-    if summary_path.exists():
-        s = json.loads(summary_path.read_text())
-        return {"campaign": s.get("campaign"), "as_of": pd.Timestamp(s["as_of"]),
-                "send_at": pd.Timestamp(s.get("send_at") or pd.Timestamp(s["as_of"]) + pd.Timedelta(hours=9)),
-                "channel": s.get("channel", "email"), "summary": s}
-    listed = pd.read_parquet(list_path, columns=["campaign", "as_of"])
-    as_of = pd.Timestamp(listed["as_of"].iloc[0])
-    return {"campaign": str(listed["campaign"].iloc[0]), "as_of": as_of, "send_at": as_of + pd.Timedelta(hours=9),
-            "channel": "email", "summary": None}
 
 
 def simulate_campaign(program: Program, listed: pd.DataFrame, send_at: pd.Timestamp, days: int, channel: str,
