@@ -83,3 +83,13 @@ def test_new_rows_continue_the_program_with_its_dtypes_and_fresh_receipt_ids(pro
 def test_a_folder_without_ground_truth_is_refused(tmp_path):
     with pytest.raises(SimulationError, match="only a program written by `rewards generate`"):
         read_program(tmp_path)
+
+
+def test_simulate_command_wants_a_list_or_exploration_waves(tmp_path):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    result = CliRunner().invoke(app, ["simulate", "--data", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "give either --campaign LIST or --explore-waves N" in result.output
