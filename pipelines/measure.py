@@ -53,11 +53,46 @@ def list_meta(list_path: Path) -> dict:
             "channel": "email", "summary": None}
 
 
+def read_decision_log(path: Path) -> dict:
+    """The offer API's decision log (JSON lines) as a list: each customer's first decision; control-group
+    customers are the holdout; the window starts at the first decision's context time."""
+    records = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    if not records:
+        raise MeasurementError(f"--campaign '{path}': the decision log has no decisions to measure")
+    log = pd.DataFrame(records)
+    missing = [c for c in ("customer_id", "status", "control_group", "offers", "context", "churn_risk") if c not in log]
+    if missing:
+        raise MeasurementError(f"--campaign '{path}': decision records lack fields {missing}; expected the offer API's log")
+    log["decided"] = pd.to_datetime(log["context"].map(lambda c: c["timestamp"]))
+    log = log.sort_values("decided", kind="stable").drop_duplicates("customer_id").reset_index(drop=True)
+    versions = log["model_versions"].iloc[0] if "model_versions" in log else {}
+    held = log[log["control_group"].astype(bool)]
+    offered = log[~log["control_group"].astype(bool)].explode("offers").dropna(subset=["offers"])
+    listed = pd.concat([
+        pd.DataFrame({"customer_id": held["customer_id"], "holdout": True, "rank": np.nan, "offer_id": None,
+                      "score": np.nan, "churn_risk": held["churn_risk"]}),
+        pd.DataFrame({"customer_id": offered["customer_id"], "holdout": False,
+                      "rank": offered["offers"].map(lambda o: o["rank"]), "offer_id": offered["offers"].map(lambda o: o["offer_id"]),
+                      "score": offered["offers"].map(lambda o: o["score"]), "churn_risk": offered["churn_risk"]}),
+    ], ignore_index=True)
+    listed["offer_model_version"] = versions.get("offer-response")
+    listed["churn_model_version"] = versions.get("churn-risk")
+    others = log[~log["control_group"].astype(bool) & (log["offers"].map(len) == 0)]
+    exclusions = pd.DataFrame({"customer_id": others["customer_id"], "reason": others["status"],
+                               "churn_risk": others["churn_risk"]})
+    send_at = log["decided"].min()
+    as_of = pd.Timestamp(log["profiles_as_of"].iloc[0]) if "profiles_as_of" in log else send_at.normalize()
+    return {"list": listed, "exclusions": exclusions, "campaign": f"decisions:{Path(path).stem}", "as_of": as_of,
+            "send_at": send_at, "channel": None, "summary": None, "any_send": True}
+
+
 def read_list(list_path: Path) -> dict:
-    """The list, its exclusions (when beside it) and summary, and when it was sent."""
+    """The list, its exclusions (when beside it) and summary, and when it was sent (or a decision log)."""
     list_path = Path(list_path)
     if not list_path.exists():
         raise MeasurementError(f"--campaign '{list_path}' does not exist; write it with `rewards score`")
+    if list_path.suffix == ".jsonl":
+        return read_decision_log(list_path)
     listed = pd.read_parquet(list_path) if list_path.suffix == ".parquet" else pd.read_csv(list_path)
     excl_path = list_path.with_name(f"{list_path.stem}.exclusions{list_path.suffix}")
     exclusions = None
@@ -106,7 +141,9 @@ def customer_frame(lst: dict, tables: dict[str, pd.DataFrame], window_days: int,
 
     events = tables["offer_events"]
     offers = tables["offers"].set_index("offer_id")
-    red = events[(events["sent_at"] == lst["send_at"]) & ~events["is_control"].astype(bool)
+    # A list's own sends; for a decision log, any send of a decided offer (the API does not write offer_events).
+    same_send = True if lst.get("any_send") else events["sent_at"] == lst["send_at"]
+    red = events[same_send & ~events["is_control"].astype(bool)
                  & events["redeemed_at"].notna() & (events["redeemed_at"] >= start) & (events["redeemed_at"] < end)]
     pairs = pd.MultiIndex.from_frame(sent[["customer_id", "offer_id"]].astype(str))
     red = red[pd.MultiIndex.from_frame(red[["customer_id", "offer_id"]].astype(str)).isin(pairs)]
@@ -224,7 +261,7 @@ def _fail(message: str) -> None:
 
 
 def measure_command(
-    campaign: Path = typer.Option(..., "--campaign", help="The campaign list written by `rewards score`."),
+    campaign: Path = typer.Option(..., "--campaign", help="The campaign list written by `rewards score`, or the offer API's decision log (.jsonl)."),
     data: Path = typer.Option(..., "--data", help="Tables covering the days after the send (e.g. `rewards simulate --out`)."),
     window_days: int = typer.Option(30, "--window-days", help="Days after the send to measure."),
     margin_rate: float = typer.Option(DEFAULT_MARGIN_RATE, "--margin-rate", help="Gross margin rate on revenue (0..1); the program file's economics.gross_margin_rate."),

@@ -137,3 +137,28 @@ def test_the_report_renders_in_a_real_browser_with_its_charts(measured, service_
     proc = subprocess.run([browser, *flags, "--window-size=1100,2600", f"--screenshot={shot}", page.as_uri()],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and shot.exists() and shot.stat().st_size > 20_000, proc.stderr[-2000:]
+
+
+def test_the_api_decision_log_measures_like_the_list_it_mirrors(measured, service_env):
+    """The same decisions written as the offer API logs them give the same measurement as the list."""
+    listed = pd.read_parquet(measured["campaign"])
+    excl = pd.read_parquet(measured["campaign"].with_name("summer.exclusions.parquet"))
+    versions = {"offer-response": listed["offer_model_version"].iloc[0], "churn-risk": listed["churn_model_version"].iloc[0]}
+    context = {"timestamp": "2026-06-30T09:00:00", "channel": "email", "store_id": None}
+    records = []
+    for cid, rows in listed[~listed["holdout"]].groupby("customer_id"):
+        records.append({"customer_id": cid, "status": "ok", "control_group": False,
+                        "churn_risk": float(rows["churn_risk"].iloc[0]), "context": context, "model_versions": versions,
+                        "offers": [{"offer_id": r.offer_id, "rank": int(r.rank), "score": float(r.score), "p_redeem": 0.1}
+                                   for r in rows.itertuples()]})
+    for r in excl.itertuples():
+        records.append({"customer_id": r.customer_id, "status": r.reason, "control_group": r.reason == "control_group",
+                        "churn_risk": float(r.churn_risk), "context": context, "model_versions": versions, "offers": []})
+    log = measured["root"] / "decisions.jsonl"
+    log.write_text("".join(json.dumps(rec) + "\n" for rec in records))
+    proc = _rewards(service_env, "measure", "--campaign", str(log), "--data", str(measured["sim"]), "--no-mlflow")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    m = json.loads(log.with_name("decisions.measurement.json").read_text())
+    for key in ("customers_treated", "customers_held_out", "customers_considered"):
+        assert m[key] == measured["m"][key], key
+    assert m["incremental_per_treated"]["revenue"] == measured["m"]["incremental_per_treated"]["revenue"]
