@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install browser demo test test-fast bench clean
 
 install: $(STAMP)
 
@@ -16,10 +16,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"
 	@touch $(STAMP)
 
+# The report's browser test needs a headless Chromium (Debian's `chromium`): installed here when it is
+# missing and we are root with apt-get; otherwise skipped with a message (the test then skips, saying why).
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium for the report's browser test (apt-get)"; \
+		(apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)) \
+			|| echo "browser: could not install chromium with apt-get; the report's browser test will be skipped"; \
+	else echo "browser: chromium is missing and this is not root with apt-get; the report's browser test will be skipped"; fi
+
 demo: install
 	$(BIN)/rewards demo
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest
 
 test-fast: install

@@ -25,6 +25,9 @@ _COMMANDS = [
     ("models", "pipelines.registry", "models_command"),
     ("serve", "pipelines.serve", "serve_command"),
     ("score", "pipelines.score", "score_command"),
+    ("simulate", "pipelines.simulate", "simulate_command"),
+    ("measure", "pipelines.measure", "measure_command"),
+    ("report", "pipelines.report", "report_command"),
     ("demo", "pipelines.demo", "demo_command"),
 ]
 

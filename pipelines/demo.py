@@ -107,6 +107,22 @@ def demo_command(
             "--data", str(validated), "--profiles", str(profiles), "--out", str(campaign),
         ]
     )
+    report = _measure_and_report(raw, campaign, as_of, profiles)
     customer_id = _showcase_customer(campaign, profiles)
     _serve_and_show(port, serve, customer_id, f"{as_of}T08:15:00")
-    typer.secho("\ndemo finished", fg="green", bold=True)
+    typer.secho(f"\ndemo finished; the campaign report: {report}", fg="green", bold=True)
+
+
+def _measure_and_report(raw: Path, campaign: Path, as_of: str, profiles: Path) -> Path:
+    """Close the loop: simulate 30 days after the list, measure it against its holdout, train the uplift
+    model on simulated exploration campaigns, and write the report."""
+    after, explored = config.data_dir() / "simulated", config.data_dir() / "explored"
+    _run(["simulate", "--campaign", str(campaign), "--data", str(raw), "--days", "30", "--out", str(after)])
+    _run(["measure", "--campaign", str(campaign), "--data", str(after), "--window-days", "30", "--profiles", str(profiles)])
+    _run(["simulate", "--explore-waves", "4", "--days", "30", "--data", str(raw), "--out", str(explored), "--seed", "1"])
+    code = _run(["train", "uplift", "--data", str(explored), "--since", as_of], ok_codes=(0, 2))
+    evaluation = config.reports_dir() / "uplift_evaluation.json"
+    _run(["report", "--campaign", str(campaign), *(["--evaluation", str(evaluation)] if code == 0 else [])])
+    report = campaign.with_name(f"{campaign.stem}.report.html")
+    typer.secho(f"\nThe campaign report: {report}", fg="green", bold=True)
+    return report

@@ -429,7 +429,7 @@ def _train_kinds(tables, client, digest, kinds, *, seed, horizon_days, margin, m
 
 
 def train_command(
-    which: Annotated[str, typer.Argument(help="Which model to train: churn, offers or all.")] = "all",
+    which: Annotated[str, typer.Argument(help="Which model to train: churn, offers, all, or uplift (from randomised control events).")] = "all",
     data: Annotated[Path | None, typer.Option("--data", help="Validated tables folder (default: data/validated).")] = None,
     horizon_days: Annotated[int, typer.Option("--horizon-days", min=1, help="Churn label: no visit in this many days.")] = 60,
     seed: Annotated[int, typer.Option("--seed", help="Random seed for the estimators.")] = DEFAULT_SEED,
@@ -438,10 +438,15 @@ def train_command(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Churn validation date (default: the latest whose label window the data observes).")] = None,
     snapshots: Annotated[int | None, typer.Option("--snapshots", min=1, help="Churn training snapshots (default: up to 5, as many as the data labels).")] = None,
     every_days: Annotated[int | None, typer.Option("--every-days", min=1, help="Days between churn training snapshots (default 30).")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="uplift: only offer events sent from this date.")] = None,
 ) -> None:
     """Train the churn and/or offer-response models, compare with baselines, register and gate in MLflow."""
     from pipelines.config import tracking_uri, validated_dir
 
+    if which == "uplift":  # pipelines/train_uplift.py: its own training set, evaluation and gate
+        from pipelines.train_uplift import run_uplift_cli
+
+        return run_uplift_cli(data or validated_dir(), seed=seed, margin=margin, since=since)
     kinds = KINDS if which == "all" else (which,)
     if which not in (*KINDS, "all"):
         typer.echo(f"error: unknown model '{which}'; expected churn, offers or all", err=True)
