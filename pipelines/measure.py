@@ -25,10 +25,6 @@ from models.measurement import (
     window_outcomes,
 )
 
-# Defaults until the program file's [economics] table is wired in (issue 10): see README "Measuring campaigns".
-DEFAULT_MARGIN_RATE = 0.65
-DEFAULT_OPERATING_COST_PER_MONTH = 1500.0
-DEFAULT_CURRENCY = "EUR"
 CONTROL_REASON = "control_group"
 
 
@@ -255,6 +251,22 @@ def log_to_mlflow(result: dict, measurement_path: Path, tracking_uri: str) -> st
     return run.info.run_id
 
 
+def program_economics(data_dir: Path, program_file: Path | None = None, **overrides) -> Economics:
+    """The [economics] of the program that ``data_dir`` belongs to, with any option given on the command line on top."""
+    from data_contracts.program import ProgramError
+    from pipelines.validate import resolve_program
+
+    try:
+        program, _, _ = resolve_program(Path(data_dir), program_file)
+    except ProgramError as err:
+        _fail(str(err))
+    e = program.economics
+    values = {"gross_margin_rate": e.gross_margin_rate, "operating_cost_per_month": e.operating_cost_per_month,
+              "currency": e.currency, "gross_margin_by_node": dict(e.gross_margin_by_node)}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Economics(**values)
+
+
 def _fail(message: str) -> None:
     typer.secho(f"rewards measure: {message}", fg="red", err=True)
     raise typer.Exit(2)
@@ -264,9 +276,10 @@ def measure_command(
     campaign: Path = typer.Option(..., "--campaign", help="The campaign list written by `rewards score`, or the offer API's decision log (.jsonl)."),
     data: Path = typer.Option(..., "--data", help="Tables covering the days after the send (e.g. `rewards simulate --out`)."),
     window_days: int = typer.Option(30, "--window-days", help="Days after the send to measure."),
-    margin_rate: float = typer.Option(DEFAULT_MARGIN_RATE, "--margin-rate", help="Gross margin rate on revenue (0..1); the program file's economics.gross_margin_rate."),
-    operating_cost: float = typer.Option(DEFAULT_OPERATING_COST_PER_MONTH, "--operating-cost-per-month", help="The program's operating cost per month; economics.operating_cost_per_month."),
-    currency: str = typer.Option(DEFAULT_CURRENCY, "--currency", help="Currency of amounts; economics.currency."),
+    program: Path | None = typer.Option(None, "--program", help="The program file whose [economics] apply (default: DATA/program.toml, else the built-in coffee program)."),
+    margin_rate: float | None = typer.Option(None, "--margin-rate", help="Override economics.gross_margin_rate (0..1) of the program file."),
+    operating_cost: float | None = typer.Option(None, "--operating-cost-per-month", help="Override economics.operating_cost_per_month of the program file."),
+    currency: str | None = typer.Option(None, "--currency", help="Override economics.currency of the program file."),
     bootstrap: int = typer.Option(DEFAULT_BOOTSTRAP, "--bootstrap", min=100, help="Bootstrap resamples for the intervals."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
     mlflow_log: bool = typer.Option(True, "--mlflow/--no-mlflow", help="Log the measurement to MLflow beside the models."),
@@ -276,7 +289,8 @@ def measure_command(
     from pipelines.config import tracking_uri
 
     try:
-        economics = Economics(gross_margin_rate=margin_rate, operating_cost_per_month=operating_cost, currency=currency)
+        economics = program_economics(data, program, gross_margin_rate=margin_rate,
+                                      operating_cost_per_month=operating_cost, currency=currency)
         result = run_measure(campaign, data, window_days, economics, n_boot=bootstrap, seed=seed, profiles=profiles)
     except MeasurementError as err:
         _fail(str(err))

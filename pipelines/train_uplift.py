@@ -146,9 +146,13 @@ def run_uplift_cli(data_dir: Path, *, seed: int, margin: float, since: str | Non
     from pipelines.io import read_validated
     from pipelines.registry import NoChampionError
 
+    from pipelines.validate import resolve_program
+
     try:
         tables = read_validated(Path(data_dir))
+        program, _, _ = resolve_program(Path(data_dir))  # validate copied the program file into the folder
         res = train_uplift(tables, tracking_uri(), seed=seed, margin=margin, window_days=window_days,
+                           margin_rate=program.economics.gross_margin_rate,
                            since=pd.Timestamp(since) if since else None,
                            evaluation_out=reports_dir() / "uplift_evaluation.json")
     except (FileNotFoundError, UpliftError, NoChampionError, ValueError) as err:
