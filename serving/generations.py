@@ -186,6 +186,16 @@ class GenerationBoard:
             _write_json(self.dir / "committed.json", {"generation": generation, "at": _now()})
         (self.dir / f"proposal-{generation}.json").unlink(missing_ok=True)  # late starters need not load it
 
+    def prune(self, before: int) -> None:
+        """Remove the votes and decisions of generations older than ``before`` (one set per reload otherwise)."""
+        for pattern in ("vote-*.json", "decision-*.json"):
+            for p in self.dir.glob(pattern):
+                try:
+                    if int(p.stem.split("-")[1]) < before:
+                        p.unlink(missing_ok=True)
+                except ValueError:
+                    continue
+
     def decision(self, generation: int) -> dict | None:
         return _read_json(self.dir / f"decision-{generation}.json")
 
@@ -297,6 +307,7 @@ class GenerationCoordinator:
                 refusals.append(f"only {len(votes)} of {self.workers} workers answered within {self.thresholds.timeout_s:.0f} s")
             commit = not refusals
             self.board.decide(g, commit, "; ".join(refusals))
+            self.board.prune(before=g - 10)
             self._apply(g, {"commit": commit, "reason": "; ".join(refusals)})
             if not commit:
                 raise ReloadRefused("; ".join(refusals))

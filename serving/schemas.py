@@ -11,7 +11,16 @@ from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    WithJsonSchema,
+    field_validator,
+)
 
 from data_contracts.schema import OFFER_CHANNELS
 
@@ -30,15 +39,23 @@ CustomerIdItem = Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_LENG
 OfferIdItem = Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_LENGTH)]
 
 
+def _whole_number(value):
+    """A JSON integer (1 or 1.0, as JSON Schema counts them); never a string or a boolean."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError("must be a whole number (a JSON integer, not a string or a boolean)")
+    return int(value)
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+
+
 class StoreTimezoneError(ValueError):
     """$REWARDS_STORE_TIMEZONE does not name a time zone."""
 
 
-def store_timezone() -> ZoneInfo | None:
-    """The stores' time zone from $REWARDS_STORE_TIMEZONE (IANA name), or None when not configured."""
-    name = os.environ.get(STORE_TIMEZONE_ENV, "").strip()
-    if not name:
-        return None
+def store_timezone() -> ZoneInfo:
+    """The stores' time zone from $REWARDS_STORE_TIMEZONE (IANA name; UTC when not set)."""
+    name = os.environ.get(STORE_TIMEZONE_ENV, "").strip() or "UTC"
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as err:
@@ -47,18 +64,26 @@ def store_timezone() -> ZoneInfo | None:
         ) from err
 
 
-def store_local(value: datetime, tz: ZoneInfo | None) -> datetime:
-    """``value`` as naive store-local time: an offset is converted to ``tz``; without ``tz`` it is refused."""
+def store_local(value: datetime, tz: ZoneInfo) -> datetime:
+    """``value`` as naive store-local time: without an offset it already is; with one it is converted to ``tz``.
+
+    The range is checked on the clock time as sent, so the documented pattern (years 1970..2199) is exact."""
+    if not EARLIEST <= value.replace(tzinfo=None) <= LATEST:
+        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
     if value.tzinfo is not None:
-        if tz is None:
-            raise ValueError(
-                "has a UTC offset, but the stores' time zone is not configured: send store-local time "
-                f"without an offset (e.g. 2026-06-30T08:15:00), or set {STORE_TIMEZONE_ENV} on the server"
-            )
         value = value.astimezone(tz).replace(tzinfo=None)
-    if not EARLIEST <= value <= LATEST:
-        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (store-local time)")
     return value
+
+
+TIMESTAMP_DOC = (
+    "Moment of the decision, ISO 8601 / RFC 3339, years 1970..2199. Without an offset it is store-local time "
+    f"(what the data uses); with an offset (Z, +02:00) it is converted to the stores' time zone, ${STORE_TIMEZONE_ENV} "
+    "(IANA name, UTC when not set)."
+)
+Timestamp = Annotated[datetime, WithJsonSchema({
+    "type": "string", "format": "date-time", "pattern": r"^(19[7-9][0-9]|2[01][0-9][0-9])-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-5][0-9]",
+    "description": TIMESTAMP_DOC,
+})]
 
 
 class RequestContext(BaseModel):
@@ -66,13 +91,7 @@ class RequestContext(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    timestamp: datetime = Field(
-        description=(
-            "Moment of the decision (ISO 8601), store-local time, between 1970-01-01 and 2199-12-31. "
-            f"A UTC offset is converted to the stores' time zone when the server has {STORE_TIMEZONE_ENV}, "
-            "and refused (400) when it has not."
-        )
-    )
+    timestamp: Timestamp = Field(description=TIMESTAMP_DOC)
     channel: Channel = Field(description=f"Touchpoint the offer is shown or sent on: one of {list(OFFER_CHANNELS)}.")
     store_id: StrictStr | None = Field(default=None, max_length=MAX_ID_LENGTH, description="Store the customer is at, when known.")
 
@@ -155,7 +174,8 @@ class ChurnResponse(BaseModel):
 class WorkerStatus(BaseModel):
     worker: int = Field(description="Worker index (1..workers).")
     pid: int = Field(description="Process id of the worker.")
-    generation: int = Field(description="Serving generation: 0 at start-up, +1 per committed reload. All workers agree.")
+    generation: int = Field(description="Serving generation: 0 at start-up, then the number of the reload that installed it "
+                                        "(numbers grow with every attempt; a refused attempt's number is never served).")
     profiles_as_of: str | None = Field(description="Cutoff of the profile snapshot this worker serves.")
     model_versions: dict[str, str] = Field(description="Versions this worker serves.")
     customers: int = Field(description="Profiled customers this worker serves.")
@@ -193,7 +213,7 @@ class RecommendRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     customer_id: CustomerIdItem = Field(description="Loyalty member identifier, 1..64 characters (unknown ids get cold-start offers).")
-    k: StrictInt = Field(default=3, ge=1, le=MAX_K, description=f"How many offers at most (an integer 1..{MAX_K}); one per reward category.")
+    k: WholeNumber = Field(default=3, ge=1, le=MAX_K, description=f"How many offers at most (an integer 1..{MAX_K}); one per reward category.")
     context: RequestContext = Field(description="Where and when the offer will be shown.")
     offer_ids: list[OfferIdItem] | None = Field(
         default=None, max_length=MAX_OFFER_IDS, description="Only consider these offers (unknown ids answer 404)."
@@ -210,7 +230,7 @@ class RecommendBatchRequest(BaseModel):
         description=f"1..{MAX_BATCH} loyalty member identifiers of 1..{MAX_ID_LENGTH} characters; duplicates are "
                     "answered once per distinct id (the decision is repeated at each position).",
     )
-    k: StrictInt = Field(default=3, ge=1, le=MAX_K, description=f"How many offers at most per customer (an integer 1..{MAX_K}).")
+    k: WholeNumber = Field(default=3, ge=1, le=MAX_K, description=f"How many offers at most per customer (an integer 1..{MAX_K}).")
     context: RequestContext = Field(description="Where and when the offers will be shown.")
     offer_ids: list[OfferIdItem] | None = Field(
         default=None, max_length=MAX_OFFER_IDS, description="Only consider these offers (unknown ids answer 404)."

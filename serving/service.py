@@ -41,9 +41,17 @@ from serving.schemas import (
     RequestContext,
     StatusResponse,
     WorkerStatus,
+    store_timezone,
 )
 
 logger = logging.getLogger("rewards.serving")
+if not logger.handlers:  # BentoML configures only its own loggers: give ours the same one-line format
+    _handler = logging.StreamHandler()
+    _handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] [%(name)s] %(message)s", "%Y-%m-%dT%H:%M:%S%z"))
+    logger.addHandler(_handler)
+    _level = os.environ.get("REWARDS_LOG_LEVEL", "INFO").strip().upper()
+    logger.setLevel(_level if _level in logging.getLevelNamesMapping() else "INFO")
+    logger.propagate = False
 
 
 def _now() -> str:
@@ -112,6 +120,7 @@ class OfferService:
         try:
             self.settings = Settings.from_env()
             thresholds = ReloadThresholds.from_env()
+            store_timezone()  # a misspelt zone is a start-up error, not a 400 on every request
         except (ServingLoadError, ValueError) as err:
             self.settings = None
             self._settings_error = str(err)

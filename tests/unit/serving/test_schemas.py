@@ -19,10 +19,15 @@ def _error(model, body: str):
     return from_validation_error(info.value)
 
 
-@pytest.mark.parametrize("k", ['"3"', "true", "3.0", "3.5"])
+@pytest.mark.parametrize("k", ['"3"', "true", "3.5", "null"])
 def test_k_must_be_a_json_integer(k):
     err = _error(RecommendRequest, f'{{"customer_id": "C1", "k": {k}, "context": {{"timestamp": "2026-06-30T08:15:00", "channel": "app"}}}}')
-    assert err.status == 400 and err.field == "k" and err.code == "int_type"
+    assert err.status == 400 and err.field == "k" and "whole number" in err.message
+
+
+def test_an_integral_float_is_an_integer_as_in_json_schema():
+    req = RecommendRequest.model_validate_json('{"customer_id": "C1", "k": 2.0, "context": {"timestamp": "2026-06-30T08:15:00", "channel": "app"}}')
+    assert req.k == 2 and isinstance(req.k, int)
 
 
 @pytest.mark.parametrize("when", ["3000-01-01T00:00:00", "1500-01-01T00:00:00", "2262-04-12T00:00:00", "0001-01-01T00:00:00"])
@@ -37,10 +42,19 @@ def test_a_numeric_timestamp_is_refused():
     assert err.field == "context.timestamp" and "ISO 8601" in err.message
 
 
-def test_an_offset_is_refused_without_a_store_timezone(monkeypatch):
+def test_without_a_store_timezone_an_offset_is_converted_to_utc(monkeypatch):
     monkeypatch.delenv("REWARDS_STORE_TIMEZONE", raising=False)
-    err = _error(RecommendRequest, '{"customer_id": "C1", "context": {"timestamp": "2026-06-30T08:15:00+09:00", "channel": "app"}}')
-    assert err.field == "context.timestamp" and "REWARDS_STORE_TIMEZONE" in err.message
+    req = RecommendRequest.model_validate_json(
+        '{"customer_id": "C1", "context": {"timestamp": "2026-06-30T08:15:00+09:00", "channel": "app"}}')
+    assert req.context.timestamp == datetime(2026, 6, 29, 23, 15)  # never 08:15 with the offset dropped
+
+
+def test_a_bad_store_timezone_is_named(monkeypatch):
+    from serving.schemas import StoreTimezoneError, store_timezone
+
+    monkeypatch.setenv("REWARDS_STORE_TIMEZONE", "Mars/Olympus")
+    with pytest.raises(StoreTimezoneError, match="REWARDS_STORE_TIMEZONE must be an IANA time zone"):
+        store_timezone()
 
 
 def test_an_offset_is_converted_to_store_local_time(monkeypatch):
