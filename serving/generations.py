@@ -166,6 +166,16 @@ class GenerationBoard:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
+    @contextlib.contextmanager
+    def load_lock(self):
+        """One worker loads at a time: the others keep a core to serve on (2 workers on 2 cores)."""
+        with open(self.dir / "load.lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
     def propose(self, generation: int, force: bool) -> None:
         _write_json(self.dir / f"proposal-{generation}.json", {"generation": generation, "force": force, "at": _now()})
 
@@ -247,7 +257,8 @@ class GenerationCoordinator:
                 return False
             self._handled.add(generation)
         try:
-            candidate = self._load()
+            with self.board.load_lock():
+                candidate = self._load()
             problems = [] if force else sanity_problems(self._current(), candidate, self.thresholds)
         except Exception as err:  # noqa: BLE001 - any failure is a "no" vote with its reason
             candidate, problems = None, [str(err) or type(err).__name__]

@@ -9,6 +9,7 @@ the request's values; only server errors get a traceback (BentoML's own handler)
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 
@@ -18,6 +19,9 @@ from serving.errors import ApiError, from_validation_error, log_client_error
 from serving.openapi import OPERATIONS, openapi_document
 
 MAX_BODY_ENV = "REWARDS_MAX_BODY_BYTES"
+BUDGET_ENV = "REWARDS_REQUEST_TIMEOUT_S"
+DEFAULT_BUDGET_S = 10.0  # a batch of 1,000 distinct ids takes ~0.2 s: this only ever stops a runaway
+UNBUDGETED = frozenset({"/admin/reload"})  # a reload waits for every worker (its own timeout)
 DEFAULT_MAX_BODY = 256 * 1024  # 1,000 ids of 64 characters plus 200 offer ids is ~85 KB
 SPEC_PATHS = frozenset({"/docs.json", "/schema.json"})
 
@@ -31,6 +35,15 @@ def max_body_from_env(env: dict | None = None) -> int:
     return value if value > 0 else DEFAULT_MAX_BODY
 
 
+def budget_from_env(env: dict | None = None) -> float:
+    raw = (env if env is not None else os.environ).get(BUDGET_ENV, "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_BUDGET_S
+    except ValueError:
+        value = DEFAULT_BUDGET_S
+    return value if value > 0 else DEFAULT_BUDGET_S
+
+
 def _header(scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key == name:
@@ -41,9 +54,10 @@ def _header(scope, name: bytes) -> str | None:
 class RequestGuard:
     """415 / 413 / 400 for the API's POST operations; the published spec at /docs.json."""
 
-    def __init__(self, app, max_body: int | None = None):
+    def __init__(self, app, max_body: int | None = None, budget_s: float | None = None):
         self.app = app
         self.max_body = max_body_from_env() if max_body is None else max_body
+        self.budget_s = budget_from_env() if budget_s is None else budget_s
         self._spec: bytes | None = None
 
     async def __call__(self, scope, receive, send):
@@ -73,7 +87,26 @@ class RequestGuard:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.app(scope, replay, send)
+        if path in UNBUDGETED:
+            await self.app(scope, replay, send)
+            return
+        started = False
+
+        async def tracked_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await asyncio.wait_for(self.app(scope, replay, tracked_send), self.budget_s)
+        except asyncio.TimeoutError:
+            if started:
+                raise
+            err = ApiError(503, "time_budget_exceeded",
+                           f"the request took longer than the server's time budget of {self.budget_s:g} s ({BUDGET_ENV}); "
+                           "try again, or send fewer ids")
+            log_client_error(path, err)
+            await err.send(send)
 
     async def _checked_body(self, scope, receive, model) -> bytes:
         media = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()

@@ -25,7 +25,7 @@ OPERATIONS: dict[str, tuple[type[BaseModel], type[BaseModel], str, tuple[int, ..
     "/churn_risk": (schemas.ChurnRequest, schemas.ChurnResponse,
                     "Predicted churn risk of up to 1,000 customers (null for customers without a profile).", (503,)),
     "/status": (schemas.EmptyRequest, schemas.StatusResponse,
-                "What is serving, in every worker: generation, model versions, profile snapshot, sizes, last reload error.", ()),
+                "What is serving, in every worker: generation, model versions, profile snapshot, sizes, last reload error.", (503,)),
     "/admin/reload": (schemas.ReloadRequest, schemas.ReloadResponse,
                       "Load models and profiles anew in every worker, check them against the serving state, then switch "
                       "all workers to the new generation, or none (409, the previous state keeps serving).", (409,)),
@@ -43,7 +43,8 @@ STATUS_TEXT = {
          "the previous generation keeps serving in every worker.",
     413: "The request body is larger than the server's cap ($REWARDS_MAX_BODY_BYTES).",
     415: "Only application/json bodies are accepted.",
-    503: "Models and profiles are not loaded yet (see /status).",
+    503: "Models and profiles are not loaded yet (see /status), or the request ran past the server's time budget "
+         "($REWARDS_REQUEST_TIMEOUT_S, code time_budget_exceeded).",
 }
 
 

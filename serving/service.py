@@ -59,11 +59,19 @@ def _now() -> str:
 
 
 WORKERS = int(os.environ.get("REWARDS_SERVE_WORKERS", "1"))
-# The per-request time budget: BentoML cancels a request that runs longer. A batch of 1,000 distinct
-# ids takes ~0.2 s, so this only ever stops a runaway.
-REQUEST_TIMEOUT_S = float(os.environ.get("REWARDS_REQUEST_TIMEOUT_S", "10"))
+# The per-request time budget is serving.guard's ($REWARDS_REQUEST_TIMEOUT_S, 503 past it); BentoML's
+# own timeout only has to let a reload finish (it waits for every worker's load).
+def _server_timeout() -> float:
+    try:
+        return ReloadThresholds.from_env().timeout_s + 60
+    except ValueError:  # reported by OfferService.__init__ (not ready)
+        return 180.0
+
+
+SERVER_TIMEOUT_S = _server_timeout()
 # BentoML's per-request access log line and Prometheus metrics cost ~15 % of a /recommend request's
 # CPU at 200 req/s on 2 cores; every decision is in the decision log anyway. REWARDS_ACCESS_LOG=1 turns both on.
+LOAD_SWITCH_INTERVAL_S = float(os.environ.get("REWARDS_LOAD_SWITCH_INTERVAL_S", "0.0002"))
 ACCESS_LOG = os.environ.get("REWARDS_ACCESS_LOG", "").strip().lower() in {"1", "true", "yes"}
 
 
@@ -77,6 +85,22 @@ def _settle_heap() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+
+
+def _load_while_serving() -> ServingState:
+    """Build a new state in a background thread of a serving worker, yielding the GIL often.
+
+    The load is Python-heavy (pandas, the scorer check) and holds the GIL; at the default 5 ms switch
+    interval every request waiting for the GIL waits that long, several times. 0.2 ms makes the
+    event loop wait less at the cost of a slightly slower load."""
+    import sys
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(LOAD_SWITCH_INTERVAL_S)
+    try:
+        return load_state(Settings.from_env())
+    finally:
+        sys.setswitchinterval(previous)
 
 
 def _worker_index() -> int:
@@ -104,7 +128,7 @@ def _refuse(err: ApiError, path: str, ctx: bentoml.Context | None):
 @bentoml.service(
     name="offer-api",
     workers=WORKERS,
-    traffic={"timeout": REQUEST_TIMEOUT_S, "max_concurrency": 256},
+    traffic={"timeout": SERVER_TIMEOUT_S, "max_concurrency": 256},
     resources={"cpu": "1"},
     logging={"access": {"enabled": ACCESS_LOG}},
     metrics={"enabled": ACCESS_LOG},
@@ -143,7 +167,7 @@ class OfferService:
 
         self.coordinator = GenerationCoordinator(
             GenerationBoard(config.data_dir() / "serving"), _worker_index(), WORKERS, thresholds,
-            load=lambda: load_state(Settings.from_env()), current=lambda: self._state,
+            load=_load_while_serving, current=lambda: self._state,
             install=self._install, describe=_describe,
         )
         self.coordinator.start()
@@ -155,7 +179,10 @@ class OfferService:
 
     def _install(self, state: ServingState, generation: int) -> None:
         self._state = state  # the swap: one reference assignment
-        _settle_heap()
+        # Freeze the new state out of the cyclic GC without a full collection: gc.collect() walks the
+        # whole heap holding the GIL (100s of ms with the event loop waiting). The old state is freed
+        # by reference counting when the last request using it ends.
+        gc.freeze()
 
     @property
     def last_reload_error(self) -> str | None:
