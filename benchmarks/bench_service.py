@@ -167,16 +167,23 @@ async def run_with_reloads(url: str, rate: float, seconds: float, body_fn, every
 
 
 def group_rss_mb(pid: int) -> float:
-    """Resident memory of a process group (the BentoML arbiter and its workers), from /proc."""
-    pgid, total = os.getpgid(pid), 0
+    """Resident memory of a process and all its descendants (the BentoML arbiter and its workers), from /proc."""
+    parents = {}
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if os.getpgid(int(proc.name)) != pgid:
+        if proc.name.isdigit():
+            try:
+                parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
                 continue
-            status = (proc / "status").read_text()
-        except (OSError, ProcessLookupError):
+    family, frontier = set(), {pid}
+    while frontier:
+        family |= frontier
+        frontier = {p for p, parent in parents.items() if parent in frontier} - family
+    total = 0
+    for pid in family:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
             continue
         total += next((int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS:")), 0)
     return total / 1024

@@ -97,19 +97,25 @@ def test_unknown_offers_are_a_404_object_and_not_a_list(client, profiled_ids):
 
 
 def _server_rss_mb(server) -> float:
-    """Resident memory of the server's process group (the BentoML arbiter and its worker)."""
-    total = 0
-    pgid = os.getpgid(server.process.pid)
+    """Resident memory of a process and all its descendants (the BentoML arbiter and its workers), from /proc."""
+    parents = {}
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if os.getpgid(int(proc.name)) != pgid:
+        if proc.name.isdigit():
+            try:
+                parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
                 continue
-            status = (proc / "status").read_text()
-        except (OSError, ProcessLookupError):
+    family, frontier = set(), {server.process.pid}
+    while frontier:
+        family |= frontier
+        frontier = {p for p, parent in parents.items() if parent in frontier} - family
+    total = 0
+    for pid in family:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
             continue
-        total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+        total += next((int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS:")), 0)
     return total / 1024
 
 
