@@ -220,7 +220,7 @@ class GenerationBoard:
 class GenerationCoordinator:
     """This worker's side of the protocol: follow proposals in a thread, coordinate the reloads it receives.
 
-    ``load()`` builds a new ServingState (or raises); ``current()`` is the state serving;
+    ``load(force)`` gives the next ServingState (or raises); ``current()`` is the state serving;
     ``install(state, generation)`` swaps it in; ``describe(state)`` is what goes into the worker file.
     """
 
@@ -258,7 +258,7 @@ class GenerationCoordinator:
             self._handled.add(generation)
         try:
             with self.board.load_lock():
-                candidate = self._load()
+                candidate = self._load(force)
             problems = [] if force else sanity_problems(self._current(), candidate, self.thresholds)
         except Exception as err:  # noqa: BLE001 - any failure is a "no" vote with its reason
             candidate, problems = None, [str(err) or type(err).__name__]

@@ -187,6 +187,8 @@ class ReloadResponse(BaseModel):
     status: Literal["reloaded"] = Field(description="The new models and profiles are serving in every worker.")
     generation: int = Field(description="The generation now serving in every worker.")
     forced: bool = Field(description="Whether the sanity checks against the previous state were skipped (force).")
+    rebuilt: bool = Field(description="False when nothing the state is built from had changed (champion versions, "
+                                      "profile snapshot, validated tables, settings): the state was kept, not rebuilt.")
     model_versions: dict[str, str] = Field(description="Versions now serving.")
     profiles_as_of: str = Field(description="Cutoff of the profile snapshot now serving.")
     previous_model_versions: dict[str, str] = Field(description="Versions served before the reload.")

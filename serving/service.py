@@ -25,6 +25,7 @@ from serving.decision_log import DecisionLog
 from serving.errors import ApiError, log_client_error
 from serving.generations import GenerationBoard, GenerationCoordinator, ReloadRefused, ReloadThresholds
 from serving.guard import RequestGuard
+from serving.inputs import inputs_fingerprint
 from serving.loading import ServingLoadError, ServingState, Settings, load_state
 from serving.schemas import (
     BatchResponse,
@@ -103,6 +104,15 @@ def _load_while_serving() -> ServingState:
         sys.setswitchinterval(previous)
 
 
+def _fingerprint() -> str | None:
+    """The inputs' fingerprint now, or None when it cannot be taken (then the reload rebuilds)."""
+    try:
+        return inputs_fingerprint(Settings.from_env())
+    except Exception as err:  # noqa: BLE001 - no fingerprint only means "rebuild"
+        logger.warning("cannot fingerprint the serving inputs (%s: %s); the reload rebuilds", type(err).__name__, err)
+        return None
+
+
 def _worker_index() -> int:
     from bentoml._internal.context import server_context
 
@@ -140,6 +150,8 @@ class OfferService:
         self._settings_error: str | None = None
         self._state: ServingState | None = None
         self._load_error: str | None = None
+        self._fingerprints: dict[int, str | None] = {}  # id(state) -> fingerprint of its inputs
+        self.rebuilt = True  # whether the last load built a new state (False: inputs unchanged)
         self.coordinator: GenerationCoordinator | None = None
         try:
             self.settings = Settings.from_env()
@@ -152,7 +164,9 @@ class OfferService:
             return
         self.log = DecisionLog(self.settings.decision_log)
         try:
+            fingerprint = _fingerprint()
             self._state = load_state(self.settings)
+            self._fingerprints = {id(self._state): fingerprint}
             _settle_heap()
             logger.info(
                 "offer API ready: models %s, profiles as of %s, %d customers, %d offers, %s scorer, loaded in %.1f s",
@@ -167,7 +181,7 @@ class OfferService:
 
         self.coordinator = GenerationCoordinator(
             GenerationBoard(config.data_dir() / "serving"), _worker_index(), WORKERS, thresholds,
-            load=_load_while_serving, current=lambda: self._state,
+            load=self._load, current=lambda: self._state,
             install=self._install, describe=_describe,
         )
         self.coordinator.start()
@@ -177,7 +191,23 @@ class OfferService:
 
     # ---- helpers ---------------------------------------------------------------------------
 
+    def _load(self, force: bool = False) -> ServingState:
+        """A state for the next generation: the serving one when nothing it was built from changed
+        (unless ``force``), else a new one."""
+        current, fingerprint = self._state, _fingerprint()
+        if not force and current is not None and fingerprint is not None \
+                and self._fingerprints.get(id(current)) == fingerprint:
+            self.rebuilt = False
+            return current
+        state = _load_while_serving()
+        self._fingerprints[id(state)] = fingerprint
+        self.rebuilt = True
+        return state
+
     def _install(self, state: ServingState, generation: int) -> None:
+        if state is self._state:
+            return  # inputs unchanged: nothing to swap
+        self._fingerprints = {id(state): self._fingerprints.get(id(state))}
         self._state = state  # the swap: one reference assignment
         # Freeze the new state out of the cyclic GC without a full collection: gc.collect() walks the
         # whole heap holding the GIL (100s of ms with the event loop waiting). The old state is freed
@@ -338,6 +368,7 @@ class OfferService:
             status="reloaded",
             generation=generation,
             forced=force,
+            rebuilt=self.rebuilt,
             model_versions=state.model_versions,
             profiles_as_of=state.profiles_as_of,
             previous_model_versions=prev_versions,

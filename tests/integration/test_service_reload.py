@@ -68,6 +68,17 @@ def test_an_offset_is_converted_to_the_store_timezone(two_workers, service_env):
     assert logged[0]["context"]["timestamp"] == DECISION_TIME  # 06:15 UTC is 08:15 in Berlin in summer
 
 
+def test_a_reload_with_unchanged_inputs_keeps_the_state_in_both_workers(two_workers):
+    client, _, _ = two_workers
+    before = _workers(client)
+    resp = client.post("/admin/reload", json={})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["rebuilt"] is False and resp.json()["generation"] > before[0]["generation"]
+    after = _workers(client)
+    assert {w["generation"] for w in after} == {resp.json()["generation"]}
+    assert [w["loaded_at"] for w in after] == [w["loaded_at"] for w in before]  # kept, not rebuilt
+
+
 def test_a_ten_row_snapshot_is_refused_and_both_workers_keep_the_old_generation(two_workers):
     client, profiles, log_path = two_workers
     before = _workers(client)
@@ -88,7 +99,7 @@ def test_a_ten_row_snapshot_is_refused_and_both_workers_keep_the_old_generation(
         resp = client.post("/admin/reload", json={"force": True})
         assert resp.status_code == 200, resp.text
         forced = resp.json()
-        assert forced["forced"] is True and forced["generation"] > before[0]["generation"]
+        assert forced["forced"] is True and forced["rebuilt"] is True and forced["generation"] > before[0]["generation"]
         assert [(w["generation"], w["customers"]) for w in _workers(client)] == [(forced["generation"], 10)] * 2
     finally:
         full.to_parquet(profiles, index=False)

@@ -47,7 +47,7 @@ class Worker:
     def __init__(self, board, index, workers=2):
         self.state, self.next = state(3000, tag="old"), state(3000, tag="new")
         self.c = GenerationCoordinator(
-            board, index, workers, ReloadThresholds(timeout_s=5), load=lambda: self._load(),
+            board, index, workers, ReloadThresholds(timeout_s=5), load=lambda force: self._load(),
             current=lambda: self.state, install=self._install,
             describe=lambda s: {"customers": len(s.book.positions), "tag": s.tag}, poll_s=0.02)
 
