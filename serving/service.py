@@ -60,9 +60,11 @@ def _now() -> str:
 
 
 WORKERS = int(os.environ.get("REWARDS_SERVE_WORKERS", "1"))
-# The per-request time budget is serving.guard's ($REWARDS_REQUEST_TIMEOUT_S, 503 past it); BentoML's
-# own timeout only has to let a reload finish (it waits for every worker's load).
+
+
 def _server_timeout() -> float:
+    """The per-request time budget is serving.guard's ($REWARDS_REQUEST_TIMEOUT_S, 503 past it); BentoML's
+    own timeout only has to let a reload finish (it waits for every worker's load)."""
     try:
         return ReloadThresholds.from_env().timeout_s + 60
     except ValueError:  # reported by OfferService.__init__ (not ready)
@@ -72,8 +74,9 @@ def _server_timeout() -> float:
 SERVER_TIMEOUT_S = _server_timeout()
 # BentoML's per-request access log line and Prometheus metrics cost ~15 % of a /recommend request's
 # CPU at 200 req/s on 2 cores; every decision is in the decision log anyway. REWARDS_ACCESS_LOG=1 turns both on.
-LOAD_SWITCH_INTERVAL_S = float(os.environ.get("REWARDS_LOAD_SWITCH_INTERVAL_S", "0.0002"))
 ACCESS_LOG = os.environ.get("REWARDS_ACCESS_LOG", "").strip().lower() in {"1", "true", "yes"}
+# The GIL switch interval while a worker builds a new state next to the requests it serves (see _load_while_serving).
+LOAD_SWITCH_INTERVAL_S = float(os.environ.get("REWARDS_LOAD_SWITCH_INTERVAL_S", "0.0002"))
 
 
 def _settle_heap() -> None:
