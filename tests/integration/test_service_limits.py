@@ -123,11 +123,11 @@ def test_a_thousand_copies_of_one_id_cost_what_one_does(client, server, service_
     distinct = {"customer_ids": profiled_ids[:1000], "k": 3, "context": CTX}
     copies = {"customer_ids": [profiled_ids[0]] * 1000, "k": 3, "context": CTX}
     client.post("/recommend_batch", json=distinct).raise_for_status()  # warm
-    rss_before = _server_rss_mb(server)
     t0 = time.perf_counter()
     for _ in range(3):
         client.post("/recommend_batch", json=distinct).raise_for_status()
     distinct_s = (time.perf_counter() - t0) / 3
+    rss_before = _server_rss_mb(server)
     t0 = time.perf_counter()
     resp = client.post("/recommend_batch", json=copies)
     copies_s = time.perf_counter() - t0
