@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from functools import lru_cache
 from pathlib import Path
 
 
@@ -20,14 +21,20 @@ def _file_key(path: Path) -> str:
     return f"{path}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
 
 
-def champion_versions(tracking_uri: str) -> dict[str, str]:
-    """The registry versions the champion aliases point at now (raises when the registry cannot answer)."""
+@lru_cache(maxsize=4)
+def _client(tracking_uri: str):
+    """One client per store: creating one (a SQLAlchemy engine and schema check) costs ~100s of ms of CPU."""
     from mlflow import MlflowClient
 
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def champion_versions(tracking_uri: str) -> dict[str, str]:
+    """The registry versions the champion aliases point at now (raises when the registry cannot answer)."""
     from pipelines.config import CHURN_MODEL_NAME, OFFER_MODEL_NAME
     from pipelines.registry import CHAMPION
 
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = _client(tracking_uri)
     return {name: str(client.get_model_version_by_alias(name, CHAMPION).version)
             for name in (OFFER_MODEL_NAME, CHURN_MODEL_NAME)}
 
