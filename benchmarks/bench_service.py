@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import shutil
@@ -55,10 +56,15 @@ def prepare(root: Path, customers: int, days: int, seed: int) -> dict[str, str]:
     from pipelines.synthetic import generate
     from pipelines.train import train_all
 
+    import pandas as pd
+
     sample = generate(n_customers=customers, days=days, seed=seed, end_date=SAMPLE_END_DATE)
     validated = write_validated(sample.tables, root / "validated")
     profiles = root / "profiles" / "profiles.parquet"
     build_and_write(sample.tables, SAMPLE_END_DATE, profiles)
+    # A second snapshot (a day earlier) for the reload phase: a reload of changed inputs rebuilds everything.
+    build_and_write(sample.tables, str((pd.Timestamp(SAMPLE_END_DATE) - pd.Timedelta(days=1)).date()),
+                    root / "profiles-b" / "profiles.parquet")
     env = {
         "REWARDS_DATA_DIR": str(root),
         "REWARDS_VALIDATED_DIR": str(validated),
@@ -137,6 +143,147 @@ async def run_rate(url: str, path: str, rate: float, seconds: float, body_fn, me
     }
 
 
+async def run_with_reloads(url: str, rate: float, seconds: float, body_fn, every: float = 10.0,
+                           before_reload=None) -> dict:
+    """``run_rate`` on /recommend while POST /admin/reload is sent every ``every`` seconds.
+
+    ``before_reload(i)`` runs before the i-th reload (e.g. puts a different profile snapshot in place,
+    so the reload really rebuilds; without it the inputs are unchanged and the state is kept)."""
+    import aiohttp
+
+    reloads: list[tuple[int, float]] = []
+    stop = asyncio.Event()
+
+    async def reloader() -> None:
+        headers = {"X-API-Key": API_KEY, "Content-Type": "application/json"}
+        async with aiohttp.ClientSession(base_url=url, headers=headers, timeout=aiohttp.ClientTimeout(total=300)) as session:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), every / 2)
+            while not stop.is_set():
+                if before_reload is not None:
+                    before_reload(len(reloads))
+                t0 = time.perf_counter()
+                async with session.post("/admin/reload", data="{}") as resp:
+                    body = await resp.read()
+                    reloads.append((resp.status, time.perf_counter() - t0))
+                    if resp.status != 200:
+                        print("reload answered", resp.status, body[:300], flush=True)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), max(0.0, every - (time.perf_counter() - t0)))
+
+    task = asyncio.ensure_future(reloader())
+    try:
+        result = await run_rate(url, "/recommend", rate, seconds, body_fn)
+    finally:
+        stop.set()
+        await task  # let a reload in flight finish: the next phase must not start during one
+    result["reloads"] = len(reloads)
+    result["reload_failures"] = sum(1 for status, _ in reloads if status != 200)
+    result["reload_s"] = round(float(np.median([d for _, d in reloads])), 2) if reloads else None
+    return result
+
+
+def group_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants (the BentoML arbiter and its workers), from /proc."""
+    parents = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    family, frontier = set(), {pid}
+    while frontier:
+        family |= frontier
+        frontier = {p for p, parent in parents.items() if parent in frontier} - family
+    total = 0
+    for pid in family:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        total += next((int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS:")), 0)
+    return total / 1024
+
+
+def swap_snapshots(env: dict) -> callable:
+    """A ``before_reload`` that alternates the served profile snapshot between the built one and a day-earlier one."""
+    from pipelines.build_features import manifest_path
+
+    live = Path(env["REWARDS_PROFILES_PATH"])
+    a_dir, b = live.parent.with_name("profiles-a"), live.parent.with_name("profiles-b") / live.name
+    a_dir.mkdir(exist_ok=True)
+    a = a_dir / live.name
+    shutil.copy(live, a)
+    shutil.copy(manifest_path(live), manifest_path(a))
+
+    def put(i: int) -> None:
+        src = b if i % 2 == 0 else a
+        for s_, d_ in ((src, live), (manifest_path(src), manifest_path(live))):
+            tmp = d_.with_name(f".{d_.name}.tmp")
+            shutil.copy(s_, tmp)
+            os.replace(tmp, d_)
+
+    return put
+
+
+def reload_section(args, url: str, rec_body, status: dict, server_pid: int, env: dict) -> None:
+    """/recommend at the top rate with and without a reload every 10 s, in the same run: its own section."""
+    rate = float(args.reload_rate)
+    rows = []
+    rss_before = group_rss_mb(server_pid)
+    swap = swap_snapshots(env)
+    for label, reloading in (("no reload (reference)", None), ("reload every 10 s, inputs unchanged", "same"),
+                             ("no reload (reference, again)", None),
+                             ("reload every 10 s, new profile snapshot each time", "swap")):
+        if reloading:
+            r = asyncio.run(run_with_reloads(url, rate, args.reload_seconds, rec_body, every=10.0,
+                                             before_reload=swap if reloading == "swap" else None))
+        else:
+            r = asyncio.run(run_rate(url, "/recommend", rate, args.reload_seconds, rec_body))
+        print("reload phase", label, r, flush=True)
+        rows.append((label, r))
+    rss_after = group_rss_mb(server_pid)
+    ref_p99 = float(np.mean([r["p99"] for label, r in rows if not label.startswith("reload")]))
+    table = [
+        {
+            "run": label,
+            "/recommend p50 / p95 / p99 (ms)": f"{r['p50']} / {r['p95']} / {r['p99']}",
+            "throughput (req/s)": r["throughput"],
+            "errors": r["errors"],
+            "reloads (failed)": f"{r['reloads']} ({r['reload_failures']})" if "reloads" in r else "-",
+            "reload took (median s)": r.get("reload_s") if r.get("reload_s") is not None else "-",
+            "p99 / reference p99": round(r["p99"] / ref_p99, 2) if r["p99"] else "",
+        }
+        for label, r in rows
+    ]
+    def verdict(r: dict) -> str:
+        return "holds" if r["errors"] == 0 and r["p99"] is not None and r["p99"] <= TARGET_P99_MS else "does not hold"
+
+    same, swapped = rows[1][1], rows[3][1]
+    body = f"""
+`/recommend` (k=3, random profiled customer) at {rate:.0f} req/s for {args.reload_seconds:.0f} s while `POST /admin/reload`
+is sent every 10 s, against the same server ({args.workers} workers, {status.get('scorer')} scorer) with no reload
+before and after (the reference, same run). With unchanged inputs a reload keeps the state (fingerprint of the champion
+versions, snapshot and tables: polling costs two registry look-ups); with a new profile snapshot each time (the bench
+alternates two) every worker rebuilds the whole state (models, profiles, offers, history, the scorer check), one worker
+at a time, checks it against the serving one, and all switch to the new generation together.
+Target: p99 <= {TARGET_P99_MS:.0f} ms and 0 errors while reloading: unchanged inputs **{verdict(same)}**, new snapshot
+each time **{verdict(swapped)}**.
+
+{markdown_table(table)}
+
+Server memory (arbiter and workers) {rss_before:.0f} MB before the four runs, {rss_after:.0f} MB after
+{same['reloads'] + swapped['reloads']} reloads ({swapped['reloads']} of them rebuilds).
+
+**The machine is shared with other engineers' jobs during this run** (load average {os.getloadavg()[0]:.1f} on
+{os.cpu_count()} cores at the end): read the ratio against the reference measured minutes apart on the same server, not
+the absolute figures.
+"""
+    update_section("service_reload", "Offer API latency during reloads", body)
+    print(body)
+
+
 def sustainable(r: dict) -> bool:
     return r["errors"] == 0 and r["p99"] is not None and r["p99"] <= TARGET_P99_MS and r["throughput"] >= 0.95 * r["rate"]
 
@@ -157,6 +304,10 @@ def main() -> None:
              "(REWARDS_ACCESS_LOG=1; off by default) ('' to skip).",
     )
     parser.add_argument("--keep", action="store_true", help="Keep the temporary data folder.")
+    parser.add_argument("--reload-rate", type=float, default=200.0, help="Rate of the reload-while-serving phase.")
+    parser.add_argument("--reload-seconds", type=float, default=60.0, help="Duration of each reload-phase run.")
+    parser.add_argument("--only-reload", action="store_true",
+                        help="Run only the reload-while-serving phase (its own section of docs/benchmarks.md).")
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -199,6 +350,18 @@ def main() -> None:
         return proc, url
 
     proc, url = serve(args.workers)
+    if args.only_reload:
+        try:
+            import httpx
+
+            asyncio.run(run_rate(url, "/recommend", 50, 5, rec_body))  # warm-up
+            status = httpx.post(f"{url}/status", json={}, headers={"X-API-Key": API_KEY}).json()
+            reload_section(args, url, rec_body, status, proc.pid, env)
+        finally:
+            stop_server(proc)
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+        return
     try:
         asyncio.run(run_rate(url, "/recommend", 50, 5, rec_body))  # warm-up
         for rate in rates:
@@ -240,6 +403,7 @@ def main() -> None:
                 if i >= 2:  # first two warm up
                     batch_ms.append((time.perf_counter() - t1) * 1000)
             status = client.post("/status", json={}).json()
+        reload_section(args, url, rec_body, status, proc.pid, env)
     finally:
         stop_server(proc)
 

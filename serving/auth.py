@@ -15,7 +15,8 @@ API_KEYS_ENV = "REWARDS_API_KEYS"
 # Auth is never off by accident: with no keys every request is refused unless this is set to 1.
 AUTH_DISABLED_ENV = "REWARDS_AUTH_DISABLED"
 # Probes and docs stay open: orchestrators call them without credentials.
-OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics", "/docs.json", "/", "/schema.json"})
+# /metrics (only with REWARDS_ACCESS_LOG=1) needs a key like the API.
+OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/docs.json", "/", "/schema.json"})
 
 
 def api_keys_from_env(env: dict | None = None) -> tuple[str, ...]:
@@ -79,7 +80,7 @@ class ApiKeyMiddleware:
             error = "invalid API key in header X-API-Key"
         else:
             error = "missing API key: send header X-API-Key"
-        body = json.dumps({"error": error}).encode()
+        body = json.dumps({"error": {"code": "unauthorized", "message": error, "field": None}}).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -1,18 +1,89 @@
-"""Request and response models of the offer API (they document the OpenAPI schema)."""
+"""Request and response models of the offer API: the one source of the published OpenAPI schema.
+
+Validation happens here, at the boundary: strict types (``k`` an integer, booleans are not numbers),
+ids 1..64 characters, timestamps in a sane range and in store-local time (see ``RequestContext``).
+"""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    WithJsonSchema,
+    field_validator,
+)
 
 from data_contracts.schema import OFFER_CHANNELS
 
 MAX_K = 10
 MAX_BATCH = 1000
+MAX_OFFER_IDS = 200
+MAX_ID_LENGTH = 64
+# Decisions are made for "now"-ish moments; outside this window a timestamp is a client bug (and
+# pandas cannot represent years past 2262).
+EARLIEST = datetime(1970, 1, 1)
+LATEST = datetime(2199, 12, 31, 23, 59, 59)
+STORE_TIMEZONE_ENV = "REWARDS_STORE_TIMEZONE"
 
 Channel = Literal[OFFER_CHANNELS]  # type: ignore[valid-type]
+CustomerIdItem = Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+OfferIdItem = Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+
+
+def _whole_number(value):
+    """A JSON integer (1 or 1.0, as JSON Schema counts them); never a string or a boolean."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError("must be a whole number (a JSON integer, not a string or a boolean)")
+    return int(value)
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+
+
+class StoreTimezoneError(ValueError):
+    """$REWARDS_STORE_TIMEZONE does not name a time zone."""
+
+
+def store_timezone() -> ZoneInfo:
+    """The stores' time zone from $REWARDS_STORE_TIMEZONE (IANA name; UTC when not set)."""
+    name = os.environ.get(STORE_TIMEZONE_ENV, "").strip() or "UTC"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise StoreTimezoneError(
+            f"${STORE_TIMEZONE_ENV} must be an IANA time zone such as 'Europe/Berlin', got {name!r}"
+        ) from err
+
+
+def store_local(value: datetime, tz: ZoneInfo) -> datetime:
+    """``value`` as naive store-local time: without an offset it already is; with one it is converted to ``tz``.
+
+    The range is checked on the clock time as sent, so the documented pattern (years 1970..2199) is exact."""
+    if not EARLIEST <= value.replace(tzinfo=None) <= LATEST:
+        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+    if value.tzinfo is not None:
+        value = value.astimezone(tz).replace(tzinfo=None)
+    return value
+
+
+TIMESTAMP_DOC = (
+    "Moment of the decision, ISO 8601 / RFC 3339, years 1970..2199. Without an offset it is store-local time "
+    f"(what the data uses); with an offset (Z, +02:00) it is converted to the stores' time zone, ${STORE_TIMEZONE_ENV} "
+    "(IANA name, UTC when not set)."
+)
+Timestamp = Annotated[datetime, WithJsonSchema({
+    "type": "string", "format": "date-time", "pattern": r"^(19[7-9][0-9]|2[01][0-9][0-9])-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-5][0-9]",
+    "description": TIMESTAMP_DOC,
+})]
 
 
 class RequestContext(BaseModel):
@@ -20,12 +91,33 @@ class RequestContext(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    timestamp: datetime = Field(description="Moment of the decision, store-local time (ISO 8601).")
+    timestamp: Timestamp = Field(description=TIMESTAMP_DOC)
     channel: Channel = Field(description=f"Touchpoint the offer is shown or sent on: one of {list(OFFER_CHANNELS)}.")
-    store_id: str | None = Field(default=None, max_length=64, description="Store the customer is at, when known.")
+    store_id: StrictStr | None = Field(default=None, max_length=MAX_ID_LENGTH, description="Store the customer is at, when known.")
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _a_string(cls, value):
+        if not isinstance(value, (str, datetime)):
+            raise ValueError("must be an ISO 8601 date-time string, e.g. 2026-06-30T08:15:00")
+        return value
+
+    @field_validator("timestamp")
+    @classmethod
+    def _store_local_in_range(cls, value: datetime) -> datetime:
+        return store_local(value, store_timezone())
 
 
-CustomerId = Field(min_length=1, max_length=64, description="Loyalty member identifier.")
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Machine-readable reason, e.g. missing, int_type, json_invalid, unknown_offer, body_too_large.")
+    message: str = Field(description="What was expected, what was found, what to do.")
+    field: str | None = Field(description="The request field at fault (dotted path, e.g. context.timestamp), or null.")
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx (and 503) answer of the API has this shape."""
+
+    error: ErrorDetail
 
 
 class Offer(BaseModel):
@@ -59,7 +151,10 @@ class RecommendResponse(Decision):
 
 class BatchResponse(BaseModel):
     request_id: str = Field(description="Identifier of these decisions in the decision log.")
-    results: list[Decision] = Field(description="One decision per requested customer, in request order.")
+    results: list[Decision] = Field(
+        description="One decision per requested customer, in request order; a repeated id is decided once and "
+                    "its decision repeated at each of its positions."
+    )
     model_versions: dict[str, str] = Field(description="Registry versions of the models used, by registered name.")
     profiles_as_of: str = Field(description="Cutoff of the profile snapshot the decisions used.")
 
@@ -76,17 +171,34 @@ class ChurnResponse(BaseModel):
     profiles_as_of: str = Field(description="Cutoff of the profile snapshot.")
 
 
+class WorkerStatus(BaseModel):
+    worker: int = Field(description="Worker index (1..workers).")
+    pid: int = Field(description="Process id of the worker.")
+    generation: int = Field(description="Serving generation: 0 at start-up, then the number of the reload that installed it "
+                                        "(numbers grow with every attempt; a refused attempt's number is never served).")
+    profiles_as_of: str | None = Field(description="Cutoff of the profile snapshot this worker serves.")
+    model_versions: dict[str, str] = Field(description="Versions this worker serves.")
+    customers: int = Field(description="Profiled customers this worker serves.")
+    loaded_at: str | None = Field(description="When this worker's serving state was built (UTC).")
+    updated_at: str = Field(description="When this worker last reported (UTC).")
+
+
 class ReloadResponse(BaseModel):
-    status: Literal["reloaded"] = Field(description="The new models and profiles are serving.")
+    status: Literal["reloaded"] = Field(description="The new models and profiles are serving in every worker.")
+    generation: int = Field(description="The generation now serving in every worker.")
+    forced: bool = Field(description="Whether the sanity checks against the previous state were skipped (force).")
+    rebuilt: bool = Field(description="False when nothing the state is built from had changed (champion versions, "
+                                      "profile snapshot, validated tables, settings): the state was kept, not rebuilt.")
     model_versions: dict[str, str] = Field(description="Versions now serving.")
     profiles_as_of: str = Field(description="Cutoff of the profile snapshot now serving.")
     previous_model_versions: dict[str, str] = Field(description="Versions served before the reload.")
     previous_profiles_as_of: str = Field(description="Profile snapshot served before the reload.")
-    seconds: float = Field(description="Time the reload took.")
+    seconds: float = Field(description="Time the reload took (all workers loaded, checked and switched).")
 
 
 class StatusResponse(BaseModel):
     ready: bool = Field(description="Whether models and profiles are loaded.")
+    generation: int | None = Field(description="Serving generation of the worker that answered; null when not ready.")
     model_versions: dict[str, str] = Field(description="Versions serving.")
     profiles_as_of: str | None = Field(description="Cutoff of the profile snapshot serving.")
     customers: int = Field(description="Profiled customers.")
@@ -94,6 +206,7 @@ class StatusResponse(BaseModel):
     scorer: str = Field(description="precomputed (fast path) or frame (feature builder per request).")
     loaded_at: str | None = Field(description="When the serving state was built (UTC).")
     last_reload_error: str | None = Field(description="Why the last reload failed, if it did.")
+    workers: list[WorkerStatus] = Field(description="What every worker of this server serves (one entry per worker).")
 
 
 class RecommendRequest(BaseModel):
@@ -101,31 +214,46 @@ class RecommendRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: str = Field(min_length=1, max_length=64, description="Loyalty member identifier (unknown ids get cold-start offers).")
-    k: int = Field(default=3, ge=1, le=MAX_K, description=f"How many offers at most (1..{MAX_K}); one per reward category.")
+    customer_id: CustomerIdItem = Field(description="Loyalty member identifier, 1..64 characters (unknown ids get cold-start offers).")
+    k: WholeNumber = Field(default=3, ge=1, le=MAX_K, description=f"How many offers at most (an integer 1..{MAX_K}); one per reward category.")
     context: RequestContext = Field(description="Where and when the offer will be shown.")
-    offer_ids: list[str] | None = Field(
-        default=None, max_length=200, description="Only consider these offers (unknown ids answer 404)."
+    offer_ids: list[OfferIdItem] | None = Field(
+        default=None, max_length=MAX_OFFER_IDS, description="Only consider these offers (unknown ids answer 404)."
     )
 
 
 class RecommendBatchRequest(BaseModel):
-    """Offers for many customers in the same context."""
+    """Offers for many customers in the same context; a repeated id is decided once."""
 
     model_config = ConfigDict(extra="forbid")
 
-    customer_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH, description=f"1..{MAX_BATCH} loyalty member identifiers.")
-    k: int = Field(default=3, ge=1, le=MAX_K, description=f"How many offers at most per customer (1..{MAX_K}).")
+    customer_ids: list[CustomerIdItem] = Field(
+        min_length=1, max_length=MAX_BATCH,
+        description=f"1..{MAX_BATCH} loyalty member identifiers of 1..{MAX_ID_LENGTH} characters; duplicates are "
+                    "answered once per distinct id (the decision is repeated at each position).",
+    )
+    k: WholeNumber = Field(default=3, ge=1, le=MAX_K, description=f"How many offers at most per customer (an integer 1..{MAX_K}).")
     context: RequestContext = Field(description="Where and when the offers will be shown.")
-    offer_ids: list[str] | None = Field(
-        default=None, max_length=200, description="Only consider these offers (unknown ids answer 404)."
+    offer_ids: list[OfferIdItem] | None = Field(
+        default=None, max_length=MAX_OFFER_IDS, description="Only consider these offers (unknown ids answer 404)."
     )
 
 
 class ChurnRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    customer_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH, description=f"1..{MAX_BATCH} loyalty member identifiers.")
+    customer_ids: list[CustomerIdItem] = Field(
+        min_length=1, max_length=MAX_BATCH, description=f"1..{MAX_BATCH} loyalty member identifiers of 1..{MAX_ID_LENGTH} characters."
+    )
+
+
+class ReloadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    force: StrictBool = Field(
+        default=False,
+        description="Skip the sanity checks against the serving state (customer and offer counts, feature manifest).",
+    )
 
 
 class EmptyRequest(BaseModel):

@@ -2,8 +2,10 @@
 
 Run with ``rewards serve`` (or ``bentoml serve serving.service:OfferService``). Environment:
 REWARDS_DATA_DIR / MLFLOW_TRACKING_URI / REWARDS_PROFILES_PATH / REWARDS_VALIDATED_DIR (where to load
-from), REWARDS_API_KEYS (comma-separated; X-API-Key), REWARDS_DECISION_LOG, REWARDS_POLICY_JSON,
-REWARDS_SERVE_WORKERS. /healthz and /readyz are open; everything else needs a key when keys are set.
+from), REWARDS_API_KEYS (comma-separated; X-API-Key), REWARDS_DECISION_LOG (+ _MAX_MB, _KEEP),
+REWARDS_POLICY_JSON, REWARDS_SERVE_WORKERS, REWARDS_STORE_TIMEZONE, REWARDS_MAX_BODY_BYTES,
+REWARDS_REQUEST_TIMEOUT_S, REWARDS_RELOAD_MIN_CUSTOMER_RATIO / _MIN_OFFER_RATIO / _TIMEOUT_S.
+/healthz, /readyz and /docs.json are open; everything else needs a key when keys are set.
 """
 
 from __future__ import annotations
@@ -12,17 +14,18 @@ import datetime as dt
 import gc
 import logging
 import os
-import threading
 import time
 import uuid
-from http import HTTPStatus
 
 import bentoml
-from bentoml.exceptions import BentoMLException, InvalidArgument, NotFound, ServiceUnavailable
 
 from models.policy import Context, PolicyError, UnknownOfferError, recommend
 from serving.auth import ApiKeyMiddleware
 from serving.decision_log import DecisionLog
+from serving.errors import ApiError, log_client_error
+from serving.generations import GenerationBoard, GenerationCoordinator, ReloadRefused, ReloadThresholds
+from serving.guard import RequestGuard
+from serving.inputs import inputs_fingerprint
 from serving.loading import ServingLoadError, ServingState, Settings, load_state
 from serving.schemas import (
     BatchResponse,
@@ -34,18 +37,22 @@ from serving.schemas import (
     RecommendBatchRequest,
     RecommendRequest,
     RecommendResponse,
+    ReloadRequest,
     ReloadResponse,
     RequestContext,
     StatusResponse,
+    WorkerStatus,
+    store_timezone,
 )
 
 logger = logging.getLogger("rewards.serving")
-
-
-class ReloadFailed(BentoMLException):
-    """A reload could not build a new serving state; the previous one keeps serving."""
-
-    error_code = HTTPStatus.CONFLICT
+if not logger.handlers:  # BentoML configures only its own loggers: give ours the same one-line format
+    _handler = logging.StreamHandler()
+    _handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] [%(name)s] %(message)s", "%Y-%m-%dT%H:%M:%S%z"))
+    logger.addHandler(_handler)
+    _level = os.environ.get("REWARDS_LOG_LEVEL", "INFO").strip().upper()
+    logger.setLevel(_level if _level in logging.getLevelNamesMapping() else "INFO")
+    logger.propagate = False
 
 
 def _now() -> str:
@@ -53,9 +60,23 @@ def _now() -> str:
 
 
 WORKERS = int(os.environ.get("REWARDS_SERVE_WORKERS", "1"))
+
+
+def _server_timeout() -> float:
+    """The per-request time budget is serving.guard's ($REWARDS_REQUEST_TIMEOUT_S, 503 past it); BentoML's
+    own timeout only has to let a reload finish (it waits for every worker's load)."""
+    try:
+        return ReloadThresholds.from_env().timeout_s + 60
+    except ValueError:  # reported by OfferService.__init__ (not ready)
+        return 180.0
+
+
+SERVER_TIMEOUT_S = _server_timeout()
 # BentoML's per-request access log line and Prometheus metrics cost ~15 % of a /recommend request's
 # CPU at 200 req/s on 2 cores; every decision is in the decision log anyway. REWARDS_ACCESS_LOG=1 turns both on.
 ACCESS_LOG = os.environ.get("REWARDS_ACCESS_LOG", "").strip().lower() in {"1", "true", "yes"}
+# The GIL switch interval while a worker builds a new state next to the requests it serves (see _load_while_serving).
+LOAD_SWITCH_INTERVAL_S = float(os.environ.get("REWARDS_LOAD_SWITCH_INTERVAL_S", "0.0002"))
 
 
 def _settle_heap() -> None:
@@ -70,48 +91,85 @@ def _settle_heap() -> None:
     gc.freeze()
 
 
-def _generation_path():
-    """Written by a worker after a successful reload; the other workers follow it (workers > 1)."""
-    from pipelines import config
+def _load_while_serving() -> ServingState:
+    """Build a new state in a background thread of a serving worker, yielding the GIL often.
 
-    return config.data_dir() / "serving" / "reload.generation"
+    The load is Python-heavy (pandas, the scorer check) and holds the GIL; at the default 5 ms switch
+    interval every request waiting for the GIL waits that long, several times. 0.2 ms makes the
+    event loop wait less at the cost of a slightly slower load."""
+    import sys
 
-
-def _read_generation() -> str:
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(LOAD_SWITCH_INTERVAL_S)
     try:
-        return _generation_path().read_text().strip()
-    except OSError:
-        return ""
+        return load_state(Settings.from_env())
+    finally:
+        sys.setswitchinterval(previous)
+
+
+def _fingerprint() -> str | None:
+    """The inputs' fingerprint now, or None when it cannot be taken (then the reload rebuilds)."""
+    try:
+        return inputs_fingerprint(Settings.from_env())
+    except Exception as err:  # noqa: BLE001 - no fingerprint only means "rebuild"
+        logger.warning("cannot fingerprint the serving inputs (%s: %s); the reload rebuilds", type(err).__name__, err)
+        return None
+
+
+def _worker_index() -> int:
+    from bentoml._internal.context import server_context
+
+    return int(server_context.worker_index or 1)
+
+
+def _describe(state: ServingState | None) -> dict:
+    """What a worker serves, for its worker file (read by /status)."""
+    if state is None:
+        return {"profiles_as_of": None, "model_versions": {}, "customers": 0, "loaded_at": None}
+    return {"profiles_as_of": state.profiles_as_of, "model_versions": state.model_versions,
+            "customers": len(state.book.positions), "loaded_at": state.loaded_at}
+
+
+def _refuse(err: ApiError, path: str, ctx: bentoml.Context | None):
+    """Answer ``err`` from inside an API method (BentoML would log a traceback and wrap it in a list)."""
+    log_client_error(path, err)
+    if ctx is not None:
+        ctx.response.status_code = err.status
+    return err.response()
 
 
 @bentoml.service(
     name="offer-api",
     workers=WORKERS,
-    traffic={"timeout": 30, "max_concurrency": 256},
+    traffic={"timeout": SERVER_TIMEOUT_S, "max_concurrency": 256},
     resources={"cpu": "1"},
     logging={"access": {"enabled": ACCESS_LOG}},
     metrics={"enabled": ACCESS_LOG},
 )
 class OfferService:
-    """Next-best offers, churn risk, health and hot reload. Business rules live in models.policy."""
+    """Next-best offers, churn risk, status and hot reload. Business rules live in models.policy."""
 
     def __init__(self) -> None:
         self._settings_error: str | None = None
-        self._reload_lock = threading.Lock()
         self._state: ServingState | None = None
-        self.last_reload_error: str | None = None
-        self._generation = _read_generation()
-        self._next_generation_check = 0.0
+        self._load_error: str | None = None
+        self._fingerprints: dict[int, str | None] = {}  # id(state) -> fingerprint of its inputs
+        self.rebuilt = True  # whether the last load built a new state (False: inputs unchanged)
+        self.coordinator: GenerationCoordinator | None = None
         try:
             self.settings = Settings.from_env()
-        except ServingLoadError as err:
+            thresholds = ReloadThresholds.from_env()
+            store_timezone()  # a misspelt zone is a start-up error, not a 400 on every request
+        except (ServingLoadError, ValueError) as err:
             self.settings = None
             self._settings_error = str(err)
             logger.error("offer API not ready: %s", err)
             return
         self.log = DecisionLog(self.settings.decision_log)
         try:
+            fingerprint = _fingerprint()
             self._state = load_state(self.settings)
+            self._fingerprints = {id(self._state): fingerprint}
             _settle_heap()
             logger.info(
                 "offer API ready: models %s, profiles as of %s, %d customers, %d offers, %s scorer, loaded in %.1f s",
@@ -120,46 +178,54 @@ class OfferService:
             )
         except Exception as err:  # noqa: BLE001 - ServingLoadError, or a bug: either way not ready
             # Stay up but not ready: /readyz says 503 until a successful POST /admin/reload.
-            self.last_reload_error = str(err)
+            self._load_error = str(err)
             logger.exception("offer API not ready: %s", err)
+        from pipelines import config
+
+        self.coordinator = GenerationCoordinator(
+            GenerationBoard(config.data_dir() / "serving"), _worker_index(), WORKERS, thresholds,
+            load=self._load, current=lambda: self._state,
+            install=self._install, describe=_describe,
+        )
+        self.coordinator.start()
 
     def __is_ready__(self) -> bool:
         return self._state is not None
 
     # ---- helpers ---------------------------------------------------------------------------
 
-    def _follow_reloads(self) -> None:
-        """With several workers, a reload lands in one: the others see its generation file and reload too."""
-        now = time.monotonic()
-        if now < self._next_generation_check:
-            return
-        self._next_generation_check = now + 1.0
-        generation = _read_generation()
-        if generation and generation != self._generation and not self._reload_lock.locked():
-            threading.Thread(target=self._reload_in_background, args=(generation,), daemon=True).start()
+    def _load(self, force: bool = False) -> ServingState:
+        """A state for the next generation: the serving one when nothing it was built from changed
+        (unless ``force``), else a new one."""
+        current, fingerprint = self._state, _fingerprint()
+        if not force and current is not None and fingerprint is not None \
+                and self._fingerprints.get(id(current)) == fingerprint:
+            self.rebuilt = False
+            return current
+        state = _load_while_serving()
+        self._fingerprints[id(state)] = fingerprint
+        self.rebuilt = True
+        return state
 
-    def _reload_in_background(self, generation: str) -> None:
-        if not self._reload_lock.acquire(blocking=False):
-            return
-        try:
-            self._state = load_state(Settings.from_env())
-            _settle_heap()
-            self.last_reload_error = None
-            logger.info("followed reload %s: models %s, profiles as of %s", generation,
-                        self._state.model_versions, self._state.profiles_as_of)
-        except Exception as err:  # noqa: BLE001 - keep serving what we have
-            self.last_reload_error = f"{_now()}: following reload {generation}: {err}"
-            logger.error("could not follow reload %s: %s", generation, err)
-        finally:
-            self._generation = generation
-            self._reload_lock.release()
+    def _install(self, state: ServingState, generation: int) -> None:
+        if state is self._state:
+            return  # inputs unchanged: nothing to swap
+        self._fingerprints = {id(state): self._fingerprints.get(id(state))}
+        self._state = state  # the swap: one reference assignment
+        # Freeze the new state out of the cyclic GC without a full collection: gc.collect() walks the
+        # whole heap holding the GIL (100s of ms with the event loop waiting). The old state is freed
+        # by reference counting when the last request using it ends.
+        gc.freeze()
+
+    @property
+    def last_reload_error(self) -> str | None:
+        coordinator_error = self.coordinator.last_error if self.coordinator else None
+        return coordinator_error or self._load_error or self._settings_error
 
     def _serving(self) -> ServingState:
-        if WORKERS > 1:
-            self._follow_reloads()
         state = self._state  # one read: a concurrent reload cannot mix two generations
         if state is None:
-            raise ServiceUnavailable(f"models and profiles are not loaded: {self.last_reload_error or self._settings_error}")
+            raise ApiError(503, "not_ready", f"models and profiles are not loaded: {self.last_reload_error}")
         return state
 
     def _decide(self, state: ServingState, customer_ids: list[str], k: int, context: RequestContext,
@@ -169,11 +235,12 @@ class OfferService:
             batch = state.book.batch(customer_ids, with_profiles=state.needs_profiles)
             return recommend(batch, state.catalog, state.history, ctx, state.scorer, state.policy, k, offer_ids=offer_ids)
         except UnknownOfferError as err:
-            raise NotFound(str(err)) from err
+            raise ApiError(404, "unknown_offer", str(err), "offer_ids") from err
         except PolicyError as err:
-            raise InvalidArgument(str(err)) from err
+            raise ApiError(400, "invalid", str(err)) from err
 
     def _log(self, request_id: str, endpoint: str, state: ServingState, context: RequestContext, records: list[dict]) -> None:
+        """What attribution needs: who, when, where, which offers at which rank and score, from which models."""
         when = _now()
         ctx = {"timestamp": context.timestamp.isoformat(), "channel": context.channel, "store_id": context.store_id}
         self.log.append(
@@ -208,14 +275,17 @@ class OfferService:
 
     @bentoml.api(route="/recommend", input_spec=RecommendRequest, output_spec=RecommendResponse)
     async def recommend(self, customer_id: str, context: RequestContext, k: int = 3, offer_ids: list[str] | None = None,
-                  ctx: bentoml.Context = None) -> RecommendResponse:
+                        ctx: bentoml.Context = None) -> RecommendResponse:
         """The top-k offers for one customer in a context, with reasons; logged in the decision log.
 
         ``async`` on purpose: one decision is ~1 ms of CPU, less than the hop to BentoML's thread pool
         and back, so it runs on the event loop (a batch of 1,000 stays on the thread pool)."""
-        state = self._serving()
-        request_id = self._request_id(ctx)
-        record = self._decide(state, [customer_id], k, context, offer_ids).records()[0]
+        try:
+            state = self._serving()
+            request_id = self._request_id(ctx)
+            record = self._decide(state, [customer_id], k, context, offer_ids).records()[0]
+        except ApiError as err:
+            return _refuse(err, "/recommend", ctx)
         self._log(request_id, "recommend", state, context, [record])
         return RecommendResponse(
             request_id=request_id, model_versions=state.model_versions, profiles_as_of=state.profiles_as_of, **record
@@ -224,91 +294,92 @@ class OfferService:
     @bentoml.api(route="/recommend_batch", input_spec=RecommendBatchRequest, output_spec=BatchResponse)
     def recommend_batch(self, customer_ids: list[str], context: RequestContext, k: int = 3,
                         offer_ids: list[str] | None = None, ctx: bentoml.Context = None) -> BatchResponse:
-        """The top-k offers for up to 1,000 customers in the same context."""
-        state = self._serving()
-        request_id = self._request_id(ctx)
-        records = self._decide(state, customer_ids, k, context, offer_ids).records()
+        """The top-k offers for up to 1,000 customers in the same context.
+
+        A repeated id is decided (and logged) once; its decision is repeated at each of its positions,
+        so the cost is linear in the distinct ids."""
+        try:
+            state = self._serving()
+            request_id = self._request_id(ctx)
+            distinct = list(dict.fromkeys(customer_ids))
+            records = self._decide(state, distinct, k, context, offer_ids).records()
+        except ApiError as err:
+            return _refuse(err, "/recommend_batch", ctx)
         self._log(request_id, "recommend_batch", state, context, records)
+        decisions = {r["customer_id"]: Decision(**r) for r in records}
         return BatchResponse(
             request_id=request_id,
-            results=[Decision(**r) for r in records],
+            results=[decisions[c] for c in customer_ids],
             model_versions=state.model_versions,
             profiles_as_of=state.profiles_as_of,
         )
 
     @bentoml.api(route="/churn_risk", input_spec=ChurnRequest, output_spec=ChurnResponse)
-    def churn_risk(self, customer_ids: list[str]) -> ChurnResponse:
+    def churn_risk(self, customer_ids: list[str], ctx: bentoml.Context = None) -> ChurnResponse:
         """Predicted churn risk of up to 1,000 customers (null for customers without a profile)."""
-        state = self._serving()
-        batch = state.book.batch(customer_ids)
-        results = [
-            ChurnRisk(customer_id=c, known=bool(known), churn_risk=float(r) if known else None)
-            for c, known, r in zip(batch.customer_id, batch.known, batch.churn_risk, strict=True)
-        ]
+        try:
+            state = self._serving()
+        except ApiError as err:
+            return _refuse(err, "/churn_risk", ctx)
+        batch = state.book.batch(list(dict.fromkeys(customer_ids)))
+        known = {c: (bool(k), float(r) if k else None)
+                 for c, k, r in zip(batch.customer_id, batch.known, batch.churn_risk, strict=True)}
+        results = [ChurnRisk(customer_id=c, known=known[c][0], churn_risk=known[c][1]) for c in customer_ids]
         return ChurnResponse(results=results, model_version=state.churn_version, profiles_as_of=state.profiles_as_of)
 
     @bentoml.api(route="/status", input_spec=EmptyRequest, output_spec=StatusResponse)
     def status(self) -> StatusResponse:
-        """What is serving: model versions, profile snapshot, sizes, and the last reload error."""
-        if WORKERS > 1:
-            self._follow_reloads()
+        """What is serving, in every worker: generation, model versions, profile snapshot, sizes, last reload error."""
         state = self._state
+        workers = self.coordinator.board.workers() if self.coordinator else []
         return StatusResponse(
             ready=state is not None,
+            generation=self.coordinator.generation if state is not None and self.coordinator else None,
             model_versions=state.model_versions if state else {},
             profiles_as_of=state.profiles_as_of if state else None,
             customers=len(state.book.positions) if state else 0,
             offers=len(state.catalog) if state else 0,
             scorer=state.scorer_kind if state else "none",
             loaded_at=state.loaded_at if state else None,
-            last_reload_error=self.last_reload_error or self._settings_error,
+            last_reload_error=self.last_reload_error,
+            workers=[WorkerStatus(**w) for w in workers],
         )
 
-    @bentoml.api(route="/admin/reload", input_spec=EmptyRequest, output_spec=ReloadResponse)
-    def reload(self) -> ReloadResponse:
-        """Build models and profiles anew, then swap them in at once; on failure keep serving the old ones (409).
-
-        With several workers the others follow within a second plus their own load time."""
-        if not self._reload_lock.acquire(blocking=False):
-            raise ReloadFailed("a reload is already running; try again when it has finished")
+    @bentoml.api(route="/admin/reload", input_spec=ReloadRequest, output_spec=ReloadResponse)
+    def reload(self, force: bool = False, ctx: bentoml.Context = None) -> ReloadResponse:
+        """Build models and profiles anew in every worker, check them against the serving state, then switch
+        all workers to the new generation at once; on any failure none switches (409) and the old one serves on."""
+        if self.coordinator is None:
+            return _refuse(ApiError(409, "reload_refused", f"the server is misconfigured: {self._settings_error}"),
+                           "/admin/reload", ctx)
+        previous = self._state
+        prev_versions = previous.model_versions if previous else {}
+        prev_as_of = previous.profiles_as_of if previous else ""
+        previous = None  # do not keep the old generation alive past the swap
+        started = time.perf_counter()
         try:
-            previous = self._state
-            started = time.perf_counter()
-            try:
-                settings = Settings.from_env()
-                new_state = load_state(settings)
-            except Exception as err:  # noqa: BLE001 - whatever failed, the previous state keeps serving
-                self.last_reload_error = f"{_now()}: {err}"
-                still = (
-                    f"still serving models {previous.model_versions} with profiles as of {previous.profiles_as_of}"
-                    if previous else "nothing is serving"
-                )
-                logger.error("reload failed: %s (%s)", err, still)
-                raise ReloadFailed(f"reload failed, {still}: {err}") from err
-            self.settings = settings
-            self._state = new_state  # the swap: one reference assignment
-            prev_versions = previous.model_versions if previous else {}
-            prev_as_of = previous.profiles_as_of if previous else ""
-            previous = None  # drop the old generation before the heap is settled
-            _settle_heap()
-            self.last_reload_error = None
-            if WORKERS > 1:
-                from pipelines.io import atomic_path
-
-                self._generation = uuid.uuid4().hex
-                with atomic_path(_generation_path()) as tmp:
-                    tmp.write_text(self._generation)
-            logger.info("reloaded: models %s, profiles as of %s", new_state.model_versions, new_state.profiles_as_of)
-            return ReloadResponse(
-                status="reloaded",
-                model_versions=new_state.model_versions,
-                profiles_as_of=new_state.profiles_as_of,
-                previous_model_versions=prev_versions,
-                previous_profiles_as_of=prev_as_of,
-                seconds=round(time.perf_counter() - started, 2),
-            )
-        finally:
-            self._reload_lock.release()
+            generation = self.coordinator.coordinate(force)
+        except ReloadRefused as err:
+            still = (f"still serving generation {self.coordinator.generation}: models {prev_versions}, "
+                     f"profiles as of {prev_as_of}") if prev_versions else "nothing is serving"
+            logger.warning("reload refused (%s): %s", still, err)
+            return _refuse(ApiError(409, "reload_refused", f"reload refused, {still}: {err}"), "/admin/reload", ctx)
+        state = self._state
+        logger.info("reloaded generation %d: models %s, profiles as of %s", generation, state.model_versions,
+                    state.profiles_as_of)
+        return ReloadResponse(
+            status="reloaded",
+            generation=generation,
+            forced=force,
+            rebuilt=self.rebuilt,
+            model_versions=state.model_versions,
+            profiles_as_of=state.profiles_as_of,
+            previous_model_versions=prev_versions,
+            previous_profiles_as_of=prev_as_of,
+            seconds=round(time.perf_counter() - started, 2),
+        )
 
 
+# Outermost first: the key is checked before anything about the body is said.
 OfferService.add_asgi_middleware(ApiKeyMiddleware)
+OfferService.add_asgi_middleware(RequestGuard)

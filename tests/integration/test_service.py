@@ -63,9 +63,9 @@ def test_health_endpoints_are_open(server):
 def test_api_key_is_required_and_checked(server, profiled_ids):
     body = {"customer_id": profiled_ids[0], "k": 1, "context": MORNING_APP}
     missing = httpx.post(f"{server.url}/recommend", json=body)
-    assert missing.status_code == 401 and "missing API key" in missing.json()["error"]
+    assert missing.status_code == 401 and "missing API key" in missing.json()["error"]["message"]
     wrong = httpx.post(f"{server.url}/recommend", json=body, headers={"X-API-Key": "not-a-key"})
-    assert wrong.status_code == 401 and "invalid API key" in wrong.json()["error"]
+    assert wrong.status_code == 401 and "invalid API key" in wrong.json()["error"]["message"]
     assert httpx.post(f"{server.url}/admin/reload", json={}).status_code == 401
     assert httpx.post(f"{server.url}/recommend", json=body, headers={"X-API-Key": SECOND_KEY}).status_code == 200
 
@@ -233,7 +233,8 @@ def test_unknown_customer_gets_cold_start_offers(client):
 def test_bad_payloads_are_400_naming_the_field(client, body, field):
     resp = client.post("/recommend", json=body)
     assert resp.status_code == 400, resp.text
-    assert field in json.dumps([d["loc"] for d in resp.json()["detail"]])
+    error = resp.json()["error"]
+    assert field in error["field"] and set(error) == {"code", "message", "field"}
 
 
 def test_malformed_json_and_oversized_batches_are_400(client):

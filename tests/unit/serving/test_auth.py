@@ -37,8 +37,8 @@ def _call(middleware, path="/recommend", key: str | None = None) -> tuple[int, d
 def test_a_configured_key_passes_and_a_wrong_or_missing_one_gets_401():
     mw = ApiKeyMiddleware(_inner, keys=["k1", "k2"], disabled=False)
     assert _call(mw, key="k2") == (200, "ok")
-    assert _call(mw, key="nope") == (401, {"error": "invalid API key in header X-API-Key"})
-    assert _call(mw) == (401, {"error": "missing API key: send header X-API-Key"})
+    assert _call(mw, key="nope") == (401, {"error": {"code": "unauthorized", "message": "invalid API key in header X-API-Key", "field": None}})
+    assert _call(mw) == (401, {"error": {"code": "unauthorized", "message": "missing API key: send header X-API-Key", "field": None}})
 
 
 def test_health_probes_stay_open_without_a_key():
@@ -51,7 +51,7 @@ def test_no_configured_keys_fails_closed_and_says_how_to_fix_it():
     mw = ApiKeyMiddleware(_inner, keys=[], disabled=False)
     status, body = _call(mw, key="anything")
     assert status == 401
-    assert "no API keys configured: set REWARDS_API_KEYS" in body["error"]
+    assert "no API keys configured: set REWARDS_API_KEYS" in body["error"]["message"]
     assert _call(mw, path="/healthz") == (200, "ok")
 
 
