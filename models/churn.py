@@ -4,31 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
-from sklearn.utils.validation import check_is_fitted
 
-from models.tabular import check_frame, learn_layout, to_matrix
+from models.lgbm import LightGBMBinaryClassifier, check_binary_target  # noqa: F401  (check_binary_target: old address)
 
 CALIBRATION_METHODS = ("isotonic", "sigmoid", "none")
 
 
-def check_binary_target(y, n_rows: int, model: str) -> np.ndarray:
-    """y as a 0/1 int array of the right length with both classes present."""
-    y = np.asarray(y)
-    if y.shape[0] != n_rows:
-        raise ValueError(f"{model}: y must have one label per row of X ({n_rows}), got {y.shape[0]}")
-    y = y.astype(float)
-    if not np.isin(y, (0.0, 1.0)).all():
-        raise ValueError(f"{model}: y must hold only 0/1 labels, got values {np.unique(y)[:5]}")
-    if np.unique(y).size < 2:
-        raise ValueError(f"{model}: y must contain both classes to fit, got only {np.unique(y)}")
-    return y.astype(int)
-
-
-class ChurnModel(ClassifierMixin, BaseEstimator):
+class ChurnModel(LightGBMBinaryClassifier):
     """LightGBM on profile features; probabilities calibrated on a held-out slice of the training rows.
 
     The held-out slice also serves for early stopping. ``calibration`` is ``"sigmoid"`` (Platt, the
@@ -64,42 +48,15 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
 
     def fit(self, X: pd.DataFrame, y) -> "ChurnModel":
-        import lightgbm as lgb
-
         name = type(self).__name__
-        X = check_frame(X, name)
-        y = check_binary_target(y, X.shape[0], name)
+        X, y = self._check_fit_inputs(X, y)
         if self.calibration not in CALIBRATION_METHODS:
             raise ValueError(
                 f"{name}: calibration must be one of {list(CALIBRATION_METHODS)}, got {self.calibration!r}"
             )
         if not 0 < self.calibration_fraction < 1:
             raise ValueError(f"{name}: calibration_fraction must be in (0, 1), got {self.calibration_fraction}")
-        self.feature_names_in_, self.categories_ = learn_layout(X)
-        self.feature_names_in_ = np.asarray(self.feature_names_in_, dtype=object)
-        M = to_matrix(X, list(self.feature_names_in_), self.categories_, name)
-        M_fit, M_cal, y_fit, y_cal = train_test_split(
-            M, y, test_size=self.calibration_fraction, random_state=self.random_state, stratify=y
-        )
-        self.booster_model_ = lgb.LGBMClassifier(
-            n_estimators=self.n_estimators,
-            learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves,
-            min_child_samples=self.min_child_samples,
-            subsample=self.subsample,
-            subsample_freq=1,
-            colsample_bytree=self.colsample_bytree,
-            reg_lambda=self.reg_lambda,
-            random_state=self.random_state,
-            n_jobs=self.n_jobs,
-            deterministic=True,
-            force_row_wise=True,
-            verbose=-1,
-        )
-        self.booster_model_.fit(
-            M_fit, y_fit, eval_X=(M_cal,), eval_y=(y_cal,),
-            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
-        )
+        M_cal, y_cal = self._fit_booster(X, y, self.calibration_fraction)
         raw = self.booster_model_.predict_proba(M_cal)[:, 1]
         if self.calibration == "isotonic":
             self.calibrator_ = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4).fit(raw, y_cal)
@@ -107,19 +64,10 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             self.calibrator_ = LogisticRegression().fit(_logit(raw).reshape(-1, 1), y_cal)
         else:
             self.calibrator_ = None
-        self.classes_ = np.array([0, 1])
-        self.n_features_in_ = len(self.feature_names_in_)
-        self.best_iteration_ = int(self.booster_model_.best_iteration_ or self.n_estimators)
-        self.feature_importances_ = pd.Series(
-            self.booster_model_.booster_.feature_importance(importance_type="gain"),
-            index=list(self.feature_names_in_),
-        )
         return self
 
     def _raw(self, X: pd.DataFrame) -> np.ndarray:
-        check_is_fitted(self, "booster_model_")
-        X = check_frame(X, type(self).__name__)
-        M = to_matrix(X, list(self.feature_names_in_), self.categories_, type(self).__name__)
+        M = self._matrix(X)
         return self.booster_model_.predict_proba(M)[:, 1]
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
@@ -134,9 +82,6 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             p = raw
         p = np.clip(p, 0.0, 1.0)
         return np.column_stack([1 - p, p])
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

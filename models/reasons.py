@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 # Columns of a pred_contrib frame that are not features.
-_BIAS_COLUMNS = {"bias", "expected_value", "intercept", "BiasTerm", "__bias__"}
+BIAS_COLUMNS = {"bias", "expected_value", "intercept", "BiasTerm", "__bias__"}
 # Words in habit tags that concern a reward category.
 _CATEGORY_WORDS: dict[str, tuple[str, ...]] = {
     "coffee": ("coffee",),

@@ -20,7 +20,7 @@ from http import HTTPStatus
 import bentoml
 from bentoml.exceptions import BentoMLException, InvalidArgument, NotFound, ServiceUnavailable
 
-from models.policy import Context, PolicyError, UnknownOfferError, recommend
+from models.policy import Context, PolicyError, UnknownOfferError
 from serving.auth import ApiKeyMiddleware
 from serving.decision_log import DecisionLog
 from serving.loading import ServingLoadError, ServingState, Settings, load_state
@@ -166,8 +166,7 @@ class OfferService:
                 offer_ids: list[str] | None):
         try:
             ctx = Context(context.timestamp, context.channel, context.store_id)
-            batch = state.book.batch(customer_ids, with_profiles=state.needs_profiles)
-            return recommend(batch, state.catalog, state.history, ctx, state.scorer, state.policy, k, offer_ids=offer_ids)
+            return state.decide(customer_ids, ctx, k, offer_ids)
         except UnknownOfferError as err:
             raise NotFound(str(err)) from err
         except PolicyError as err:

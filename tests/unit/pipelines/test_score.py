@@ -157,13 +157,13 @@ def test_written_list_summary_and_exclusions_add_up(tables, tmp_path):
 
 def _with_budget_left(tables, request, offer_id: str, left: int) -> dict:
     """The tables with ``offer_id``'s redemption budget set so that ``left`` redemptions remain at send time."""
-    from models.campaign import remaining_budget
+    from models.campaign import budget_remaining_by_offer
     from models.policy import index_history, prepare_offers
 
     offers = tables["offers"].copy()
     at = offers["offer_id"] == offer_id
     offers.loc[at, "budget_redemptions"] = 10**6
-    used = 10**6 - remaining_budget(prepare_offers(offers), index_history(tables["offer_events"]), request.send_at)[offer_id]
+    used = 10**6 - budget_remaining_by_offer(prepare_offers(offers), index_history(tables["offer_events"]), request.send_at)[offer_id]
     offers.loc[at, "budget_redemptions"] = int(used) + left
     return {**tables, "offers": offers}
 

@@ -1,0 +1,1 @@
+"""Generated loyalty programs (scenarios): coffee (the built-in sample), grocery, webshop."""
