@@ -123,7 +123,7 @@ def time_breakdown(env: dict, n: int = 10_000) -> dict[str, float]:
         "offer rows (offer_matrix)": cum("models/offer_response.py", "offer_matrix"),
         "P(redeem), compiled trees (lleaves)": cum("pipelines/compiled.py", "__call__"),
         "LightGBM (churn risk, leaves for reasons)": cum("lightgbm/basic.py", "__inner_predict_np2d"),
-        "reasons (leaves, contributions, wording)": cum("models/policy.py", "explain_pairs") + cum("models/reasons.py", "reason_codes"),
+        "reasons (leaves, contributions, wording)": cum("models/policy/scoring.py", "explain_pairs") + cum("models/reasons.py", "reason_codes"),
         "list rows (campaign_rows)": cum("models/campaign.py", "campaign_rows"),
     }
     return {k: round(v, 2) for k, v in out.items()}

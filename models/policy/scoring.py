@@ -47,7 +47,7 @@ class Scorer(Protocol):
 class FrameScorer:
     """Scores through ``feature_builder`` (default ``offer_features``) and ``model.predict_proba``.
 
-    Reasons come from path contributions (``models.reasons.TreePaths``, the same as the
+    Reasons come from path contributions (``models.tree_paths.TreePaths``, the same as the
     PrecomputedScorer's, so batch and online reasons agree) when the model is a fitted LightGBM
     estimator of ours, else from ``model.contributions``.
     """
@@ -57,7 +57,7 @@ class FrameScorer:
         self.feature_builder = feature_builder
         self._paths = None
         if all(hasattr(model, a) for a in ("booster_model_", "feature_names_in_", "categories_")):
-            from models.reasons import TreePaths
+            from models.tree_paths import TreePaths
 
             self._paths = TreePaths(model.booster_model_.booster_.dump_model())
 
@@ -126,10 +126,10 @@ class MatrixScorer:
         self.max_threads = 2  # LightGBM threads for big batches (1 where processes are the parallelism)
         self._col = {n: i for i, n in enumerate(self.names)}
         if paths is None:
-            from models.reasons import TreePaths
+            from models.tree_paths import TreePaths
 
             paths = TreePaths(self.booster.dump_model())
-        self.paths = paths  # models.reasons.TreePaths; False -> the booster's pred_contrib (TreeSHAP, slower)
+        self.paths = paths  # models.tree_paths.TreePaths; False -> the booster's pred_contrib (TreeSHAP, slower)
 
     def _matrix(self, batch, rows, offers, cols, ctx) -> np.ndarray:
         """(len(rows), len(cols), n_features) numbers for the customers ``rows`` x offers ``cols``."""
@@ -256,7 +256,7 @@ def precompute_scorer(
         shares = prof[share_cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     paths = False
     if explain_with_paths:
-        from models.reasons import TreePaths
+        from models.tree_paths import TreePaths
 
         paths = TreePaths(booster.dump_model())
         if n_c and n_o:
