@@ -98,11 +98,11 @@ def time_breakdown(env: dict, n: int = 10_000) -> dict[str, float]:
     import cProfile
     import pstats
 
-    from pipelines.score import ScoreRequest, build_scorer, load_models, profile_feature_names, with_attributes
+    from pipelines.score import ScoreRequest, build_chunk_decider, load_models, profile_feature_names, with_attributes
 
     request = ScoreRequest(as_of=env["as_of"], campaign="bench", out=Path("unused.parquet"), k=3, channel="app",
                            profiles=env["profiles"])
-    scorer = build_scorer(request, env["tables"], load_models(env["uri"]), profile_feature_names(env["profiles"], env["as_of"]))
+    scorer = build_chunk_decider(request, env["tables"], load_models(env["uri"]), profile_feature_names(env["profiles"], env["as_of"]))
     real = pd.read_parquet(env["profiles"])
     pick = np.random.default_rng(SEED).integers(0, len(real), n)
     chunk = real.iloc[pick].reset_index(drop=True).assign(customer_id=[f"P{i:09d}" for i in range(n)])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from data_contracts.errors import MissingTableError
 from data_contracts.schema import TABLE_NAMES
 
 SUPPORTED_SUFFIXES = (".parquet", ".csv")
@@ -62,6 +63,18 @@ def write_validated(tables: dict[str, pd.DataFrame], directory: Path) -> Path:
     return directory
 
 
+class MissingValidatedTableError(MissingTableError, FileNotFoundError):
+    """A validated table is not where ``rewards validate`` writes it."""
+
+
+def read_validated_table(directory: Path, name: str) -> pd.DataFrame:
+    """One validated table (Parquet, canonical dtypes), or MissingValidatedTableError naming it."""
+    path = Path(directory) / f"{name}.parquet"
+    if not path.exists():
+        raise MissingValidatedTableError(name, f"not found at '{path}'; run `rewards validate` first")
+    return pd.read_parquet(path)
+
+
 def read_validated(directory: Path) -> dict[str, pd.DataFrame]:
     """Read the validated tables (Parquet, canonical dtypes) written by ``rewards validate``."""
     directory = Path(directory)
@@ -74,7 +87,8 @@ def read_validated(directory: Path) -> dict[str, pd.DataFrame]:
             continue
         tables[name] = pd.read_parquet(path)
     if missing:
-        raise FileNotFoundError(
+        raise MissingValidatedTableError(
+            ", ".join(n for n in TABLE_NAMES if str(directory / f"{n}.parquet") in missing),
             f"validated data in '{directory}' is incomplete: missing {missing}; run `rewards validate` first"
         )
     return tables

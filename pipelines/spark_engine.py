@@ -4,7 +4,7 @@ The wrappers take plain ``DataFrame -> DataFrame``
 functions (the same ones the in-process engine calls), restore the pandas dtypes the function
 expects on the way in (Spark hands back objects for strings, floats for nullable ints, arrays for
 lists), and conform the result to a declared Arrow schema on the way out. ``spark_chunks`` runs a
-campaign list on them: the profile build per customer bucket and ``pipelines.score.ChunkScorer`` per
+campaign list on them: the profile build per customer bucket and ``pipelines.score.ChunkDecider`` per
 batch, the same pandas code the in-process engine runs.
 """
 
@@ -258,7 +258,9 @@ def read_tables(spark: SparkSession, directory: Path, names: list[str]) -> dict[
     for name in names:
         path = Path(directory) / f"{name}.parquet"
         if not path.exists():
-            raise FileNotFoundError(f"Spark engine: table '{name}' not found at '{path}'; run `rewards validate` first")
+            from pipelines.io import MissingValidatedTableError
+
+            raise MissingValidatedTableError(name, f"not found at '{path}' (Spark engine); run `rewards validate` first")
         df = spark.read.parquet(str(path))
         declared = {c.name: c for c in TABLES[name].columns} if name in TABLES else {}
         for field in df.schema.fields:
@@ -310,7 +312,7 @@ def spark_for(request, spark):
 def spark_chunks(
     spark,
     request,
-    scorer,
+    decider,
     tables: dict[str, pd.DataFrame],
     data_dir: Path,
     scratch: Path,
@@ -357,7 +359,7 @@ def spark_chunks(
     in_dtypes = {**profile_dtypes, "tier": "object", "marketing_consent": "object"}
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(request.chunk_size))
     # Spark's tasks are the parallelism: one thread per scoring call.
-    rows = map_in_pandas(joined, single_threaded(scorer), ROW_SCHEMA, in_dtypes, stage="score")
+    rows = map_in_pandas(joined, single_threaded(decider), ROW_SCHEMA, in_dtypes, stage="score")
     rows.sortWithinPartitions("customer_id", "rank").write.mode("overwrite").parquet(str(scratch / "rows"))
     timings["score_s"] = round(time.perf_counter() - started - timings["profiles_s"], 2)
 

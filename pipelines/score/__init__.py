@@ -5,7 +5,7 @@ outputs, atomically), command (the run and the CLI); the Spark engine is ``pipel
 """
 
 from pipelines.score.chunks import (
-    ChunkScorer,
+    ChunkDecider,
     TableChunk,
     empty_rows,
     profile_chunks_from_file,
@@ -13,7 +13,7 @@ from pipelines.score.chunks import (
     with_attributes,
 )
 from pipelines.score.command import (
-    build_scorer,
+    build_chunk_decider,
     load_models,
     profile_feature_names,
     read_driver_tables,
@@ -35,5 +35,9 @@ from pipelines.score.writer import (
     whole_customers,
     write_campaign,
 )
+
+# The names before the split ("scorer" now means only the P(redeem) scorer of models.policy.scoring).
+ChunkScorer = ChunkDecider
+build_scorer = build_chunk_decider
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,4 +1,4 @@
-"""One chunk of customers: profiles in, list rows out (``ChunkScorer``, the unit both engines run),
+"""One chunk of customers: profiles in, list rows out (``ChunkDecider``, the unit both engines run),
 and the ways chunks are cut (from the tables, or from a ready profiles file)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pipelines.score.writer import ROW_SCHEMA
 
 
 @dataclass
-class ChunkScorer:
+class ChunkDecider:
     """Score one chunk of customers with the shared decision set-up, then turn decisions into list rows.
 
     Input: profile rows (customer_id + features) with the ``ATTRIBUTE_COLUMNS`` of the customers

@@ -1,7 +1,7 @@
 """`rewards score`: a campaign list for every customer, with a holdout group and a summary.
 
 The same decision set-up the offer API builds (``models.policy.setup.decision_setup``) applied to
-customers in chunks, so memory stays bounded whatever the customer count: ``ChunkScorer``
+customers in chunks, so memory stays bounded whatever the customer count: ``ChunkDecider``
 (``pipelines.score.chunks``) decides one chunk; the in-process engine (``pipelines.score.workers``)
 and the Spark engine (``pipelines.spark_engine``) both run it; ``pipelines.score.writer`` writes the
 list, its exclusions and its summary atomically.
@@ -18,17 +18,17 @@ import typer
 
 from data_contracts.schema import OFFER_CHANNELS
 from models.campaign import CampaignSummary, budget_remaining_by_offer
-from pipelines.score.chunks import ChunkScorer, profile_chunks_from_file, table_chunks
+from pipelines.score.chunks import ChunkDecider, profile_chunks_from_file, table_chunks
 from pipelines.score.request import DEFAULT_CHUNK_SIZE, Engine, ScoreError, ScoreRequest
 from pipelines.score.workers import default_workers, score_customers
 from pipelines.score.writer import scratch_dir, write_campaign
 
 
-def build_scorer(
+def build_chunk_decider(
     request: ScoreRequest, tables: dict[str, pd.DataFrame], models: dict, feature_names: list[str] | None = None
-) -> ChunkScorer:
-    """The ChunkScorer for a request: the shared decision set-up (offers and contact history indexed
-    once, the campaign's holdout rule, the scorer) without customers; each chunk adds its own."""
+) -> ChunkDecider:
+    """The ChunkDecider for a request: the shared decision set-up (offers and contact history indexed
+    once, the campaign's holdout rule, the P(redeem) scorer) without customers; each chunk adds its own."""
     from models.policy import PolicyConfig
     from models.policy.setup import decision_setup
     from pipelines.compiled import compiled_predictor
@@ -38,7 +38,7 @@ def build_scorer(
         tables, churn_model, offer_model, policy=PolicyConfig(**request.policy), campaign=request.campaign_spec,
         feature_names=feature_names, predict=compiled_predictor(offer_model),
     )
-    return ChunkScorer(
+    return ChunkDecider(
         setup=setup,
         model_versions={"offer": str(offer_version), "churn": str(churn_version)},
         context=request.campaign_spec.context,
@@ -76,13 +76,9 @@ def read_driver_tables(data_dir: Path, needs_history_tables: bool) -> dict[str, 
 
     if needs_history_tables:
         return read_validated(data_dir)
-    tables = {}
-    for name in ("customers", "offers", "offer_events"):
-        path = Path(data_dir) / f"{name}.parquet"
-        if not path.exists():
-            raise FileNotFoundError(f"validated table '{name}' not found at '{path}'; run `rewards validate` first")
-        tables[name] = pd.read_parquet(path)
-    return tables
+    from pipelines.io import read_validated_table
+
+    return {name: read_validated_table(data_dir, name) for name in ("customers", "offers", "offer_events")}
 
 
 def load_models(tracking_uri: str | None) -> dict:
@@ -107,14 +103,14 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
         tables = read_driver_tables(data_dir, needs_history_tables=request.engine is Engine.local and request.profiles is None)
     names = profile_feature_names(request.profiles, request.as_of) if request.profiles is not None else None
     models = models if models is not None else load_models(request.tracking_uri)
-    scorer = build_scorer(request, tables, models, names)
+    decider = build_chunk_decider(request, tables, models, names)
     if request.offer_ids is not None:
-        unknown = [o for o in request.offer_ids if o not in scorer.catalog.index]
+        unknown = [o for o in request.offer_ids if o not in decider.catalog.index]
         if unknown:
-            raise ScoreError(f"--offers {unknown} are not in the offer catalogue; known offers: {list(scorer.catalog.index)}")
+            raise ScoreError(f"--offers {unknown} are not in the offer catalogue; known offers: {list(decider.catalog.index)}")
     summary = CampaignSummary(
-        cost_per_redemption=dict(zip(scorer.catalog.index, scorer.catalog.cost.tolist(), strict=True)),
-        budget_remaining=budget_remaining_by_offer(scorer.catalog, scorer.history, request.send_at).to_dict(),
+        cost_per_redemption=dict(zip(decider.catalog.index, decider.catalog.cost.tolist(), strict=True)),
+        budget_remaining=budget_remaining_by_offer(decider.catalog, decider.history, request.send_at).to_dict(),
     )
     meta = {
         "campaign": request.campaign,
@@ -125,7 +121,7 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
         "holdout_fraction": request.holdout,
         "offers_requested": request.offer_ids,
         "engine": request.engine.value,
-        "model_versions": scorer.model_versions,
+        "model_versions": decider.model_versions,
     }
     if request.engine is Engine.local:
         customers = tables["customers"].set_index("customer_id")
@@ -139,7 +135,7 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
         workers = min(request.workers or default_workers(), max(n_chunks, 1))
         meta["workers"] = workers
         with _progress(total, request.progress and total > request.chunk_size) as advance:
-            rows = score_customers(chunks, scorer, customers, advance, workers=workers)
+            rows = score_customers(chunks, decider, customers, advance, workers=workers)
             result = write_campaign(rows, request.out, summary, meta)
     else:
         meta["spark_master"] = request.spark_master
@@ -148,7 +144,7 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
         with spark_for(request, spark) as session, scratch_dir(request.out) as scratch:
             # Filled while the rows stream in, so the summary file gets the stage times too.
             meta["spark_stage_seconds"] = timings = {}
-            chunks = spark_chunks(session, request, scorer, tables, data_dir, scratch, timings)
+            chunks = spark_chunks(session, request, decider, tables, data_dir, scratch, timings)
             result = write_campaign(chunks, request.out, summary, meta)
     result["seconds"] = round(time.perf_counter() - started, 2)
     return result

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 
 from models.policy import ATTRIBUTE_COLUMNS
-from pipelines.score.chunks import ChunkScorer, TableChunk, with_attributes
+from pipelines.score.chunks import ChunkDecider, TableChunk, with_attributes
 from pipelines.score.writer import row_table
 
 
@@ -23,7 +23,7 @@ def default_workers() -> int:
 
 def score_customers(
     chunks: Iterable[pd.DataFrame | pa.Table | TableChunk],
-    scorer: ChunkScorer,
+    decider: ChunkDecider,
     customers: pd.DataFrame | None = None,
     on_chunk: Callable[[int], None] | None = None,
     workers: int = 1,
@@ -38,7 +38,7 @@ def score_customers(
     attrs = _attributes(customers)
     if workers <= 1:
         for chunk in chunks:
-            rows, n_customers = _score_chunk(scorer, chunk, attrs)
+            rows, n_customers = _score_chunk(decider, chunk, attrs)
             if on_chunk is not None:
                 on_chunk(n_customers)
             yield rows
@@ -53,7 +53,7 @@ def score_customers(
 
     # spawn, not fork: the parent may already run OpenMP threads (LightGBM), which fork does not copy.
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(pickle.dumps((scorer, attrs)),))
+                               initializer=_init_worker, initargs=(pickle.dumps((decider, attrs)),))
     pending: deque = deque()
     try:
         with environment(**WORKER_MALLOC_ENV):  # workers start on the first submits and inherit it
@@ -86,12 +86,12 @@ def _attributes(customers: pd.DataFrame | None) -> pd.DataFrame | None:
     return attrs[list(ATTRIBUTE_COLUMNS)]
 
 
-def _score_chunk(scorer: ChunkScorer, chunk, attrs: pd.DataFrame | None) -> tuple[pd.DataFrame, int]:
+def _score_chunk(decider: ChunkDecider, chunk, attrs: pd.DataFrame | None) -> tuple[pd.DataFrame, int]:
     if isinstance(chunk, TableChunk):
         frame = chunk.scoring_input()
     else:
         frame = with_attributes(chunk.to_pandas() if isinstance(chunk, pa.Table) else chunk, attrs)
-    return scorer(frame), len(frame)
+    return decider(frame), len(frame)
 
 
 def _collect(future, on_chunk) -> pa.Table:
@@ -101,7 +101,7 @@ def _collect(future, on_chunk) -> pa.Table:
     return rows
 
 
-_WORKER: tuple[ChunkScorer, pd.DataFrame | None] | None = None
+_WORKER: tuple[ChunkDecider, pd.DataFrame | None] | None = None
 
 
 def _init_worker(payload: bytes) -> None:
@@ -110,22 +110,22 @@ def _init_worker(payload: bytes) -> None:
     import pickle
 
     global _WORKER
-    scorer, attrs = pickle.loads(payload)
-    _WORKER = (single_threaded(scorer), attrs)
+    decider, attrs = pickle.loads(payload)
+    _WORKER = (single_threaded(decider), attrs)
     gc.freeze()  # the models and indexes live for the whole run: keep them out of every collection
 
 
-def single_threaded(scorer: ChunkScorer) -> ChunkScorer:
-    """``scorer`` set to one thread per call, for processes that are themselves the parallelism."""
-    if hasattr(scorer.offer_scorer, "max_threads"):
-        scorer.offer_scorer.max_threads = 1
-    predict = getattr(scorer.offer_scorer, "predict", None)
+def single_threaded(decider: ChunkDecider) -> ChunkDecider:
+    """``decider`` set to one thread per call, for processes that are themselves the parallelism."""
+    if hasattr(decider.offer_scorer, "max_threads"):
+        decider.offer_scorer.max_threads = 1
+    predict = getattr(decider.offer_scorer, "predict", None)
     if hasattr(predict, "threads"):
         predict.threads = 1
-    return scorer
+    return decider
 
 
 def _score_in_worker(chunk) -> tuple[pa.Table, int]:
-    scorer, attrs = _WORKER
-    rows, n_customers = _score_chunk(scorer, chunk, attrs)
+    decider, attrs = _WORKER
+    rows, n_customers = _score_chunk(decider, chunk, attrs)
     return row_table(rows), n_customers  # Arrow: cheap to send back and written as it is

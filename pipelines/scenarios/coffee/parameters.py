@@ -91,7 +91,11 @@ CHANNEL_MIX = np.array(
         [0.40, 0.35, 0.25, 0.00],
     ]
 )
-assert tuple(PURCHASE_CHANNELS) == ("store", "app", "web", "drive_thru")
+if tuple(PURCHASE_CHANNELS) != ("store", "app", "web", "drive_thru"):  # CHANNEL_MIX columns follow this order
+    raise ImportError(
+        f"coffee scenario: CHANNEL_MIX is written for purchase channels ('store', 'app', 'web', 'drive_thru'), "
+        f"but the schema declares {tuple(PURCHASE_CHANNELS)}; update CHANNEL_MIX with the schema"
+    )
 
 # Planted offer-redemption affinity (logit shift) by persona x reward category.
 AFFINITY = 2.0 * np.array(

@@ -16,10 +16,10 @@ import pytest
 from models.campaign import CampaignCountError, CampaignSummary
 from pipelines.config import SAMPLE_END_DATE
 from pipelines.score import (
-    ChunkScorer,
+    ChunkDecider,
     ScoreError,
     ScoreRequest,
-    build_scorer,
+    build_chunk_decider,
     output_paths,
     run_score,
     score_customers,
@@ -70,7 +70,7 @@ def _request(tmp_path, **overrides) -> ScoreRequest:
 
 
 def _rows(tables, request) -> pd.DataFrame:
-    scorer = build_scorer(request, tables, MODELS)
+    scorer = build_chunk_decider(request, tables, MODELS)
     chunks = table_chunks(tables, request.as_of, request.chunk_size)
     return pd.concat(list(score_customers(chunks, scorer)), ignore_index=True)
 
@@ -289,8 +289,8 @@ def test_cli_prints_one_line_for_a_bad_option(tmp_path):
 def test_chunk_scorer_is_picklable_for_spark(tables, tmp_path):
     import pickle
 
-    scorer = build_scorer(_request(tmp_path), tables, MODELS)
-    assert isinstance(pickle.loads(pickle.dumps(scorer)), ChunkScorer)
+    scorer = build_chunk_decider(_request(tmp_path), tables, MODELS)
+    assert isinstance(pickle.loads(pickle.dumps(scorer)), ChunkDecider)
 
 
 def test_long_runs_show_a_progress_bar_on_stderr(tables, tmp_path, capsys):
