@@ -234,7 +234,7 @@ def test_a_failure_on_a_first_run_leaves_no_output(rows, tmp_path):
         yield rows.iloc[:50]
         raise RuntimeError("out of memory")
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="out of memory"):
         write_campaign(crashing(), out, CampaignSummary(cost_per_redemption={}), {})
     assert list(tmp_path.iterdir()) == []
 
@@ -286,11 +286,14 @@ def test_cli_prints_one_line_for_a_bad_option(tmp_path):
     assert "Traceback" not in result.output
 
 
-def test_chunk_scorer_is_picklable_for_spark(tables, tmp_path):
+def test_chunk_decider_is_picklable_for_spark_and_decides_the_same_after(tables, tmp_path):
     import pickle
 
-    scorer = build_chunk_decider(_request(tmp_path), tables, MODELS)
-    assert isinstance(pickle.loads(pickle.dumps(scorer)), ChunkDecider)
+    decider = build_chunk_decider(_request(tmp_path), tables, MODELS)
+    shipped = pickle.loads(pickle.dumps(decider))
+    assert isinstance(shipped, ChunkDecider)
+    chunk = next(table_chunks(tables, AS_OF, 200)).scoring_input()
+    pd.testing.assert_frame_equal(shipped(chunk), decider(chunk))
 
 
 def test_long_runs_show_a_progress_bar_on_stderr(tables, tmp_path, capsys):
