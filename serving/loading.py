@@ -1,7 +1,9 @@
 """Build everything the offer API serves from: champion models, the profile snapshot, offers and history.
 
 ``load_state`` builds a new, complete ``ServingState`` or raises ``ServingLoadError``; the service
-swaps one reference to it, so a reload is atomic and a failed one changes nothing.
+swaps one reference to it, so a reload is atomic and a failed one changes nothing. Decisions are set
+up by ``models.policy.setup.decision_setup``, as for campaign lists; with ``$REWARDS_CAMPAIGN_JSON``
+(the campaign a list is written for) the API holds out and withdraws for budget as that list does.
 """
 
 from __future__ import annotations
