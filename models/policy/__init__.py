@@ -9,7 +9,8 @@ decisions with ``decision_setup`` (``models.policy.setup``) and decide with ``re
 - ``scoring``: P(redeem) for customer x offer pairs (the model's own path, or faster equivalents);
 - ``recommend``: the rules, arbitration and top-k; ``decisions``: what was decided;
 - ``budget``: withdrawing offers beyond a redemption budget, for lists and campaign-configured APIs;
-- ``setup``: everything above built once from profiles, models and the tables.
+- ``setup``: everything above built once from profiles, models and the tables;
+- ``vocabulary``: the tiers, reward categories and offer channels the policy codes offers in.
 """
 
 from models.policy.budget import BudgetAllocation, budget_keep, withdraw_for_budget
@@ -43,6 +44,7 @@ from models.policy.scoring import (
     check_scorer,
     precompute_scorer,
 )
-from models.policy.setup import DecisionSetup, decision_setup, offer_scorer
+from models.policy.setup import Campaign, DecisionSetup, decision_setup, offer_scorer
+from models.policy.vocabulary import SCHEMA_VOCABULARY, Vocabulary
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from data_contracts.schema import OFFER_CHANNELS, TIERS
 from features.catalogue import daypart
 from models.policy.errors import PolicyError
 from models.policy.holdout import DEFAULT_HOLDOUT_SALT, holdout_salt, is_holdout
+from models.policy.vocabulary import SCHEMA_VOCABULARY
 
 NAT_NS = np.iinfo(np.int64).max  # "never" for missing timestamps (sorts after any real time)
 DAY_NS = 86_400 * 10**9
@@ -40,8 +40,9 @@ class Context:
         if ts.tzinfo is not None:  # the data is in store-local naive time
             ts = ts.tz_localize(None)
         object.__setattr__(self, "timestamp", ts)
-        if self.channel not in OFFER_CHANNELS:
-            raise PolicyError(f"context.channel must be one of {list(OFFER_CHANNELS)}, got {self.channel!r}")
+        channels = SCHEMA_VOCABULARY.offer_channels
+        if self.channel not in channels:
+            raise PolicyError(f"context.channel must be one of {list(channels)}, got {self.channel!r}")
 
     @property
     def hour(self) -> float:
@@ -100,8 +101,8 @@ class PolicyConfig:
                      "popularity_prior"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.cold_start_tier not in TIERS:
-            problems.append(f"cold_start_tier must be one of {list(TIERS)}, got {self.cold_start_tier!r}")
+        if self.cold_start_tier not in SCHEMA_VOCABULARY.tiers:
+            problems.append(f"cold_start_tier must be one of {list(SCHEMA_VOCABULARY.tiers)}, got {self.cold_start_tier!r}")
         if problems:
             raise PolicyError("PolicyConfig: " + "; ".join(problems))
 

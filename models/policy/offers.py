@@ -8,10 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from data_contracts.schema import CATEGORIES, OFFER_CHANNELS, OFFERS, TIERS
+from data_contracts.schema import OFFERS
 from models.columns import require_columns
 from models.policy.context import NAT_NS, as_ns
 from models.policy.errors import MissingPolicyInputError, PolicyError
+from models.policy.vocabulary import SCHEMA_VOCABULARY, Vocabulary
 
 # The offers table's columns the policy reads.
 POLICY_OFFER_COLUMNS: tuple[str, ...] = (
@@ -30,7 +31,7 @@ class OfferCatalog:
     valid_to: np.ndarray
     tier_ok: np.ndarray  # (n_offers, n_tiers) bool
     channel_ok: np.ndarray  # (n_offers, n_channels) bool
-    category: np.ndarray  # int codes into CATEGORIES
+    category: np.ndarray  # int codes into vocabulary.categories
     budget: np.ndarray  # float, inf when unlimited
     min_spend: np.ndarray
     cost: np.ndarray  # cost of one redemption to the business
@@ -39,23 +40,24 @@ class OfferCatalog:
     reward_category: np.ndarray
     offer_type: np.ndarray
     positions: Mapping[str, int]
+    vocabulary: Vocabulary = SCHEMA_VOCABULARY  # the tiers, categories and channels the arrays are coded in
 
     def __len__(self) -> int:
         return len(self.frame)
 
 
-def prepare_offers(offers: pd.DataFrame) -> OfferCatalog:
+def prepare_offers(offers: pd.DataFrame, vocabulary: Vocabulary = SCHEMA_VOCABULARY) -> OfferCatalog:
     """Index the offers table (schema ``offers``) for the policy."""
     require_columns(offers.columns, POLICY_OFFER_COLUMNS, OFFERS.name, error=MissingPolicyInputError)
     frame = offers.reset_index(drop=True)
     if frame["offer_id"].duplicated().any():
         dup = frame.loc[frame["offer_id"].duplicated(), "offer_id"].tolist()[:5]
         raise PolicyError(f"offers: offer_id must be unique, found duplicates {dup}")
-    tier_pos = {t: i for i, t in enumerate(TIERS)}
-    chan_pos = {c: i for i, c in enumerate(OFFER_CHANNELS)}
+    tier_pos = vocabulary.tier_code
+    chan_pos = {c: i for i, c in enumerate(vocabulary.offer_channels)}
     n = len(frame)
-    tier_ok = np.zeros((n, len(TIERS)), dtype=bool)
-    channel_ok = np.zeros((n, len(OFFER_CHANNELS)), dtype=bool)
+    tier_ok = np.zeros((n, len(vocabulary.tiers)), dtype=bool)
+    channel_ok = np.zeros((n, len(vocabulary.offer_channels)), dtype=bool)
     for i, (tiers, channels) in enumerate(zip(frame["eligible_tiers"], frame["channels"], strict=True)):
         for t in tiers if tiers is not None else ():
             if t in tier_pos:
@@ -63,7 +65,7 @@ def prepare_offers(offers: pd.DataFrame) -> OfferCatalog:
         for c in channels if channels is not None else ():
             if c in chan_pos:
                 channel_ok[i, chan_pos[c]] = True
-    cat_pos = {c: i for i, c in enumerate(CATEGORIES)}
+    cat_pos = {c: i for i, c in enumerate(vocabulary.categories)}
     budget = pd.to_numeric(frame["budget_redemptions"], errors="coerce").astype("float64").fillna(np.inf)
     return OfferCatalog(
         frame=frame,
@@ -81,6 +83,7 @@ def prepare_offers(offers: pd.DataFrame) -> OfferCatalog:
         reward_category=frame["reward_category"].astype(str).to_numpy(dtype=object),
         offer_type=frame["offer_type"].astype(str).to_numpy(dtype=object),
         positions={str(o): i for i, o in enumerate(frame["offer_id"])},
+        vocabulary=vocabulary,
     )
 
 

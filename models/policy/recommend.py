@@ -26,7 +26,6 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from data_contracts.schema import CATEGORIES, OFFER_CHANNELS, TIERS
 from models.policy.contacts import ContactHistory, contact_rules, history_rows, index_history
 from models.policy.context import EMPTY_POSITIONS, Context, PolicyConfig
 from models.policy.customers import CustomerBatch, batch_from_frame
@@ -44,7 +43,6 @@ from models.policy.offers import OfferCatalog, prepare_offers, remaining_budget
 from models.policy.scoring import FeatureBuilder, FrameScorer, OfferModel, Scorer
 from models.reasons import reason_codes
 
-_TIER_CODE = {t: i for i, t in enumerate(TIERS)}
 _EMPTY = EMPTY_POSITIONS
 
 
@@ -70,7 +68,7 @@ def recommend(
     ``offer_model``: an OfferResponseModel (scored through ``feature_builder``, default
     ``models.offer_response.offer_features``) or a scorer (``precompute_scorer``).
     ``offer_ids``: restrict candidates to these offers (unknown ids raise UnknownOfferError).
-    At most one offer per reward_category, so never more than len(CATEGORIES) offers per customer.
+    At most one offer per reward_category, so never more than one per category of the vocabulary.
     """
     config = config or PolicyConfig()
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -87,7 +85,7 @@ def recommend(
 
     # --- offer-level masks (the same for every customer in this context)
     offer_ok = (catalog.valid_from <= t) & (t <= catalog.valid_to)
-    offer_ok &= catalog.channel_ok[:, OFFER_CHANNELS.index(ctx.channel)]
+    offer_ok &= catalog.channel_ok[:, catalog.vocabulary.offer_channels.index(ctx.channel)]
     offer_ok &= remaining_budget(catalog, hist, t) > 0
     if offer_ids is not None:
         wanted = catalog.index.get_indexer(pd.Index([str(o) for o in offer_ids]))
@@ -98,8 +96,9 @@ def recommend(
         offer_ok &= restrict
 
     # --- customer x offer eligibility
-    default_tier = _TIER_CODE[config.cold_start_tier]
-    tier_code = np.fromiter((_TIER_CODE.get(x, default_tier) for x in batch.tier), dtype=np.int64, count=n_c)
+    codes = catalog.vocabulary.tier_code
+    default_tier = codes[config.cold_start_tier]
+    tier_code = np.fromiter((codes.get(x, default_tier) for x in batch.tier), dtype=np.int64, count=n_c)
     eligible = catalog.tier_ok[:, tier_code].T & offer_ok[None, :]  # (n_c, n_o)
 
     # --- customer-level rules and contact history
@@ -145,7 +144,7 @@ def recommend(
     status[active & ~ok.any(axis=1)] = STATUS_NO_OFFER
 
     # --- top-k, one offer per reward_category
-    picked_c, picked_o, picked_rank = _top_k_per_category(priority, ok, catalog.category, k)
+    picked_c, picked_o, picked_rank = _top_k_per_category(priority, ok, catalog.category, len(catalog.vocabulary.categories), k)
 
     # --- reasons for the chosen pairs
     reasons: list[list[str]] = [[] for _ in picked_c]
@@ -236,7 +235,7 @@ def _levers(catalog: OfferCatalog, config: PolicyConfig) -> np.ndarray:
     return type_lever * cat_lever
 
 
-def _top_k_per_category(priority, ok, category, k):
+def _top_k_per_category(priority, ok, category, n_categories, k):
     """(customer positions, offer positions, rank) of the top-k with one offer per category, best first."""
     n_c, n_o = priority.shape
     if n_c == 0 or n_o == 0:
@@ -245,7 +244,7 @@ def _top_k_per_category(priority, ok, category, k):
     order = np.argsort(-masked, axis=1, kind="stable")  # each row: offers best first
     valid = np.isfinite(np.take_along_axis(masked, order, axis=1))
     # keep the first (best) offer of each category in a row: first occurrence of (row, category)
-    key = (np.arange(n_c)[:, None] * (len(CATEGORIES) + 1) + (category[order] + 1)).ravel()
+    key = (np.arange(n_c)[:, None] * (n_categories + 1) + (category[order] + 1)).ravel()
     _, first = np.unique(key, return_index=True)
     keep = np.zeros(n_c * n_o, dtype=bool)
     keep[first] = True

@@ -30,6 +30,7 @@ from models.policy.errors import PolicyError, ScorerMismatchError
 from models.policy.offers import OfferCatalog, prepare_offers, remaining_budget
 from models.policy.recommend import recommend
 from models.policy.scoring import FrameScorer, MatrixScorer, PrecomputedScorer, Scorer, check_scorer, precompute_scorer
+from models.policy.vocabulary import SCHEMA_VOCABULARY, Vocabulary
 
 # Customers decided at a time when the budget allocation runs over a whole book.
 ALLOCATION_CHUNK = 20_000
@@ -182,6 +183,7 @@ def decision_setup(
     feature_names: Sequence[str] | None = None,
     predict: Callable[[np.ndarray], np.ndarray] | None = None,
     precompute_max_mb: float = 0.0,
+    vocabulary: Vocabulary = SCHEMA_VOCABULARY,
 ) -> DecisionSetup:
     """The decision set-up from the tables (offers, offer_events; customers with ``profiles``) and models.
 
@@ -189,7 +191,7 @@ def decision_setup(
     campaign's budget allocation over all of them is made here (see the module docstring).
     """
     config = campaign.policy(policy) if campaign is not None else (policy or PolicyConfig())
-    catalog = prepare_offers(tables["offers"])
+    catalog = prepare_offers(tables["offers"], vocabulary)
     history = index_history(tables["offer_events"])
     features = customer_features(profiles, feature_names) if profiles is not None else None
     choice = offer_scorer(offer_model, predict, profiles=features, catalog=catalog, precompute_max_mb=precompute_max_mb)
