@@ -4,6 +4,7 @@ request (what was asked), chunks (one chunk decided), workers (the in-process en
 outputs, atomically), command (the run and the CLI); the Spark engine is ``pipelines.spark_engine``.
 """
 
+from models.policy.holdout import holdout_salt
 from pipelines.score.chunks import (
     ChunkDecider,
     TableChunk,

@@ -102,9 +102,14 @@ def profile_chunks_from_file(path: Path, chunk_size: int) -> Iterator[pa.Table]:
         yield pa.Table.from_batches([batch])
 
 
+def attributes_by_customer(customers: pd.DataFrame) -> pd.DataFrame:
+    """The customers table's ATTRIBUTE_COLUMNS indexed by customer_id (all a chunk needs of it)."""
+    attrs = customers if customers.index.name == "customer_id" else customers.set_index("customer_id")
+    return attrs[list(ATTRIBUTE_COLUMNS)]
+
+
 def with_attributes(profiles: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
     """Profiles with the customers table's tier and consent attached (NA for unknown customers)."""
-    attrs = customers if customers.index.name == "customer_id" else customers.set_index("customer_id")
-    attrs = attrs[list(ATTRIBUTE_COLUMNS)].reindex(profiles["customer_id"].astype(str))
+    attrs = attributes_by_customer(customers).reindex(profiles["customer_id"].astype(str))
     out = profiles.drop(columns=[c for c in ATTRIBUTE_COLUMNS if c in profiles.columns])
     return out.assign(**{c: attrs[c].to_numpy() for c in ATTRIBUTE_COLUMNS})

@@ -8,8 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 import pandas as pd
 import pyarrow as pa
 
-from models.policy import ATTRIBUTE_COLUMNS
-from pipelines.score.chunks import ChunkDecider, TableChunk, with_attributes
+from pipelines.score.chunks import ChunkDecider, TableChunk, attributes_by_customer, with_attributes
 from pipelines.score.writer import row_table
 
 
@@ -53,7 +52,7 @@ def score_customers(
 
     # spawn, not fork: the parent may already run OpenMP threads (LightGBM), which fork does not copy.
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(pickle.dumps((decider, attrs)),))
+                               initializer=_init_worker, initargs=(pickle.dumps((decider, attrs)), os.getpid()))
     pending: deque = deque()
     try:
         with environment(**WORKER_MALLOC_ENV):  # workers start on the first submits and inherit it
@@ -80,10 +79,7 @@ WORKER_MALLOC_ENV: dict[str, str] = {
 
 def _attributes(customers: pd.DataFrame | None) -> pd.DataFrame | None:
     """The customers table's ATTRIBUTE_COLUMNS by customer_id (all a worker needs of it)."""
-    if customers is None:
-        return None
-    attrs = customers if customers.index.name == "customer_id" else customers.set_index("customer_id")
-    return attrs[list(ATTRIBUTE_COLUMNS)]
+    return attributes_by_customer(customers) if customers is not None else None
 
 
 def _score_chunk(decider: ChunkDecider, chunk, attrs: pd.DataFrame | None) -> tuple[pd.DataFrame, int]:
@@ -104,15 +100,26 @@ def _collect(future, on_chunk) -> pa.Table:
 _WORKER: tuple[ChunkDecider, pd.DataFrame | None] | None = None
 
 
-def _init_worker(payload: bytes) -> None:
-    """A scoring worker: one thread per process (the processes are the parallelism)."""
+def _init_worker(payload: bytes, parent_pid: int) -> None:
+    """A scoring worker: one thread per process (the processes are the parallelism); it ends itself
+    when its parent is gone (killed with -9, the pool cannot tell it to)."""
     import gc
     import pickle
+    import threading
 
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True, name="exit-with-parent").start()
     global _WORKER
     decider, attrs = pickle.loads(payload)
     _WORKER = (single_threaded(decider), attrs)
     gc.freeze()  # the models and indexes live for the whole run: keep them out of every collection
+
+
+def _exit_with_parent(parent_pid: int, every_s: float = 0.5) -> None:
+    import time
+
+    while os.getppid() == parent_pid:
+        time.sleep(every_s)
+    os._exit(1)  # orphaned: re-parented to init, nobody reads our results any more
 
 
 def single_threaded(decider: ChunkDecider) -> ChunkDecider:

@@ -7,6 +7,7 @@ offer, with the reason) and ``<stem>.summary.json``; a failed run leaves the pre
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -149,9 +150,11 @@ def write_campaign(
     """
     import pyarrow.parquet as pq
 
-    from pipelines.io import atomic_path
+    from pipelines.io import atomic_path, remove_stale
 
     paths = output_paths(out)
+    for path in paths.values():  # what a killed run left behind (its pid is dead)
+        remove_stale(path.parent, path.name)
     fmt = paths["list"].suffix
     if fmt not in (".parquet", ".csv"):
         raise ScoreError(f"--out '{out}': expected a .parquet or .csv file, got '{fmt or 'no suffix'}'")
@@ -222,7 +225,7 @@ class scratch_dir:
 
     def __enter__(self) -> Path:
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.scratch-", dir=self.out.parent))
+        self.path = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.scratch-{os.getpid()}-", dir=self.out.parent))
         return self.path
 
     def __exit__(self, *exc) -> None:

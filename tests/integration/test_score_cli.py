@@ -164,3 +164,48 @@ def test_worker_processes_write_the_same_list_as_one_process(campaign, service_e
     assert {k: v for k, v in summary.items() if k not in ignore} == {
         k: v for k, v in campaign["summary"].items() if k not in ignore
     }
+
+
+def test_a_killed_run_leaves_no_process_and_the_next_run_no_temp_file(service_env, tmp_path):
+    """kill -9 on `rewards score` mid-run: its worker processes end too, and the next run removes what
+    the killed one left (temp files, scratch folder) and writes its outputs as usual."""
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    out = tmp_path / "killed.parquet"
+    args = [
+        sys.executable, "-m", "pipelines.cli", "score", "--as-of", service_env.as_of, "--campaign", "spring-push",
+        "--k", "3", "--channel", CONTEXT["channel"], "--send-at", DECISION_TIME, "--data", str(service_env.validated_dir),
+        "--profiles", str(service_env.profiles_path), "--out", str(out), "--chunk-size", "50", "--workers", "2",
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(args, env={**os.environ, **service_env.env()}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    parent = psutil.Process(proc.pid)
+    children: list = []
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            children = parent.children(recursive=True)
+            workers = [c for c in children if "spawn_main" in " ".join(c.cmdline())]
+        except psutil.Error:
+            workers = []
+        if len(workers) >= 2 and list(tmp_path.glob(".killed.parquet.scratch-*")):
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed; make it longer"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    _, alive = psutil.wait_procs(children, timeout=20)
+    assert not alive, [p.cmdline()[:3] for p in alive]
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert any(".scratch-" in name for name in left), left  # the kill left its scratch folder behind
+
+    again = _score(service_env, out, "--no-progress")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "killed.exclusions.parquet", "killed.parquet", "killed.summary.json"
+    ]
