@@ -38,8 +38,13 @@ def customer_chunks(tables: dict[str, pd.DataFrame], customers_per_chunk: int) -
     n_chunks = (len(ids) + customers_per_chunk - 1) // customers_per_chunk
     positions = {}
     for name in CUSTOMER_TABLES:
-        pos = ids.get_indexer(tables[name]["customer_id"].astype(str))
+        # Look up each distinct id once (tables hold many rows per customer), then cut by position.
+        codes, distinct = pd.factorize(tables[name]["customer_id"])
+        found = ids.get_indexer(pd.Index(distinct).astype(str))
+        pos = np.where(codes >= 0, found[codes], -1) if len(distinct) else np.full(len(codes), -1)
         chunk = np.where(pos >= 0, pos // customers_per_chunk, -1)
+        # small integers: numpy's stable sort is a radix sort for 16-bit keys
+        chunk = chunk.astype(np.int16) if n_chunks < 2**15 - 1 else chunk
         order = np.argsort(chunk, kind="stable")
         bounds = np.searchsorted(chunk[order], np.arange(n_chunks + 1))
         positions[name] = [order[bounds[i]:bounds[i + 1]] for i in range(n_chunks)]
