@@ -98,11 +98,11 @@ def time_breakdown(env: dict, n: int = 10_000) -> dict[str, float]:
     import cProfile
     import pstats
 
-    from pipelines.score import ScoreRequest, build_scorer, load_models, profile_feature_names, with_attributes
+    from pipelines.score import ScoreRequest, build_chunk_decider, load_models, profile_feature_names, with_attributes
 
     request = ScoreRequest(as_of=env["as_of"], campaign="bench", out=Path("unused.parquet"), k=3, channel="app",
                            profiles=env["profiles"])
-    scorer = build_scorer(request, env["tables"], load_models(env["uri"]), profile_feature_names(env["profiles"], env["as_of"]))
+    scorer = build_chunk_decider(request, env["tables"], load_models(env["uri"]), profile_feature_names(env["profiles"], env["as_of"]))
     real = pd.read_parquet(env["profiles"])
     pick = np.random.default_rng(SEED).integers(0, len(real), n)
     chunk = real.iloc[pick].reset_index(drop=True).assign(customer_id=[f"P{i:09d}" for i in range(n)])
@@ -123,7 +123,7 @@ def time_breakdown(env: dict, n: int = 10_000) -> dict[str, float]:
         "offer rows (offer_matrix)": cum("models/offer_response.py", "offer_matrix"),
         "P(redeem), compiled trees (lleaves)": cum("pipelines/compiled.py", "__call__"),
         "LightGBM (churn risk, leaves for reasons)": cum("lightgbm/basic.py", "__inner_predict_np2d"),
-        "reasons (leaves, contributions, wording)": cum("models/policy.py", "explain_pairs") + cum("models/reasons.py", "reason_codes"),
+        "reasons (leaves, contributions, wording)": cum("models/policy/scoring.py", "explain_pairs") + cum("models/reasons.py", "reason_codes"),
         "list rows (campaign_rows)": cum("models/campaign.py", "campaign_rows"),
     }
     return {k: round(v, 2) for k, v in out.items()}

@@ -12,6 +12,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 from data_contracts.schema import CATEGORIES, OFFER_TYPES, PURCHASE_CHANNELS
 
 Dtype = Literal["float64", "int64"]
@@ -29,6 +31,26 @@ DAYPARTS: tuple[tuple[str, float, float], ...] = (
     ("14_to_17", 14.0, 17.0),
     ("after_17", 17.0, 24.0),
 )
+DAYPART_NAMES: tuple[str, ...] = tuple(name for name, _, _ in DAYPARTS)
+_DAYPART_STARTS = np.array([start for _, start, _ in DAYPARTS[1:]])
+
+
+def daypart_index(hours) -> np.ndarray:
+    """Position in DAYPARTS of each fractional hour of day: the one hour-to-daypart rule."""
+    return np.searchsorted(_DAYPART_STARTS, np.asarray(hours, dtype=float), side="right")
+
+
+def daypart_names(hours) -> np.ndarray:
+    """The daypart name of each fractional hour of day (None where the hour is missing)."""
+    hours = np.asarray(hours, dtype=float)
+    out = np.asarray(DAYPART_NAMES, dtype=object)[daypart_index(hours)]
+    out[np.isnan(hours)] = None
+    return out
+
+
+def daypart(hour: float) -> str:
+    """The daypart name of one fractional hour of day."""
+    return DAYPART_NAMES[int(np.searchsorted(_DAYPART_STARTS, hour, side="right"))]
 
 # Basket attach rates P(target in basket | given in basket): (target, given).
 ATTACH_PAIRS: tuple[tuple[str, str], ...] = (

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from data_contracts.schema import PURCHASE_CHANNELS
-from features.catalogue import DAYPARTS
+from features.catalogue import DAYPARTS, daypart_index
 from features.history import (
     NS_PER_DAY,
     NS_PER_HOUR,
@@ -30,10 +30,6 @@ def weekday(ts_ns: np.ndarray) -> np.ndarray:
     return (ts_ns // NS_PER_DAY + 3) % 7
 
 
-def daypart(hours: np.ndarray) -> np.ndarray:
-    """Index into DAYPARTS of each fractional hour."""
-    starts = np.array([start for _, start, _ in DAYPARTS[1:]])
-    return np.searchsorted(starts, hours, side="right")
 
 
 def habits_features(h: History) -> pd.DataFrame:
@@ -45,7 +41,7 @@ def habits_features(h: History) -> pd.DataFrame:
     n_visits = per_customer_sum(h, cust)
     hours = visit_hours(ts)
     out: dict[str, np.ndarray] = {}
-    by_part = per_customer_counts(h, cust, daypart(hours), len(DAYPARTS))
+    by_part = per_customer_counts(h, cust, daypart_index(hours), len(DAYPARTS))
     for i, (part, _, _) in enumerate(DAYPARTS):
         out[f"visit_share_{part}"] = safe_ratio(by_part[:, i], n_visits)
     out["visit_share_before_11"] = safe_ratio(per_customer_sum(h, cust[hours < 11.0]), n_visits)

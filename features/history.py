@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from data_contracts.errors import MissingColumnsError
+from data_contracts.errors import MissingColumnsError, MissingTableError
 from data_contracts.schema import CATEGORIES, PURCHASE_CHANNELS, TABLES
 
 NS_PER_DAY = 86_400 * 10**9
@@ -77,7 +77,10 @@ def _ns(series: pd.Series) -> np.ndarray:
 def _check_columns(tables: dict[str, pd.DataFrame]) -> None:
     missing_tables = [t for t in REQUIRED_TABLES if t not in tables]
     if missing_tables:
-        raise KeyError(f"build_profiles needs tables {list(REQUIRED_TABLES)}; missing {missing_tables}")
+        raise MissingTableError(
+            missing_tables[0],
+            f"build_profiles needs tables {list(REQUIRED_TABLES)}; missing {missing_tables}; pass every validated table",
+        )
     for name in REQUIRED_TABLES:
         frame = tables[name]
         missing = [c for c in TABLES[name].column_names if c not in frame.columns]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,33 @@ FAMILY_FUNCTIONS: dict[str, Callable[[History], pd.DataFrame]] = {
 }
 
 # Tables keyed by customer: chunking splits these; the others (offers) are passed whole.
-_CUSTOMER_TABLES = ("customers", "transactions", "offer_events", "feedback")
+CUSTOMER_TABLES: tuple[str, ...] = ("customers", "transactions", "offer_events", "feedback")
+
+
+def customer_chunks(tables: dict[str, pd.DataFrame], customers_per_chunk: int) -> Iterator[dict[str, pd.DataFrame]]:
+    """The tables cut into chunks of ``customers_per_chunk`` customers (sorted ids): the one chunking
+    rule of profile builds and campaign lists. Tables not keyed by customer go whole into each chunk."""
+    if customers_per_chunk < 1:
+        raise ValueError(f"customers_per_chunk must be a positive integer, got {customers_per_chunk}")
+    ids = pd.Index(np.sort(tables["customers"]["customer_id"].astype(str).to_numpy(dtype=object)))
+    n_chunks = (len(ids) + customers_per_chunk - 1) // customers_per_chunk
+    positions = {}
+    for name in CUSTOMER_TABLES:
+        # Look up each distinct id once (tables hold many rows per customer), then cut by position.
+        codes, distinct = pd.factorize(tables[name]["customer_id"])
+        found = ids.get_indexer(pd.Index(distinct).astype(str))
+        pos = np.where(codes >= 0, found[codes], -1) if len(distinct) else np.full(len(codes), -1)
+        chunk = np.where(pos >= 0, pos // customers_per_chunk, -1)
+        # small integers: numpy's stable sort is a radix sort for 16-bit keys
+        chunk = chunk.astype(np.int16) if n_chunks < 2**15 - 1 else chunk
+        order = np.argsort(chunk, kind="stable")
+        bounds = np.searchsorted(chunk[order], np.arange(n_chunks + 1))
+        positions[name] = [order[bounds[i]:bounds[i + 1]] for i in range(n_chunks)]
+    for i in range(n_chunks):
+        part = dict(tables)
+        for name in CUSTOMER_TABLES:
+            part[name] = tables[name].iloc[positions[name][i]]
+        yield part
 
 
 class FamilyOutputError(RuntimeError):
@@ -69,16 +95,8 @@ def build_profiles(
     as_of = to_as_of(as_of)
     if customers_per_chunk is None:
         return _profiles_of(prepare_history(tables, as_of))
-    if customers_per_chunk < 1:
-        raise ValueError(f"customers_per_chunk must be a positive integer, got {customers_per_chunk}")
-    ids = np.sort(tables["customers"]["customer_id"].to_numpy(dtype=object))
     chunks = []
-    for lo in range(0, len(ids), customers_per_chunk):
-        first, last = ids[lo], ids[min(lo + customers_per_chunk, len(ids)) - 1]
-        part = dict(tables)
-        for name in _CUSTOMER_TABLES:
-            key = tables[name]["customer_id"]
-            part[name] = tables[name].loc[(key >= first) & (key <= last)]
+    for part in customer_chunks(tables, customers_per_chunk):
         chunk = _profiles_of(prepare_history(part, as_of))
         if len(chunk):
             chunks.append(chunk)
@@ -104,4 +122,4 @@ def build_training_snapshots(tables: dict[str, pd.DataFrame], as_of_dates: Itera
     return pd.concat(frames, ignore_index=True)
 
 
-__all__ = ["FAMILY_FUNCTIONS", "build_profiles", "build_training_snapshots", "compute_family", "feature_names"]
+__all__ = ["CUSTOMER_TABLES", "FAMILY_FUNCTIONS", "build_profiles", "customer_chunks", "build_training_snapshots", "compute_family", "feature_names"]

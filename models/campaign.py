@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from models.policy import STATUS_CONTROL, STATUS_OK, ContactHistory, Decisions, OfferCatalog
+from models.policy import STATUS_BUDGET, STATUS_CONTROL, STATUS_OK, ContactHistory, Decisions, OfferCatalog
+from models.policy.budget import budget_keep, rerank_after_withdrawal  # noqa: F401  (budget_keep re-exported)
+from models.policy.offers import remaining_budget
 
 # One row per offer given (status "ok") or per customer given none (status = the reason).
 ROW_COLUMNS: tuple[str, ...] = (
@@ -43,11 +45,7 @@ LIST_COLUMNS: tuple[str, ...] = tuple(c for c in ROW_COLUMNS if c != "status")
 EXCLUSION_COLUMNS: tuple[str, ...] = ("customer_id", "reason", "holdout", "churn_risk", "campaign", "as_of")
 
 
-# A customer whose every offer was withdrawn because the offers' redemption budgets ran out.
-STATUS_BUDGET = "budget_exhausted"
-
-
-class CampaignCountError(AssertionError):
+class CampaignCountError(RuntimeError):
     """The campaign's counts do not add up: a customer was lost or counted twice."""
 
 
@@ -122,29 +120,6 @@ def _check_rows(rows: pd.DataFrame, customers: pd.DataFrame) -> None:
         )
 
 
-def budget_keep(offer: np.ndarray, score: np.ndarray, p_redeem: np.ndarray, remaining: np.ndarray) -> np.ndarray:
-    """Which offer rows a list keeps so that no offer is expected to be redeemed more than its budget allows.
-
-    ``offer`` (int codes into ``remaining``), ``score`` and ``p_redeem`` describe one row per offer given,
-    in list order. Per offer, rows are taken by descending priority score (list order breaks ties)
-    while the running sum of ``p_redeem`` stays within ``remaining`` (inf: no limit); the rest are
-    withdrawn. The sum only grows, so each offer keeps a prefix of its best customers.
-    """
-    offer = np.asarray(offer, dtype=np.int64)
-    n = len(offer)
-    keep = np.ones(n, dtype=bool)
-    if not n:
-        return keep
-    order = np.lexsort((np.arange(n), -np.asarray(score, dtype=float), offer))
-    grouped, p = offer[order], np.asarray(p_redeem, dtype=float)[order]
-    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
-    running = np.cumsum(p)
-    before_group = np.repeat(np.r_[0.0, running][starts], np.diff(np.r_[starts, n]))
-    within = running - before_group  # cumulative expected redemptions within each offer
-    keep[order] = within <= np.asarray(remaining, dtype=float)[grouped] * (1 + 1e-12)
-    return keep
-
-
 def withdraw_offers(rows: pd.DataFrame, withdrawn: np.ndarray) -> pd.DataFrame:
     """``rows`` (ROW_COLUMNS, whole customers, by customer then rank) without the ``withdrawn`` offer rows.
 
@@ -154,12 +129,13 @@ def withdraw_offers(rows: pd.DataFrame, withdrawn: np.ndarray) -> pd.DataFrame:
     withdrawn = np.asarray(withdrawn, dtype=bool)
     if not withdrawn.any():
         return rows
-    kept = rows.loc[~withdrawn]
-    lost_all = pd.Index(rows.loc[withdrawn, "customer_id"].unique()).difference(pd.Index(kept["customer_id"]))
-    ok = kept["status"].to_numpy() == STATUS_OK
-    ranks = kept.loc[ok].groupby("customer_id", sort=False).cumcount().to_numpy() + 1
-    kept = kept.copy()
-    kept.loc[ok, "rank"] = ranks
+    ok = rows["status"].to_numpy() == STATUS_OK
+    offer_rows = np.flatnonzero(ok)
+    _, ranks, lost_all = rerank_after_withdrawal(
+        rows["customer_id"].to_numpy(dtype=object)[offer_rows], withdrawn[offer_rows]
+    )
+    kept = rows.loc[~withdrawn].copy()
+    kept.loc[kept["status"].to_numpy() == STATUS_OK, "rank"] = ranks
     if len(lost_all):
         first = rows.loc[withdrawn].drop_duplicates("customer_id")
         first = first[first["customer_id"].isin(lost_all)]
@@ -179,14 +155,10 @@ def sort_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.iloc[order].reset_index(drop=True)
 
 
-def remaining_budget(catalog: OfferCatalog, history: ContactHistory, at: pd.Timestamp) -> pd.Series:
+def budget_remaining_by_offer(catalog: OfferCatalog, history: ContactHistory, at: pd.Timestamp) -> pd.Series:
     """Redemptions each offer may still have at ``at`` (inf when unlimited), indexed by offer_id."""
-    t = pd.Timestamp(at).value
-    used = [
-        np.searchsorted(history.redemptions_by_offer.get(oid, np.array([], dtype=np.int64)), t, side="right")
-        for oid in catalog.index
-    ]
-    return pd.Series(catalog.budget - np.asarray(used, dtype=float), index=catalog.index, name="budget_remaining")
+    left = remaining_budget(catalog, history, pd.Timestamp(at).value)
+    return pd.Series(left, index=catalog.index, name="budget_remaining")
 
 
 @dataclass

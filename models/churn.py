@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupShuffleSplit, train_test_split
 from sklearn.utils.validation import check_is_fitted
 
 from models.bgnbd import BetaGeoModel
-from models.tabular import MissingFeaturesError, check_frame, learn_layout, to_matrix
+from models.lgbm import LightGBMBinaryClassifier, check_binary_target  # noqa: F401  (check_binary_target: old address)
+from models.tabular import MissingFeaturesError, check_frame, to_matrix
 
 CALIBRATION_METHODS = ("isotonic", "sigmoid", "none")
 # BG/NBD inputs as the profile carries them (features.gaps) and the two inputs the model adds from them.
@@ -19,20 +18,7 @@ BGNBD_INPUTS: tuple[str, ...] = ("repeat_visit_days", "first_to_last_visit_days"
 BGNBD_FEATURES: tuple[str, ...] = ("bgnbd_expected_visit_days", "bgnbd_p_alive", "bgnbd_p_no_visit")
 
 
-def check_binary_target(y, n_rows: int, model: str) -> np.ndarray:
-    """y as a 0/1 int array of the right length with both classes present."""
-    y = np.asarray(y)
-    if y.shape[0] != n_rows:
-        raise ValueError(f"{model}: y must have one label per row of X ({n_rows}), got {y.shape[0]}")
-    y = y.astype(float)
-    if not np.isin(y, (0.0, 1.0)).all():
-        raise ValueError(f"{model}: y must hold only 0/1 labels, got values {np.unique(y)[:5]}")
-    if np.unique(y).size < 2:
-        raise ValueError(f"{model}: y must contain both classes to fit, got only {np.unique(y)}")
-    return y.astype(int)
-
-
-class ChurnModel(ClassifierMixin, BaseEstimator):
+class ChurnModel(LightGBMBinaryClassifier):
     """LightGBM on profile features; probabilities calibrated on a held-out slice of the training rows.
 
     The held-out slice also serves for early stopping. ``calibration`` is ``"sigmoid"`` (Platt, the
@@ -109,11 +95,8 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         """``groups`` (e.g. customer ids) keeps each group on one side of the early-stopping/calibration
         split: with stacked snapshots a customer's rows are near copies, and a random split would let
         the model memorise customers instead of learning from them."""
-        import lightgbm as lgb
-
         name = type(self).__name__
-        X = check_frame(X, name)
-        y = check_binary_target(y, X.shape[0], name)
+        X, y = self._check_fit_inputs(X, y)
         if self.calibration not in CALIBRATION_METHODS:
             raise ValueError(
                 f"{name}: calibration must be one of {list(CALIBRATION_METHODS)}, got {self.calibration!r}"
@@ -128,37 +111,12 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             rows = np.random.default_rng(self.random_state).permutation(len(f))[: self.bgnbd_max_fit_rows]
             self.bgnbd_ = BetaGeoModel(penalizer_coef=0.01).fit(f[rows], r[rows], t[rows])
             X = self._with_bgnbd(X)
-        names, self.categories_ = learn_layout(X)
+        M_cal, y_cal, i_cal = self._fit_booster(X, y, self.calibration_fraction, groups=groups,
+                                                init_score=self._init_score(X))
         # What the booster reads (BG/NBD's outputs included) vs what a caller must give (the sklearn meaning).
-        self.booster_feature_names_ = names
-        self.feature_names_in_ = np.asarray([c for c in names if c not in BGNBD_FEATURES], dtype=object)
-        M = to_matrix(X, names, self.categories_, name)
-        init = self._init_score(X)
-        M_fit, M_cal, y_fit, y_cal, i_fit, i_cal = _holdout(
-            M, y, np.zeros(len(y)) if init is None else init, groups, self.calibration_fraction, self.random_state
-        )
-        if init is None:
-            i_fit = i_cal = None
-        self.booster_model_ = lgb.LGBMClassifier(
-            n_estimators=self.n_estimators,
-            learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves,
-            min_child_samples=self.min_child_samples,
-            subsample=self.subsample,
-            subsample_freq=1,
-            colsample_bytree=self.colsample_bytree,
-            reg_lambda=self.reg_lambda,
-            random_state=self.random_state,
-            n_jobs=self.n_jobs,
-            deterministic=True,
-            force_row_wise=True,
-            verbose=-1,
-        )
-        self.booster_model_.fit(
-            M_fit, y_fit, init_score=i_fit, eval_X=(M_cal,), eval_y=(y_cal,),
-            eval_init_score=None if i_cal is None else [i_cal],
-            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
-        )
+        self.booster_feature_names_ = list(self.feature_names_in_)
+        self.feature_names_in_ = np.asarray([c for c in self.booster_feature_names_ if c not in BGNBD_FEATURES],
+                                            dtype=object)
         raw = self._booster_proba(M_cal, i_cal)
         if self.calibration == "isotonic":
             self.calibrator_ = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4).fit(raw, y_cal)
@@ -166,13 +124,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             self.calibrator_ = LogisticRegression().fit(_logit(raw).reshape(-1, 1), y_cal)
         else:
             self.calibrator_ = None
-        self.classes_ = np.array([0, 1])
         self.n_features_in_ = len(self.feature_names_in_)
-        self.best_iteration_ = int(self.booster_model_.best_iteration_ or self.n_estimators)
-        self.feature_importances_ = pd.Series(
-            self.booster_model_.booster_.feature_importance(importance_type="gain"),
-            index=list(self.booster_feature_names_),
-        )
         return self
 
     def _raw(self, X: pd.DataFrame) -> np.ndarray:
@@ -193,20 +145,6 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             p = raw
         p = np.clip(p, 0.0, 1.0)
         return np.column_stack([1 - p, p])
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
-
-
-def _holdout(M, y, init, groups, fraction: float, seed: int):
-    """(M_fit, M_cal, y_fit, y_cal, init_fit, init_cal): stratified by y, or by whole groups when given."""
-    if groups is None:
-        return train_test_split(M, y, init, test_size=fraction, random_state=seed, stratify=y)
-    groups = np.asarray(groups)
-    if groups.shape[0] != len(y):
-        raise ValueError(f"ChurnModel: groups must have one value per row of X ({len(y)}), got {groups.shape[0]}")
-    fit_rows, cal_rows = next(GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed).split(M, y, groups))
-    return M.iloc[fit_rows], M.iloc[cal_rows], y[fit_rows], y[cal_rows], init[fit_rows], init[cal_rows]
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

@@ -13,20 +13,24 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import train_test_split
-from sklearn.utils.validation import check_is_fitted
 
 from data_contracts.errors import MissingColumnsError
 from data_contracts.schema import OFFER_TYPES, OFFERS
-from features.catalogue import ATTACH_PAIRS, DAYPARTS, feature_names
-from models.churn import check_binary_target
-from models.tabular import MissingFeaturesError, check_frame, learn_layout, numeric_matrix, to_matrix
+from features.catalogue import ATTACH_PAIRS, daypart_names, feature_names
+from models.columns import MissingInputError, require_columns
+from models.lgbm import LightGBMBinaryClassifier
+from models.tabular import MissingFeaturesError, numeric_matrix, to_matrix
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# What a sending context must say: when, and through which channel.
+CONTEXT_KEYS: tuple[str, ...] = ("timestamp", "channel")
+
+
+class MissingContextError(MissingInputError):
+    """The sending context (a mapping or frame) lacks the timestamp or the channel."""
 
 # Offer attributes and sending context, as the model sees them.
-OFFER_COLUMNS: tuple[str, ...] = (
+OFFER_ATTRIBUTE_COLUMNS: tuple[str, ...] = (
     "offer_type",
     "reward_category",
     "offer_value",
@@ -72,24 +76,18 @@ def profile_columns_used() -> list[str]:
 
 def offer_feature_columns() -> list[str]:
     """The model-facing columns of an offer row, in order."""
-    return profile_columns_used() + list(OFFER_COLUMNS) + list(CONTEXT_COLUMNS) + list(INTERACTION_COLUMNS)
+    return profile_columns_used() + list(OFFER_ATTRIBUTE_COLUMNS) + list(CONTEXT_COLUMNS) + list(INTERACTION_COLUMNS)
 
 
 def daypart_of(hours: pd.Series) -> pd.Series:
     """The catalogue daypart name for fractional hours of day."""
-    edges = [start for _, start, _ in DAYPARTS] + [DAYPARTS[-1][2]]
-    labels = [name for name, _, _ in DAYPARTS]
-    return pd.Series(
-        pd.cut(hours, bins=edges, labels=labels, right=False).astype("object"), index=hours.index, dtype="str"
-    )
+    return pd.Series(daypart_names(hours.to_numpy(dtype=float)), index=hours.index, dtype="str")
 
 
 def _context_frame(context, profiles: pd.DataFrame, offers: pd.DataFrame) -> pd.DataFrame:
     """One row per (customer, offer, [as_of]) to score, with timestamp and channel."""
     if isinstance(context, Mapping):
-        missing = [k for k in ("timestamp", "channel") if k not in context]
-        if missing:
-            raise MissingColumnsError("context", missing, list(context))
+        require_columns(context, CONTEXT_KEYS, "offer_features: context", what="keys", error=MissingContextError)
         pairs = profiles[["customer_id"]].merge(offers[["offer_id"]], how="cross")
         pairs["timestamp"] = pd.Timestamp(context["timestamp"])
         pairs["channel"] = str(context["channel"])
@@ -99,9 +97,7 @@ def _context_frame(context, profiles: pd.DataFrame, offers: pd.DataFrame) -> pd.
     ctx = context
     if "timestamp" not in ctx.columns and "sent_at" in ctx.columns:
         ctx = ctx.rename(columns={"sent_at": "timestamp"})
-    missing = [c for c in ("timestamp", "channel") if c not in ctx.columns]
-    if missing:
-        raise MissingColumnsError("context", missing, list(ctx.columns))
+    require_columns(ctx.columns, CONTEXT_KEYS, "offer_features: context", error=MissingContextError)
     if "customer_id" in ctx.columns and "offer_id" in ctx.columns:
         return ctx.reset_index(drop=True)
     if len(ctx) != 1:
@@ -143,7 +139,7 @@ def _check_inputs(profiles: pd.DataFrame, offers: pd.DataFrame) -> None:
 
 
 def _offer_columns(otype: pd.Series, cat: pd.Series, value, min_spend, cost) -> dict:
-    """OFFER_COLUMNS from the offers' attributes (one entry per row or per offer)."""
+    """OFFER_ATTRIBUTE_COLUMNS from the offers' attributes (one entry per row or per offer)."""
     return {
         "offer_type": otype,
         "reward_category": cat,
@@ -241,7 +237,7 @@ def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context) -> pd.
         **_interaction_columns(lambda names: _lookup(merged, names), cat, otype, value, min_spend,
                                _basket(merged), overall_rate),
     }
-    for name in list(OFFER_COLUMNS) + list(CONTEXT_COLUMNS) + list(INTERACTION_COLUMNS):
+    for name in list(OFFER_ATTRIBUTE_COLUMNS) + list(CONTEXT_COLUMNS) + list(INTERACTION_COLUMNS):
         col = extra[name]
         out[name] = col.to_numpy() if isinstance(col, pd.Series) else col
     return out
@@ -267,9 +263,7 @@ def offer_matrix(
     computed per pair. This is what batch scoring runs for millions of customers.
     """
     _check_inputs(profiles, offers)
-    for key in ("timestamp", "channel"):
-        if key not in context:
-            raise MissingColumnsError("context", [key], list(context))
+    require_columns(context, CONTEXT_KEYS, "offer_matrix: context", what="keys", error=MissingContextError)
     profiles = profiles.reset_index(drop=True)
     offers = offers.reset_index(drop=True)
     names = list(names)
@@ -331,7 +325,7 @@ def offer_matrix(
     return M
 
 
-class OfferResponseModel(ClassifierMixin, BaseEstimator):
+class OfferResponseModel(LightGBMBinaryClassifier):
     """LightGBM over ``offer_features`` rows: P(redeemed within the offer's validity)."""
 
     def __init__(
@@ -361,61 +355,16 @@ class OfferResponseModel(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
 
     def fit(self, X: pd.DataFrame, y) -> "OfferResponseModel":
-        import lightgbm as lgb
-
-        name = type(self).__name__
-        X = check_frame(X, name)
-        y = check_binary_target(y, X.shape[0], name)
+        X, y = self._check_fit_inputs(X, y)
         if not 0 <= self.validation_fraction < 1:
-            raise ValueError(f"{name}: validation_fraction must be in [0, 1), got {self.validation_fraction}")
-        names, self.categories_ = learn_layout(X)
-        self.feature_names_in_ = np.asarray(names, dtype=object)
-        M = to_matrix(X, names, self.categories_, name)
-        self.booster_model_ = lgb.LGBMClassifier(
-            n_estimators=self.n_estimators,
-            learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves,
-            min_child_samples=self.min_child_samples,
-            subsample=self.subsample,
-            subsample_freq=1,
-            colsample_bytree=self.colsample_bytree,
-            reg_lambda=self.reg_lambda,
-            random_state=self.random_state,
-            n_jobs=self.n_jobs,
-            deterministic=True,
-            force_row_wise=True,
-            verbose=-1,
-        )
-        if self.validation_fraction > 0:
-            M_fit, M_val, y_fit, y_val = train_test_split(
-                M, y, test_size=self.validation_fraction, random_state=self.random_state, stratify=y
-            )
-            self.booster_model_.fit(
-                M_fit, y_fit, eval_X=(M_val,), eval_y=(y_val,),
-                callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
-            )
-        else:
-            self.booster_model_.fit(M, y)
-        self.classes_ = np.array([0, 1])
-        self.n_features_in_ = len(names)
-        self.best_iteration_ = int(self.booster_model_.best_iteration_ or self.n_estimators)
-        self.feature_importances_ = pd.Series(
-            self.booster_model_.booster_.feature_importance(importance_type="gain"), index=names
-        )
+            raise ValueError(f"{type(self).__name__}: validation_fraction must be in [0, 1), got {self.validation_fraction}")
+        self._fit_booster(X, y, self.validation_fraction)
         return self
-
-    def _matrix(self, X: pd.DataFrame) -> pd.DataFrame:
-        check_is_fitted(self, "booster_model_")
-        X = check_frame(X, type(self).__name__)
-        return to_matrix(X, list(self.feature_names_in_), self.categories_, type(self).__name__)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Columns: P(not redeemed), P(redeemed)."""
         M = self._matrix(X)
         return self.booster_model_.predict_proba(M)
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per-row additive contributions to the log-odds (LightGBM pred_contrib): one column per feature + "bias".

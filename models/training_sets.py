@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from data_contracts.errors import MissingColumnsError
+from data_contracts.errors import EmptyTableError, MissingColumnsError
 from models.offer_response import offer_features
 from models.tabular import KEY_COLUMNS
 
@@ -55,7 +55,7 @@ def observed_until(tables: dict[str, pd.DataFrame]) -> pd.Timestamp:
     """Midnight after the last transaction: the end of what the data has observed."""
     ts = tables["transactions"]["ts"]
     if ts.empty:
-        raise ValueError("table 'transactions': no rows, cannot tell how far the data reaches")
+        raise EmptyTableError("transactions", "no rows, cannot tell how far the data reaches")
     return ts.max().normalize() + pd.Timedelta(days=1)
 
 

@@ -35,7 +35,9 @@ def default_as_of(tables) -> "pd.Timestamp":  # noqa: F821 - pandas is imported 
 
     last = tables["transactions"]["ts"].max()
     if pd.isna(last):
-        raise ValueError("cannot pick a default --as-of: table 'transactions' has no rows; pass --as-of")
+        from data_contracts.errors import EmptyTableError
+
+        raise EmptyTableError("transactions", "no rows, so no default --as-of can be picked; pass --as-of")
     return pd.Timestamp(last).normalize() + pd.Timedelta(days=1)
 
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.io import atomic_path
+
 
 def cache_dir() -> Path:
     """Where compiled models are kept (REWARDS_COMPILED_CACHE, else <tmp>/rewards-compiled-<uid>)."""
@@ -109,22 +111,14 @@ def _load_or_compile(model_text: str, digest: str):
     model_file = folder / f"{digest}.txt"
     binary = folder / f"{digest}.o"
     if not model_file.exists():
-        _write_atomic(model_file, model_text.encode())
+        with atomic_path(model_file) as tmp:
+            tmp.write_bytes(model_text.encode())
     model = lleaves.Model(model_file=str(model_file))
     if binary.exists():
         model.compile(cache=str(binary))
         return model
     # Compile into a private file, then rename: two processes compiling at once never read half a file.
-    private = folder / f".{digest}.{os.getpid()}.{threading.get_ident()}.o"
-    try:
+    with atomic_path(binary) as private:
+        private.unlink()  # lleaves loads an existing cache file instead of writing one
         model.compile(cache=str(private))
-        os.replace(private, binary)
-    finally:
-        private.unlink(missing_ok=True)
     return model
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    private = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
-    private.write_bytes(data)
-    os.replace(private, path)

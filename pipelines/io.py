@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from data_contracts.errors import MissingTableError
 from data_contracts.schema import TABLE_NAMES
 
 SUPPORTED_SUFFIXES = (".parquet", ".csv")
@@ -26,10 +27,14 @@ def find_table_file(directory: Path, name: str) -> Path | None:
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it over ``path`` only if the block succeeds."""
+    """Yield a temporary path next to ``path``; rename it over ``path`` only if the block succeeds.
+
+    The temporary file is ``.<name>.<pid>.<random>.tmp``: a run killed before it could clean up
+    leaves it behind, and ``remove_stale`` (called by the next run) knows it by the dead pid.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -38,6 +43,40 @@ def atomic_path(path: Path) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale(directory: Path, name: str) -> list[Path]:
+    """Remove the temporary files (``atomic_path``) and scratch folders (``.<name>.scratch-<pid>-*``)
+    that a killed process left next to ``directory/name``; those of live processes stay. Returns
+    what was removed."""
+    import re
+    import shutil
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    pattern = re.compile(rf"\.{re.escape(name)}\.(?:scratch-)?(\d+)[.-]")
+    removed = []
+    for entry in directory.iterdir():
+        m = pattern.match(entry.name)
+        if m is None or _pid_alive(int(m.group(1))):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
 
 
 def write_frame(frame: pd.DataFrame, path: Path) -> Path:
@@ -62,6 +101,18 @@ def write_validated(tables: dict[str, pd.DataFrame], directory: Path) -> Path:
     return directory
 
 
+class MissingValidatedTableError(MissingTableError, FileNotFoundError):
+    """A validated table is not where ``rewards validate`` writes it."""
+
+
+def read_validated_table(directory: Path, name: str) -> pd.DataFrame:
+    """One validated table (Parquet, canonical dtypes), or MissingValidatedTableError naming it."""
+    path = Path(directory) / f"{name}.parquet"
+    if not path.exists():
+        raise MissingValidatedTableError(name, f"not found at '{path}'; run `rewards validate` first")
+    return pd.read_parquet(path)
+
+
 def read_validated(directory: Path) -> dict[str, pd.DataFrame]:
     """Read the validated tables (Parquet, canonical dtypes) written by ``rewards validate``."""
     directory = Path(directory)
@@ -74,7 +125,8 @@ def read_validated(directory: Path) -> dict[str, pd.DataFrame]:
             continue
         tables[name] = pd.read_parquet(path)
     if missing:
-        raise FileNotFoundError(
+        raise MissingValidatedTableError(
+            ", ".join(n for n in TABLE_NAMES if str(directory / f"{n}.parquet") in missing),
             f"validated data in '{directory}' is incomplete: missing {missing}; run `rewards validate` first"
         )
     return tables

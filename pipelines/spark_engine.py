@@ -1,17 +1,21 @@
-"""Run the project's pandas code on Spark: a session, Parquet in and out, and pandas-UDF wrappers.
+"""The Spark engine: a session, Parquet in and out, pandas-UDF wrappers, and `rewards score` on Spark.
 
-Nothing here knows about features or models. The wrappers take plain ``DataFrame -> DataFrame``
+The wrappers take plain ``DataFrame -> DataFrame``
 functions (the same ones the in-process engine calls), restore the pandas dtypes the function
 expects on the way in (Spark hands back objects for strings, floats for nullable ints, arrays for
-lists), and conform the result to a declared Arrow schema on the way out.
+lists), and conform the result to a declared Arrow schema on the way out. ``spark_chunks`` runs a
+campaign list on them: the profile build per customer bucket and ``pipelines.score.ChunkDecider`` per
+batch, the same pandas code the in-process engine runs.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -254,7 +258,9 @@ def read_tables(spark: SparkSession, directory: Path, names: list[str]) -> dict[
     for name in names:
         path = Path(directory) / f"{name}.parquet"
         if not path.exists():
-            raise FileNotFoundError(f"Spark engine: table '{name}' not found at '{path}'; run `rewards validate` first")
+            from pipelines.io import MissingValidatedTableError
+
+            raise MissingValidatedTableError(name, f"not found at '{path}' (Spark engine); run `rewards validate` first")
         df = spark.read.parquet(str(path))
         declared = {c.name: c for c in TABLES[name].columns} if name in TABLES else {}
         for field in df.schema.fields:
@@ -269,3 +275,107 @@ def read_tables(spark: SparkSession, directory: Path, names: list[str]) -> dict[
 def part_files(directory: Path) -> list[Path]:
     """The Parquet part files Spark wrote into ``directory``, in partition order."""
     return sorted(p for p in Path(directory).glob("part-*.parquet"))
+
+
+# --------------------------------------------------------------------------------------------
+# `rewards score` on Spark: the same profile and chunk code, run per customer bucket and per batch
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BucketProfiler:
+    """``features.build_profiles`` for the customers of one bucket (a group of a packed frame)."""
+
+    offers: pd.DataFrame
+    as_of: pd.Timestamp
+
+    def __call__(self, group: pd.DataFrame) -> pd.DataFrame:
+        from features import build_profiles
+        from features.profiles import CUSTOMER_TABLES
+
+        tables = unpack_tables(group, list(CUSTOMER_TABLES))
+        tables["offers"] = self.offers
+        return build_profiles(tables, self.as_of)
+
+
+
+def spark_for(request, spark):
+    """The session for a scoring ``request``: the one given (tests), or a new one on its master."""
+    from contextlib import nullcontext
+
+    if spark is not None:
+        return nullcontext(spark)
+    return spark_session(request.spark_master, app_name=f"rewards-score-{request.campaign}")
+
+
+
+def spark_chunks(
+    spark,
+    request,
+    decider,
+    tables: dict[str, pd.DataFrame],
+    data_dir: Path,
+    scratch: Path,
+    timings: dict | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Profiles (groupBy bucket + applyInPandas) and scoring (mapInPandas) on Spark, rows read back in order.
+
+    Spark writes the profiles and the sorted rows as Parquet under ``scratch``; the rows are then
+    streamed back one customer-complete chunk at a time for the atomic writer and the summary.
+    """
+    import pyarrow.parquet as pq
+
+    from features.profiles import CUSTOMER_TABLES
+    from models.policy import ATTRIBUTE_COLUMNS
+    from pipelines.score.workers import single_threaded
+    from pipelines.score.writer import ROW_SCHEMA, row_table, whole_customers
+
+    timings = timings if timings is not None else {}
+
+    started = time.perf_counter()
+    frames = read_tables(spark, data_dir, list(CUSTOMER_TABLES))
+    n_customers = len(tables["customers"])
+    parallelism = max(2, spark.sparkContext.defaultParallelism)
+    n_buckets = max(parallelism, -(-n_customers // request.chunk_size))
+    if request.profiles is not None:
+        profiles = spark.read.parquet(str(request.profiles))
+        profile_dtypes = pandas_dtypes_of(pq.read_schema(request.profiles).empty_table().to_pandas())
+    else:
+        template = profile_template()
+        packed = with_bucket(pack_tables(frames), "customer_id", n_buckets)
+        built = apply_in_pandas(
+            packed, BUCKET_COLUMN, BucketProfiler(tables["offers"], request.as_of), arrow_schema_of(template),
+            stage="profiles",
+        )
+        built.write.mode("overwrite").parquet(str(scratch / "profiles"))
+        profiles = spark.read.parquet(str(scratch / "profiles"))
+        profile_dtypes = pandas_dtypes_of(template)
+    timings["profiles_s"] = round(time.perf_counter() - started, 2)
+    attrs = frames["customers"].select("customer_id", *ATTRIBUTE_COLUMNS)
+    joined = profiles.drop(*[c for c in ATTRIBUTE_COLUMNS if c in profiles.columns]).join(attrs, "customer_id", "left")
+    # Contiguous, ordered customer ranges per partition: sorting inside each partition then gives the
+    # global order without a second pass over the (expensive) scoring stage.
+    joined = joined.repartitionByRange(n_buckets, "customer_id")
+    in_dtypes = {**profile_dtypes, "tier": "object", "marketing_consent": "object"}
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(request.chunk_size))
+    # Spark's tasks are the parallelism: one thread per scoring call.
+    rows = map_in_pandas(joined, single_threaded(decider), ROW_SCHEMA, in_dtypes, stage="score")
+    rows.sortWithinPartitions("customer_id", "rank").write.mode("overwrite").parquet(str(scratch / "rows"))
+    timings["score_s"] = round(time.perf_counter() - started - timings["profiles_s"], 2)
+
+    def batches() -> Iterator[pa.Table]:
+        for part in part_files(scratch / "rows"):
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=request.chunk_size):
+                yield row_table(pa.Table.from_batches([batch]))
+
+    yield from whole_customers(batches())
+
+
+def profile_template() -> pd.DataFrame:
+    """A zero-row profile frame with the catalogue's columns and dtypes (the Spark profile schema)."""
+    from features.catalogue import FEATURES
+
+    columns = {"customer_id": pd.Series(dtype="str")}
+    columns.update({f.name: pd.Series(dtype=f.dtype) for f in FEATURES})
+    return pd.DataFrame(columns)
+

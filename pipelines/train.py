@@ -2,23 +2,20 @@
 log everything to MLflow, register a version and run the champion gate.
 
 Reads like a script: load -> training set -> out-of-time split -> fit model and baselines ->
-evaluate -> log (params, metrics, plots, manifest, model) -> register -> gate.
+evaluate -> log, register and gate (``pipelines.tracking.log_training_run``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-CHURN = "churn"
-OFFERS = "offers"
+from pipelines.tracking import CHURN, OFFERS, comparison_text, files_digest, log_training_run, tracking_uri_for
+
 KINDS = (CHURN, OFFERS)
 DEFAULT_SEED = 42
 
@@ -51,145 +48,11 @@ class TrainResult:
         }
 
 
-# ---------------------------------------------------------------------------------------------
-# MLflow plumbing
-
-
-def _experiment_id(client, name: str) -> str:
-    from pipelines.config import artifact_root
-
-    exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        return exp.experiment_id
-    location = (artifact_root() / name).resolve()
-    location.mkdir(parents=True, exist_ok=True)
-    return client.create_experiment(name, artifact_location=location.as_uri())
-
-
-def files_digest(directory: Path) -> str:
-    """sha256 over the names and bytes of the table files in ``directory`` (the training data digest)."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(directory).glob("*.parquet")):
-        digest.update(path.name.encode())
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
-def _current_champion(client, name: str):
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_model_version_by_alias(name, "champion")
-    except MlflowException:
-        return None
-
-
-def _champion_metrics(client, champion, score_fn, primary: str) -> tuple[dict | None, str]:
-    """The champion's metrics on THIS run's validation rows (re-scored); its logged ones if it cannot be."""
-    from pipelines.registry import load_version
-
-    if champion is None:
-        return None, "none"
-    try:
-        model = load_version(client, champion.name, champion.version)
-        return score_fn(model), "rescored on this validation split"
-    except Exception as err:  # a champion with other features/classes: compare on what it logged
-        logged = client.get_run(champion.run_id).data.metrics
-        if primary not in logged:
-            return None, f"champion could not be rescored ({type(err).__name__}) and logged no {primary}"
-        return {primary: logged[primary]}, f"logged metric (rescoring failed: {type(err).__name__}: {err})"
-
-
-def _log_metrics(mlflow, metrics: dict[str, dict[str, float]]) -> None:
-    flat = {}
-    for who, values in metrics.items():
-        prefix = "" if who == "model" else f"{who}_"
-        for k, v in values.items():
-            if v is not None and v == v:  # MLflow rejects NaN in some stores; NaN shows as absent
-                flat[f"{prefix}{k}"] = float(v)
-    mlflow.log_metrics(flat)
-
-
-def _log_plots(mlflow, curves, importances) -> None:
-    from pipelines import plots
-
-    for fn, path in (
-        (plots.roc_figure, "plots/roc.png"),
-        (plots.precision_recall_figure, "plots/precision_recall.png"),
-        (plots.calibration_figure, "plots/calibration.png"),
-        (plots.lift_figure, "plots/lift.png"),
-    ):
-        fig = fn(curves)
-        mlflow.log_figure(fig, path)
-        plots.close(fig)
-    fig = plots.importance_figure(importances)
-    mlflow.log_figure(fig, "plots/feature_importance.png")
-    plots.close(fig)
-
-
-def _compare_register_and_gate(
-    client, mlflow, kind, name, model, input_example, yv, scores, metrics, score_champion, primary, margin, max_ece,
-    baselines=None,
-):
-    """Inside the run: plots and comparison, the current champion's metrics, then register and gate."""
-    _log_plots(mlflow, {k: (yv, s) for k, s in scores.items()}, model.feature_importances_)
-    mlflow.log_text(_table_text(metrics, kind), "comparison.md")
-    champion = _current_champion(client, name)
-    champ_metrics, source = _champion_metrics(client, champion, score_champion, primary)
-    if champion is not None and champ_metrics is not None:
-        _log_metrics(mlflow, {f"champion_v{champion.version}": champ_metrics})
-    return _register_and_gate(
-        client, mlflow, model, input_example, name, metrics["model"], champ_metrics, source, primary, margin, max_ece,
-        baselines,
-    )
-
-
-def _register_and_gate(client, mlflow, model, X_example, model_name, candidate, champion_metrics,
-                       champion_source, primary, margin, max_ece, baselines=None):
-    """Log the model as a new registered version, decide its alias, record the decision everywhere."""
-    import mlflow.sklearn
-    import pandas as pd
-    from mlflow.models import infer_signature
-
-    from models.evaluation import promotion_decision
-
-    # Integer features are declared as doubles: at scoring time a missing value turns them into floats.
-    ints = [c for c in X_example.columns if pd.api.types.is_integer_dtype(X_example[c].dtype)]
-    X_example = X_example.astype({c: "float64" for c in ints})
-    signature = infer_signature(X_example, model.predict_proba(X_example)[:, 1])
-    info = mlflow.sklearn.log_model(
-        model,
-        name="model",
-        signature=signature,
-        input_example=X_example,
-        registered_model_name=model_name,
-        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-    )
-    version = str(info.registered_model_version)
-    decision = promotion_decision(candidate, champion_metrics, metric=primary, margin=margin, max_ece=max_ece,
-                                  baselines=baselines)
-    tags = {**decision.as_tags(), "gate.champion_source": champion_source}
-    mlflow.set_tags(tags)
-    mlflow.log_params({"gate_margin": margin, "gate_max_ece": max_ece, "gate_metric": primary})
-    for k, v in tags.items():
-        client.set_model_version_tag(model_name, version, k, v)
-    client.set_registered_model_alias(model_name, decision.alias, version)
-    return version, decision
-
-
-# ---------------------------------------------------------------------------------------------
-# The two trainings
-
-
 def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, horizon_days: int = 60,
                 max_inactive_days: int = 180, margin: float = 0.0, max_ece: float = 0.05,
                 n_jobs: int = 2, params: dict | None = None, as_of=None, n_snapshots: int | None = None,
                 every_days: int | None = None) -> TrainResult:
     """Churn: snapshots every 30 days, out-of-time split, ChurnModel vs recency rule and BG/NBD."""
-    import mlflow
-
     from features import make_manifest
     from models.baselines import BGNBDBaseline, RecencyRuleBaseline
     from models.churn import ChurnModel
@@ -228,31 +91,23 @@ def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, h
     def score_champion(champ):
         return churn_metrics(yv, champ.predict_proba(X[valid])[:, 1])
 
-    exp_id = _experiment_id(client, CHURN_MODEL_NAME)
-    with mlflow.start_run(experiment_id=exp_id, run_name=f"churn-seed{seed}") as run:
-        mlflow.log_params({f"model.{k}": v for k, v in model.get_params().items()})
-        mlflow.log_params(
-            {
-                "seed": seed, "horizon_days": horizon_days, "max_inactive_days": max_inactive_days,
-                "snapshot_dates": ",".join(str(d.date()) for d in dates),
-                "validation_as_of": str(meta.loc[valid, "as_of"].max().date()),
-                "rows_train": int(train.sum()), "rows_valid": int(valid.sum()),
-                "rows_excluded_inactive": meta.attrs["excluded_inactive"], "rows_candidates": meta.attrs["candidates"],
-                "positive_rate_train": round(float(y_arr[train].mean()), 4),
-                "best_iteration": model.best_iteration_, "n_features": model.n_features_in_,
-                "data_digest": data_digest, **{f"window.{k}": v for k, v in windows.as_params().items()},
-            }
-        )
-        mlflow.set_tags({"data_digest": data_digest, "kind": CHURN, **baselines.as_tags()})
-        _log_metrics(mlflow, {**metrics, "margin_over_best_baseline": margins_over_baselines(metrics)})
-        mlflow.log_metrics({f"time_{k}": v for k, v in timings.items()})
-        mlflow.log_dict(make_manifest(X.assign(customer_id=meta["customer_id"].to_numpy()).loc[valid], dates[-1], data_digest),
-                        "feature_manifest.json")
-        version, decision = _compare_register_and_gate(
-            client, mlflow, CHURN, CHURN_MODEL_NAME, model, X[valid].head(5), yv, scores, metrics, score_champion,
-            primary, margin, max_ece, baselines,
-        )
-        run_id = run.info.run_id
+    version, decision, run_id = log_training_run(
+        client, kind=CHURN, model_name=CHURN_MODEL_NAME, run_name=f"churn-seed{seed}", model=model,
+        params={
+            "seed": seed, "horizon_days": horizon_days, "max_inactive_days": max_inactive_days,
+            "snapshot_dates": ",".join(str(d.date()) for d in dates),
+            "validation_as_of": str(meta.loc[valid, "as_of"].max().date()),
+            "rows_train": int(train.sum()), "rows_valid": int(valid.sum()),
+            "rows_excluded_inactive": meta.attrs["excluded_inactive"], "rows_candidates": meta.attrs["candidates"],
+            "positive_rate_train": round(float(y_arr[train].mean()), 4),
+            **{f"window.{k}": v for k, v in windows.as_params().items()},
+        },
+        metrics=metrics, timings=timings, data_digest=data_digest,
+        manifest=make_manifest(X.assign(customer_id=meta["customer_id"].to_numpy()).loc[valid], dates[-1], data_digest),
+        X_example=X[valid].head(5), y_valid=yv, scores=scores, score_champion=score_champion, primary=primary,
+        margin=margin, max_ece=max_ece, baselines=baselines,
+        extra_metrics={"margin_over_best_baseline": margins_over_baselines(metrics)},
+    )
     return TrainResult(CHURN, CHURN_MODEL_NAME, version, run_id, metrics, decision, timings,
                        {"train": int(train.sum()), "valid": int(valid.sum())}, windows.describe())
 
@@ -261,8 +116,6 @@ def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, 
                  valid_days: int = 60, margin: float = 0.0, max_ece: float = 0.05, n_jobs: int = 2,
                  snapshot_every_days: int = 1, params: dict | None = None) -> TrainResult:
     """Offer response: one row per sent offer, out-of-time split, OfferResponseModel vs popularity baselines."""
-    import mlflow
-
     from features import make_manifest
     from models.baselines import PopularityBaseline
     from models.evaluation import PRIMARY_METRIC, offer_metrics, offer_time_split, run_baselines
@@ -298,54 +151,27 @@ def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, 
     def score_champion(champ):
         return offer_metrics(yv, champ.predict_proba(X[valid])[:, 1], customers)
 
-    exp_id = _experiment_id(client, OFFER_MODEL_NAME)
-    with mlflow.start_run(experiment_id=exp_id, run_name=f"offers-seed{seed}") as run:
-        mlflow.log_params({f"model.{k}": v for k, v in model.get_params().items()})
-        mlflow.log_params(
-            {
-                "seed": seed, "response_days": response_days, "valid_days": valid_days,
-                "snapshot_every_days": snapshot_every_days, "profile_builds": meta.attrs["profile_builds"],
-                "validation_from": str(meta.loc[valid, "sent_at"].min().date()),
-                "rows_train": int(train.sum()), "rows_valid": int(valid.sum()),
-                "rows_candidates": meta.attrs["candidates"],
-                "rows_excluded_unobserved": meta.attrs["excluded_unobserved"],
-                "rows_excluded_budget_used_up": meta.attrs["excluded_budget_used_up"],
-                "rows_excluded_no_profile": meta.attrs["excluded_no_profile"],
-                "positive_rate_train": round(float(y_arr[train].mean()), 4),
-                "best_iteration": model.best_iteration_, "n_features": model.n_features_in_,
-                "data_digest": data_digest,
-            }
-        )
-        mlflow.set_tags({"data_digest": data_digest, "kind": OFFERS, **baselines.as_tags()})
-        _log_metrics(mlflow, metrics)
-        mlflow.log_metrics({f"time_{k}": v for k, v in timings.items()})
-        manifest = make_manifest(X.assign(customer_id=meta["customer_id"].to_numpy()).loc[valid],
-                                 meta.loc[valid, "as_of"].max(), data_digest)
-        mlflow.log_dict(manifest, "feature_manifest.json")
-        version, decision = _compare_register_and_gate(
-            client, mlflow, OFFERS, OFFER_MODEL_NAME, model, X[valid].head(5), yv, scores, metrics, score_champion,
-            primary, margin, max_ece, baselines,
-        )
-        run_id = run.info.run_id
+    version, decision, run_id = log_training_run(
+        client, kind=OFFERS, model_name=OFFER_MODEL_NAME, run_name=f"offers-seed{seed}", model=model,
+        params={
+            "seed": seed, "response_days": response_days, "valid_days": valid_days,
+            "snapshot_every_days": snapshot_every_days, "profile_builds": meta.attrs["profile_builds"],
+            "validation_from": str(meta.loc[valid, "sent_at"].min().date()),
+            "rows_train": int(train.sum()), "rows_valid": int(valid.sum()),
+            "rows_candidates": meta.attrs["candidates"],
+            "rows_excluded_unobserved": meta.attrs["excluded_unobserved"],
+            "rows_excluded_budget_used_up": meta.attrs["excluded_budget_used_up"],
+            "rows_excluded_no_profile": meta.attrs["excluded_no_profile"],
+            "positive_rate_train": round(float(y_arr[train].mean()), 4),
+        },
+        metrics=metrics, timings=timings, data_digest=data_digest,
+        manifest=make_manifest(X.assign(customer_id=meta["customer_id"].to_numpy()).loc[valid],
+                               meta.loc[valid, "as_of"].max(), data_digest),
+        X_example=X[valid].head(5), y_valid=yv, scores=scores, score_champion=score_champion, primary=primary,
+        margin=margin, max_ece=max_ece, baselines=baselines,
+    )
     return TrainResult(OFFERS, OFFER_MODEL_NAME, version, run_id, metrics, decision, timings,
                        {"train": int(train.sum()), "valid": int(valid.sum())})
-
-
-TABLE_METRICS = {
-    CHURN: ["roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top_decile", "capture_top_decile"],
-    OFFERS: ["roc_auc", "pr_auc", "log_loss", "ece", "hit_rate_at_3", "ndcg_at_3", "map_at_3"],
-}
-
-
-def _table_text(metrics: dict[str, dict[str, float]], kind: str) -> str:
-    from models.evaluation import comparison_table
-
-    table = comparison_table(metrics, TABLE_METRICS[kind])
-    header = "| model | " + " | ".join(table.columns) + " |"
-    lines = [header, "|" + "---|" * (len(table.columns) + 1)]
-    for name, row in table.iterrows():
-        lines.append(f"| {name} | " + " | ".join(f"{v:.4f}" for v in row.to_numpy()) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def train_all(
@@ -379,38 +205,9 @@ def train_all(
     digest = files_digest(Path(validated_dir))
     uri = tracking_uri or default_tracking_uri()
     client = MlflowClient(tracking_uri=uri)
-    with _tracking_uri(uri):
+    with tracking_uri_for(uri):
         return _train_kinds(tables, client, digest, kinds, seed=seed, horizon_days=horizon_days, margin=margin,
                             max_ece=max_ece, n_jobs=n_jobs, params=params, windows=windows)
-
-
-@contextmanager
-def _tracking_uri(uri: str):
-    """Point MLflow's fluent API at ``uri`` for the block, then restore what the caller had.
-
-    ``mlflow.set_tracking_uri`` also writes (or, given None, deletes) the MLFLOW_TRACKING_URI
-    environment variable, so the variable is restored too: later code in the process must not end
-    up on another store.
-    """
-    import mlflow
-
-    env_before = os.environ.get("MLFLOW_TRACKING_URI")
-    try:
-        from mlflow.tracking._tracking_service.utils import _use_tracking_uri
-    except ImportError:  # private helper gone in a later MLflow: set it for the block only
-        _use_tracking_uri = None
-    try:
-        if _use_tracking_uri is None:
-            mlflow.set_tracking_uri(uri)
-            yield
-        else:
-            with _use_tracking_uri(uri):
-                yield
-    finally:
-        if env_before is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = env_before
 
 
 def _train_kinds(tables, client, digest, kinds, *, seed, horizon_days, margin, max_ece, n_jobs, params,
@@ -469,7 +266,7 @@ def train_command(
         typer.echo(f"\n== {res['model_name']} version {res['version']} (run {res['run_id']})")
         if res["windows"]:
             typer.echo(f"snapshots: {res['windows']}")
-        typer.echo(_table_text(res["metrics"], kind).rstrip())
+        typer.echo(comparison_text(res["metrics"], kind).rstrip())
         if kind == CHURN:
             ahead = margins_over_baselines(res["metrics"])
             typer.echo("margin over the best baseline (> 0: model ahead): "

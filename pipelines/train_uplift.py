@@ -55,7 +55,8 @@ def train_uplift(tables: dict[str, pd.DataFrame], tracking_uri: str, *, seed: in
     from mlflow import MlflowClient
 
     from models.uplift import UpliftModel, qini_curve, uplift_metrics, uplift_training_set
-    from pipelines.config import OFFER_MODEL_NAME, artifact_root
+    from pipelines.config import OFFER_MODEL_NAME
+    from pipelines.tracking import experiment_id, tracking_uri_for
     from pipelines.registry import CHALLENGER, CHAMPION, load_champion
 
     timings = {}
@@ -78,15 +79,9 @@ def train_uplift(tables: dict[str, pd.DataFrame], tracking_uri: str, *, seed: in
         "curves": {name: qini_curve(yv, tv, s).round(4).to_dict(orient="list") for name, s in scores.items()},
     }
     client = MlflowClient(tracking_uri=tracking_uri)
-    exp = client.get_experiment_by_name(UPLIFT_MODEL_NAME)
-    exp_id = exp.experiment_id if exp else client.create_experiment(
-        UPLIFT_MODEL_NAME, artifact_location=(artifact_root() / UPLIFT_MODEL_NAME).as_uri())
-    try:  # the block-scoped tracking URI the other trainings use (moving to pipelines.tracking, issue 14)
-        from pipelines.tracking import _tracking_uri
-    except ImportError:
-        from pipelines.train import _tracking_uri
+    exp_id = experiment_id(client, UPLIFT_MODEL_NAME)
 
-    with _tracking_uri(tracking_uri), mlflow.start_run(experiment_id=exp_id, run_name=f"uplift-seed{seed}") as run:
+    with tracking_uri_for(tracking_uri), mlflow.start_run(experiment_id=exp_id, run_name=f"uplift-seed{seed}") as run:
         mlflow.log_params({**{f"model.{k}": v for k, v in model.get_params().items()}, "seed": seed,
                            "window_days": window_days, "since": str(since), "valid_sends": valid_sends,
                            "margin_rate": margin_rate, "rows_train": evaluation["rows_train"],

@@ -1,7 +1,9 @@
 """Build everything the offer API serves from: champion models, the profile snapshot, offers and history.
 
 ``load_state`` builds a new, complete ``ServingState`` or raises ``ServingLoadError``; the service
-swaps one reference to it, so a reload is atomic and a failed one changes nothing.
+swaps one reference to it, so a reload is atomic and a failed one changes nothing. Decisions are set
+up by ``models.policy.setup.decision_setup``, as for campaign lists; with ``$REWARDS_CAMPAIGN_JSON``
+(the campaign a list is written for) the API holds out and withdraws for budget as that list does.
 """
 
 from __future__ import annotations
@@ -14,22 +16,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from models.policy import (
+    Context,
     ContactHistory,
     CustomerBook,
-    FrameScorer,
+    Decisions,
     OfferCatalog,
     PolicyConfig,
     PolicyError,
-    ScorerMismatchError,
-    customer_book,
-    index_history,
-    precompute_scorer,
-    prepare_offers,
 )
+from models.policy.setup import Campaign, DecisionSetup, decision_setup
 from pipelines import config
 from pipelines.compiled import compiled_predictor
 
@@ -38,6 +36,7 @@ logger = logging.getLogger("rewards.serving")
 PROFILES_ENV = "REWARDS_PROFILES_PATH"
 VALIDATED_ENV = "REWARDS_VALIDATED_DIR"
 POLICY_ENV = "REWARDS_POLICY_JSON"
+CAMPAIGN_ENV = "REWARDS_CAMPAIGN_JSON"
 MAX_SCORER_MB_ENV = "REWARDS_MAX_SCORER_MB"
 
 
@@ -55,6 +54,7 @@ class Settings:
     decision_log: Path
     policy: PolicyConfig
     max_scorer_mb: float = 2048.0
+    campaign: Campaign | None = None  # decide as this campaign's list does (holdout and budget)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -64,7 +64,9 @@ class Settings:
             policy = PolicyConfig(**overrides)
         except (json.JSONDecodeError, TypeError, PolicyError) as err:
             raise ServingLoadError(f"${POLICY_ENV} must be a JSON object of PolicyConfig fields, got {raw!r}: {err}") from err
+        campaign = campaign_from_env(os.environ.get(CAMPAIGN_ENV, ""))
         return cls(
+            campaign=campaign,
             profiles_path=Path(os.environ.get(PROFILES_ENV, config.profiles_dir() / "profiles.parquet")),
             validated_dir=Path(os.environ.get(VALIDATED_ENV, config.validated_dir())),
             tracking_uri=config.tracking_uri(),
@@ -72,6 +74,31 @@ class Settings:
             policy=policy,
             max_scorer_mb=float(os.environ.get(MAX_SCORER_MB_ENV, 2048)),
         )
+
+
+def campaign_from_env(raw: str) -> Campaign | None:
+    """The campaign of ``$REWARDS_CAMPAIGN_JSON`` (name, send_at, channel, k, holdout, offers), or None."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        spec = json.loads(raw)
+        if not isinstance(spec, dict):
+            raise TypeError(f"expected a JSON object, got {type(spec).__name__}")
+        unknown = sorted(set(spec) - {"name", "send_at", "channel", "k", "holdout", "offers"})
+        if unknown:
+            raise TypeError(f"unknown keys {unknown}")
+        campaign = Campaign(
+            name=spec["name"], send_at=spec["send_at"], channel=spec.get("channel", "email"), k=spec.get("k", 1),
+            holdout_fraction=spec.get("holdout", 0.05), offer_ids=spec.get("offers"),
+        )
+        campaign.context  # noqa: B018 - checks the channel
+        return campaign
+    except (json.JSONDecodeError, TypeError, KeyError, ValueError) as err:
+        raise ServingLoadError(
+            f"${CAMPAIGN_ENV} must be a JSON object with name and send_at (and optionally channel, k, holdout, "
+            f"offers), as given to `rewards score`; got {raw!r}: {err}"
+        ) from err
 
 
 @dataclass(frozen=True)
@@ -91,10 +118,15 @@ class ServingState:
     loaded_at: str
     load_seconds: float
     model_versions: dict[str, str] = field(default_factory=dict)
+    setup: DecisionSetup | None = None
 
     @property
     def needs_profiles(self) -> bool:
-        return self.scorer_kind == "frame"
+        return self.setup.needs_profiles if self.setup is not None else self.scorer_kind == "frame"
+
+    def decide(self, customer_ids: list[str], context: Context, k: int, offer_ids: list[str] | None = None) -> Decisions:
+        """The decisions of this generation (the same ``DecisionSetup.decide`` the campaign lists call)."""
+        return self.setup.decide(customer_ids, context, k, offer_ids=offer_ids)
 
 
 def _fail(what: str, err: Exception) -> ServingLoadError:
@@ -142,7 +174,6 @@ def check_model_features(manifest: dict, churn_model, offer_model) -> None:
 
 def load_state(settings: Settings | None = None) -> ServingState:
     """Load models (champions by alias), profiles, offers and history into a new ServingState."""
-    from features import habit_tags
     from features.manifest import manifest_feature_names
     from pipelines.config import CHURN_MODEL_NAME, OFFER_MODEL_NAME
     from pipelines.io import read_validated
@@ -163,45 +194,30 @@ def load_state(settings: Settings | None = None) -> ServingState:
     except Exception as err:  # noqa: BLE001
         raise _fail(f"cannot read the validated tables in '{settings.validated_dir}'", err) from err
 
-    features = manifest_feature_names(manifest)
-    feature_frame = profiles[["customer_id", *features]]
     try:
-        churn = np.asarray(churn_model.predict_proba(feature_frame.drop(columns=["customer_id"])))[:, 1]
-        tags = profiles["habit_tags"].tolist() if "habit_tags" in profiles.columns else habit_tags(feature_frame).tolist()
-        book = customer_book(feature_frame, tables["customers"], churn_risk=churn, habit_tags=tags)
-        catalog = prepare_offers(tables["offers"])
-        history = index_history(tables["offer_events"])
-    except Exception as err:  # noqa: BLE001
-        raise _fail("cannot index customers, offers and history", err) from err
-
-    size_mb = len(feature_frame) * len(catalog) * len(getattr(offer_model, "feature_names_in_", [])) * 8 / 2**20
-    scorer, kind = None, "frame"
-    if size_mb <= settings.max_scorer_mb:
-        try:
-            predict = compiled_predictor(offer_model)  # compiled once per model version and machine (cached)
-            scorer = precompute_scorer(offer_model, feature_frame, catalog, predict=predict)
-            kind = "precomputed, compiled trees" if predict is not None and predict.compiled else "precomputed"
-        except (ScorerMismatchError, AttributeError) as err:
-            logger.warning("precomputed offer scorer unavailable (%s); scoring through offer_features per request", err)
-        except Exception as err:  # noqa: BLE001 - the model cannot score these profiles at all
-            raise _fail("the offer model cannot score the profile snapshot", err) from err
-    else:
-        logger.warning("precomputed offer scorer would need %.0f MB > %s; scoring per request", size_mb, MAX_SCORER_MB_ENV)
-    if scorer is None:
-        scorer = FrameScorer(offer_model)
+        predict = compiled_predictor(offer_model)  # compiled once per model version and machine (cached)
+        setup = decision_setup(
+            tables, churn_model, offer_model, policy=settings.policy, campaign=settings.campaign, profiles=profiles,
+            feature_names=manifest_feature_names(manifest), predict=predict, precompute_max_mb=settings.max_scorer_mb,
+        )
+    except Exception as err:  # noqa: BLE001 - any failure here means "cannot serve this snapshot"
+        raise _fail("cannot set up decisions over the profiles, offers and history", err) from err
+    if setup.scorer_note:
+        logger.warning("%s; scoring through the %s scorer per request", setup.scorer_note, setup.scorer_kind)
 
     return ServingState(
-        catalog=catalog,
-        history=history,
-        book=book,
-        scorer=scorer,
-        scorer_kind=kind,
+        catalog=setup.catalog,
+        history=setup.history,
+        book=setup.book,
+        scorer=setup.scorer,
+        scorer_kind=setup.scorer_kind,
         churn_version=churn_version,
         offer_version=offer_version,
         profiles_as_of=str(manifest.get("as_of", "")),
         profiles_path=str(settings.profiles_path),
-        policy=settings.policy,
+        policy=setup.config,
         loaded_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         load_seconds=round(time.perf_counter() - started, 2),
         model_versions={OFFER_MODEL_NAME: offer_version, CHURN_MODEL_NAME: churn_version},
+        setup=setup,
     )

@@ -19,7 +19,7 @@ import uuid
 
 import bentoml
 
-from models.policy import Context, PolicyError, UnknownOfferError, recommend
+from models.policy import Context, PolicyError, UnknownOfferError
 from serving.auth import ApiKeyMiddleware
 from serving.decision_log import DecisionLog
 from serving.errors import ApiError, log_client_error
@@ -232,8 +232,7 @@ class OfferService:
                 offer_ids: list[str] | None):
         try:
             ctx = Context(context.timestamp, context.channel, context.store_id)
-            batch = state.book.batch(customer_ids, with_profiles=state.needs_profiles)
-            return recommend(batch, state.catalog, state.history, ctx, state.scorer, state.policy, k, offer_ids=offer_ids)
+            return state.decide(customer_ids, ctx, k, offer_ids)
         except UnknownOfferError as err:
             raise ApiError(404, "unknown_offer", str(err), "offer_ids") from err
         except PolicyError as err:

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: make the fixtures module importable
-from service_fixtures import DECISION_TIME  # noqa: E402  (fixtures come from conftest.py)
+from service_fixtures import API_KEY, DECISION_TIME, free_port  # noqa: E402  (fixtures come from conftest.py)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -76,39 +76,61 @@ def test_contact_rules_bite_in_the_campaign_as_in_the_service(campaign, service_
     assert "no_marketing_consent" in set(reasons)
 
 
-def test_the_offer_api_gives_the_same_offers_for_the_same_customers_and_context(campaign, client):
-    listed, excluded = campaign["list"], campaign["exclusions"]
-    candidates = sorted(set(listed.loc[~listed["holdout"], "customer_id"]))[:400]
-    candidates += sorted(excluded.loc[excluded["reason"] != "control_group", "customer_id"])[:100]
-    response = client.post("/recommend_batch", json={"customer_ids": candidates, "k": 3, "context": CONTEXT})
-    assert response.status_code == 200, response.text
-    served = {r["customer_id"]: r for r in response.json()["results"]}
-    offers = listed[~listed["holdout"]].groupby("customer_id")
+@pytest.fixture(scope="module")
+def campaign_client(service_env, tmp_path_factory):
+    """The real offer API set up for the campaign the list is written for (REWARDS_CAMPAIGN_JSON)."""
+    import httpx
+
+    from pipelines.serve import start_server, stop_server, wait_ready
+
+    spec = {"name": "spring-push", "send_at": DECISION_TIME, "channel": CONTEXT["channel"], "k": 3, "holdout": 0.05}
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("campaign-server") / "server.log"
+    proc = start_server("127.0.0.1", port, env=service_env.env(REWARDS_CAMPAIGN_JSON=json.dumps(spec)), log_path=log_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, timeout=180, process=proc, log_path=log_path)
+        with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=120) as client:
+            yield client
+    finally:
+        stop_server(proc)
+
+
+def test_the_offer_api_set_up_for_the_campaign_decides_row_for_row_as_its_list(campaign, campaign_client):
+    listed, excluded, summary = campaign["list"], campaign["exclusions"], campaign["summary"]
+    # A budgeted offer binds in this list: some offers were withdrawn, so the comparison covers them.
+    assert summary["offers_withdrawn_for_budget"] > 0
+    everyone = sorted(set(listed["customer_id"]) | set(excluded["customer_id"]))
+    served = {}
+    for lo in range(0, len(everyone), 1000):
+        response = campaign_client.post(
+            "/recommend_batch", json={"customer_ids": everyone[lo: lo + 1000], "k": 3, "context": CONTEXT}
+        )
+        assert response.status_code == 200, response.text
+        served.update({r["customer_id"]: r for r in response.json()["results"]})
+    assert len(served) == len(everyone)
+
+    api_holdout = {c for c, d in served.items() if d["control_group"]}
+    assert api_holdout == set(listed.loc[listed["holdout"], "customer_id"])  # one holdout rule
     reasons = excluded.set_index("customer_id")["reason"]
-    # The list's budget pass withdraws some offers of budget-limited offers (a whole-list decision the
-    # API, deciding one request at a time, does not make); only those may differ.
-    capped = {b["offer_id"] for b in campaign["summary"]["budget"] if b["withdrawn_for_budget"]}
-    compared = withdrawn = 0
-    for cid in candidates:
-        decision = served[cid]
-        if decision["control_group"]:  # the service's own control group (another salt): not comparable
-            continue
-        compared += 1
-        if cid in reasons.index and reasons[cid] != "budget_exhausted":
-            assert decision["status"] == reasons[cid] and decision["offers"] == []
-            continue
-        mine = offers.get_group(cid).sort_values("rank") if cid in offers.groups else listed.iloc[:0]
-        kept = [o for o in decision["offers"] if o["offer_id"] in set(mine["offer_id"])]
-        gone = [o["offer_id"] for o in decision["offers"] if o["offer_id"] not in set(mine["offer_id"])]
-        assert set(gone) <= capped, (cid, gone)
-        withdrawn += len(gone)
-        assert [o["offer_id"] for o in kept] == mine["offer_id"].tolist(), cid
-        assert [o["p_redeem"] for o in kept] == pytest.approx(mine["p_redeem"].tolist(), abs=1e-9)
-        assert [o["reasons"] for o in kept] == [list(r) for r in mine["reasons"]]
-        if len(mine):
-            assert decision["churn_risk"] == pytest.approx(mine["churn_risk"].iloc[0], abs=1e-12)
-    assert compared > 400
-    assert withdrawn <= campaign["summary"]["offers_withdrawn_for_budget"]
+    api_excluded = {c: d["status"] for c, d in served.items() if not d["offers"]}
+    assert api_excluded == reasons.to_dict()  # same customers without an offer, for the same reasons
+
+    api_rows = pd.DataFrame(
+        [{"customer_id": c, "rank": o["rank"], "offer_id": o["offer_id"], "p_redeem": o["p_redeem"],
+          "reasons": list(o["reasons"])} for c, d in sorted(served.items()) for o in d["offers"]]
+    )
+    list_rows = listed.loc[~listed["holdout"], ["customer_id", "rank", "offer_id", "p_redeem", "reasons"]]
+    list_rows = list_rows.sort_values(["customer_id", "rank"]).reset_index(drop=True)
+    assert len(api_rows) == len(list_rows) == summary["offers"]
+    assert api_rows["customer_id"].tolist() == list_rows["customer_id"].tolist()
+    assert api_rows["rank"].tolist() == list_rows["rank"].astype(int).tolist()
+    assert api_rows["offer_id"].tolist() == list_rows["offer_id"].tolist()
+    assert api_rows["p_redeem"].to_numpy() == pytest.approx(list_rows["p_redeem"].to_numpy(), abs=1e-9)
+    assert api_rows["reasons"].tolist() == [list(r) for r in list_rows["reasons"]]
+    # The budgeted offers were withdrawn from the same customers on both sides.
+    capped = {b["offer_id"] for b in summary["budget"] if b["withdrawn_for_budget"]}
+    assert capped and set(api_rows["offer_id"]) & capped
 
 
 def test_a_second_run_keeps_the_holdout_group_and_writes_csv(campaign, service_env, tmp_path):
@@ -142,3 +164,48 @@ def test_worker_processes_write_the_same_list_as_one_process(campaign, service_e
     assert {k: v for k, v in summary.items() if k not in ignore} == {
         k: v for k, v in campaign["summary"].items() if k not in ignore
     }
+
+
+def test_a_killed_run_leaves_no_process_and_the_next_run_no_temp_file(service_env, tmp_path):
+    """kill -9 on `rewards score` mid-run: its worker processes end too, and the next run removes what
+    the killed one left (temp files, scratch folder) and writes its outputs as usual."""
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    out = tmp_path / "killed.parquet"
+    args = [
+        sys.executable, "-m", "pipelines.cli", "score", "--as-of", service_env.as_of, "--campaign", "spring-push",
+        "--k", "3", "--channel", CONTEXT["channel"], "--send-at", DECISION_TIME, "--data", str(service_env.validated_dir),
+        "--profiles", str(service_env.profiles_path), "--out", str(out), "--chunk-size", "50", "--workers", "2",
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(args, env={**os.environ, **service_env.env()}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    parent = psutil.Process(proc.pid)
+    children: list = []
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            children = parent.children(recursive=True)
+            workers = [c for c in children if "spawn_main" in " ".join(c.cmdline())]
+        except psutil.Error:
+            workers = []
+        if len(workers) >= 2 and list(tmp_path.glob(".killed.parquet.scratch-*")):
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed; make it longer"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    _, alive = psutil.wait_procs(children, timeout=20)
+    assert not alive, [p.cmdline()[:3] for p in alive]
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert any(".scratch-" in name for name in left), left  # the kill left its scratch folder behind
+
+    again = _score(service_env, out, "--no-progress")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "killed.exclusions.parquet", "killed.parquet", "killed.summary.json"
+    ]

@@ -122,7 +122,7 @@ def test_churn_risk_for_known_and_unknown_customers(client, profiled_ids):
 # ---- the policy rules, seen from outside ----------------------------------------------------
 
 
-def test_every_offer_is_active_eligible_and_one_per_category(everyone, tables):
+def test_every_offer_is_active_eligible_and_one_per_category(everyone, tables, client):
     offers = tables["offers"].set_index("offer_id")
     customers = tables["customers"].set_index("customer_id")
     t = pd.Timestamp(DECISION_TIME)
@@ -137,12 +137,20 @@ def test_every_offer_is_active_eligible_and_one_per_category(everyone, tables):
             assert "app" in list(offer["channels"])
             shown += 1
     assert shown > len(everyone)  # the checks ran on real answers
-    # tier rules bite: O024 (bronze/silver) and O021 (silver and up) are shown only to their tiers
-    tiers_shown = {o["offer_id"]: set() for o in (x for r in everyone for x in r["offers"])}
-    for r in everyone:
-        for o in r["offers"]:
-            tiers_shown[o["offer_id"]].add(customers.loc[r["customer_id"], "tier"])
-    assert tiers_shown.get("O024", set()) <= {"bronze", "silver"}
+    # tier rules bite: asked for the tier-restricted offers only, O024 (bronze/silver) and O021 (silver
+    # and up) are shown, and only to their tiers
+    restricted = {"O024": {"bronze", "silver"}, "O021": {"silver", "gold", "platinum"}}
+    tiers_shown = {o: set() for o in restricted}
+    ids = [r["customer_id"] for r in everyone]
+    for lo in range(0, len(ids), 1000):
+        resp = client.post("/recommend_batch", json={"customer_ids": ids[lo: lo + 1000], "k": 2,
+                                                     "context": MORNING_APP, "offer_ids": list(restricted)})
+        assert resp.status_code == 200, resp.text
+        for r in resp.json()["results"]:
+            for o in r["offers"]:
+                tiers_shown[o["offer_id"]].add(customers.loc[r["customer_id"], "tier"])
+    assert tiers_shown["O024"] == {"bronze", "silver"}, tiers_shown
+    assert tiers_shown["O021"] <= restricted["O021"], tiers_shown
 
 
 def test_no_consent_no_offer(everyone, tables):

@@ -47,7 +47,7 @@ def test_fit_returns_self_learns_and_ranks(cls, frame):
 @pytest.mark.parametrize("cls", [ChurnModel, OfferResponseModel])
 def test_unfitted_and_missing_features_fail_clearly(cls, frame):
     X, y = frame
-    with pytest.raises(NotFittedError):
+    with pytest.raises(NotFittedError, match=f"This {cls.__name__} instance is not fitted yet"):
         cls().predict_proba(X)
     model = _small(cls).fit(X, y)
     with pytest.raises(MissingFeaturesError, match=r"1 missing: \['x2'\]"):

@@ -6,7 +6,7 @@ import pytest
 
 from data_contracts.errors import MissingColumnsError
 from features import feature_names
-from models.offer_response import offer_feature_columns, offer_features
+from models.offer_response import MissingContextError, offer_feature_columns, offer_features
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_frame_context_builds_exactly_the_given_rows_in_order(profiles, offers):
 
 
 def test_clear_errors_for_missing_inputs(profiles, offers):
-    with pytest.raises(MissingColumnsError, match=r"table 'context': must contain columns \['channel'\]"):
+    with pytest.raises(MissingContextError, match=r"offer_features: context must contain keys \['channel'\]"):
         offer_features(profiles, offers, {"timestamp": "2026-06-30"})
     with pytest.raises(MissingColumnsError, match="table 'profiles'.*visits_30d"):
         offer_features(profiles.drop(columns="visits_30d"), offers, {"timestamp": "2026-06-30", "channel": "app"})
@@ -113,7 +113,7 @@ def test_offer_matrix_names_what_is_missing(profiles, offers):
     from models.offer_response import offer_matrix
     from models.tabular import MissingFeaturesError
 
-    with pytest.raises(MissingColumnsError, match="table 'context'.*channel"):
+    with pytest.raises(MissingContextError, match=r"offer_matrix: context must contain keys \['channel'\]"):
         offer_matrix(profiles, offers, {"timestamp": "2026-06-30"}, ["offer_value"], {})
     with pytest.raises(MissingFeaturesError, match="no_such_feature"):
         offer_matrix(profiles, offers, {"timestamp": "2026-06-30", "channel": "app"}, ["no_such_feature"], {})

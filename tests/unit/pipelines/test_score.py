@@ -16,10 +16,10 @@ import pytest
 from models.campaign import CampaignCountError, CampaignSummary
 from pipelines.config import SAMPLE_END_DATE
 from pipelines.score import (
-    ChunkScorer,
+    ChunkDecider,
     ScoreError,
     ScoreRequest,
-    build_scorer,
+    build_chunk_decider,
     output_paths,
     run_score,
     score_customers,
@@ -70,7 +70,7 @@ def _request(tmp_path, **overrides) -> ScoreRequest:
 
 
 def _rows(tables, request) -> pd.DataFrame:
-    scorer = build_scorer(request, tables, MODELS)
+    scorer = build_chunk_decider(request, tables, MODELS)
     chunks = table_chunks(tables, request.as_of, request.chunk_size)
     return pd.concat(list(score_customers(chunks, scorer)), ignore_index=True)
 
@@ -157,13 +157,13 @@ def test_written_list_summary_and_exclusions_add_up(tables, tmp_path):
 
 def _with_budget_left(tables, request, offer_id: str, left: int) -> dict:
     """The tables with ``offer_id``'s redemption budget set so that ``left`` redemptions remain at send time."""
-    from models.campaign import remaining_budget
+    from models.campaign import budget_remaining_by_offer
     from models.policy import index_history, prepare_offers
 
     offers = tables["offers"].copy()
     at = offers["offer_id"] == offer_id
     offers.loc[at, "budget_redemptions"] = 10**6
-    used = 10**6 - remaining_budget(prepare_offers(offers), index_history(tables["offer_events"]), request.send_at)[offer_id]
+    used = 10**6 - budget_remaining_by_offer(prepare_offers(offers), index_history(tables["offer_events"]), request.send_at)[offer_id]
     offers.loc[at, "budget_redemptions"] = int(used) + left
     return {**tables, "offers": offers}
 
@@ -234,7 +234,7 @@ def test_a_failure_on_a_first_run_leaves_no_output(rows, tmp_path):
         yield rows.iloc[:50]
         raise RuntimeError("out of memory")
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="out of memory"):
         write_campaign(crashing(), out, CampaignSummary(cost_per_redemption={}), {})
     assert list(tmp_path.iterdir()) == []
 
@@ -286,11 +286,14 @@ def test_cli_prints_one_line_for_a_bad_option(tmp_path):
     assert "Traceback" not in result.output
 
 
-def test_chunk_scorer_is_picklable_for_spark(tables, tmp_path):
+def test_chunk_decider_is_picklable_for_spark_and_decides_the_same_after(tables, tmp_path):
     import pickle
 
-    scorer = build_scorer(_request(tmp_path), tables, MODELS)
-    assert isinstance(pickle.loads(pickle.dumps(scorer)), ChunkScorer)
+    decider = build_chunk_decider(_request(tmp_path), tables, MODELS)
+    shipped = pickle.loads(pickle.dumps(decider))
+    assert isinstance(shipped, ChunkDecider)
+    chunk = next(table_chunks(tables, AS_OF, 200)).scoring_input()
+    pd.testing.assert_frame_equal(shipped(chunk), decider(chunk))
 
 
 def test_long_runs_show_a_progress_bar_on_stderr(tables, tmp_path, capsys):

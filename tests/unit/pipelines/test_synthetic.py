@@ -267,9 +267,15 @@ def test_generate_command_writes_tables(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "transactions" in result.output and "rows" in result.output
-    for name in TABLE_NAMES:
-        assert (tmp_path / f"{name}.csv").exists()
-    assert (tmp_path / "ground_truth" / "affinities.parquet").exists()
+    expected = generate(n_customers=50, days=20, seed=3)
+    for name in TABLE_NAMES:  # the files hold the generated tables, row for row
+        written = pd.read_csv(tmp_path / f"{name}.csv")
+        assert len(written) == len(expected.tables[name]), name
+        assert list(written.columns) == list(expected.tables[name].columns), name
+    customers = pd.read_csv(tmp_path / "customers.csv")
+    assert customers["customer_id"].tolist() == expected.tables["customers"]["customer_id"].tolist()
+    affinities = pd.read_parquet(tmp_path / "ground_truth" / "affinities.parquet")
+    pd.testing.assert_frame_equal(affinities, expected.ground_truth["affinities"])
     bad = CliRunner().invoke(app, ["generate", "--customers", "5", "--end-date", "soon", "--out", str(tmp_path)])
     assert bad.exit_code != 0 and "--end-date" in bad.output
 

@@ -1,0 +1,319 @@
+"""P(redeem) for (customer, offer) pairs in a context, with per-feature contributions for the reasons.
+
+Three scorers share one protocol (``Scorer``): ``FrameScorer`` (the model's own path:
+``offer_features`` then ``predict_proba``, the reference), ``MatrixScorer`` (the same numbers built by
+broadcasting, optionally with compiled trees) and ``PrecomputedScorer`` (every customer x offer row
+built once; the API's fast path). ``check_scorer`` holds a fast scorer to the reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from features.catalogue import DAYPART_NAMES
+from models.policy.context import Context
+from models.policy.customers import CustomerBatch
+from models.policy.errors import PolicyError, ScorerMismatchError
+from models.policy.offers import OfferCatalog, prepare_offers
+from models.reasons import BIAS_COLUMNS
+from models.tabular import numeric_matrix
+
+
+class OfferModel(Protocol):
+    """What the policy needs from the offer-response model (models.offer_response.OfferResponseModel)."""
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray: ...
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame: ...
+
+
+FeatureBuilder = Callable[[pd.DataFrame, pd.DataFrame, dict], pd.DataFrame]
+
+
+class Scorer(Protocol):
+    def score_pairs(self, batch: CustomerBatch, rows: np.ndarray, offers: OfferCatalog, cols: np.ndarray,
+              ctx: Context) -> tuple[np.ndarray, object]:
+        """P(redeem) of shape (len(rows), len(cols)) and a handle for ``explain``."""
+
+    def explain_pairs(self, handle: object, pairs: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """(feature names, contributions (n, F) float, feature values (n, F) object) for flat pair
+        indices ``row * len(cols) + col``; the bias is left out."""
+
+
+class FrameScorer:
+    """Scores through ``feature_builder`` (default ``offer_features``) and ``model.predict_proba``.
+
+    Reasons come from path contributions (``models.tree_paths.TreePaths``, the same as the
+    PrecomputedScorer's, so batch and online reasons agree) when the model is a fitted LightGBM
+    estimator of ours, else from ``model.contributions``.
+    """
+
+    def __init__(self, model: OfferModel, feature_builder: FeatureBuilder | None = None):
+        self.model = model
+        self.feature_builder = feature_builder
+        self._paths = None
+        if all(hasattr(model, a) for a in ("booster_model_", "feature_names_in_", "categories_")):
+            from models.tree_paths import TreePaths
+
+            self._paths = TreePaths(model.booster_model_.booster_.dump_model())
+
+    def score_pairs(self, batch, rows, offers, cols, ctx):
+        build = self.feature_builder or _default_feature_builder()
+        profiles = batch.profiles
+        if profiles is None:
+            raise PolicyError("FrameScorer needs the customers' profile rows (CustomerBook.batch(with_profiles=True))")
+        prof_rows = profiles.iloc[np.searchsorted(np.flatnonzero(batch.known), rows)].reset_index(drop=True)
+        offer_rows = offers.frame.iloc[cols].reset_index(drop=True)
+        X = build(prof_rows, offer_rows, ctx.as_dict())
+        if len(X) != len(rows) * len(cols):
+            raise PolicyError(
+                f"feature_builder returned {len(X)} rows for {len(rows)} customers x {len(cols)} offers; "
+                f"expected {len(rows) * len(cols)} (customer-major cross product)"
+            )
+        p = np.asarray(self.model.predict_proba(X))[:, 1].reshape(len(rows), len(cols))
+        return p, X
+
+    def explain_pairs(self, handle, pairs):
+        X_sel = handle.iloc[pairs]
+        if self._paths is not None:
+            from models.tabular import to_matrix
+
+            names = list(self.model.feature_names_in_)
+            M = to_matrix(X_sel, names, self.model.categories_, type(self.model).__name__)
+            leaves = self.model.booster_model_.booster_.predict(numeric_matrix(M), pred_leaf=True, num_threads=1)
+            contrib = self._paths.contributions(leaves)[:, : len(names)]
+            values = X_sel[names].to_numpy(dtype=object)
+            extra = [c for c in ("reward_category", "offer_type") if c in X_sel.columns and c not in names]
+            if extra:
+                names = names + extra
+                values = np.concatenate([values, X_sel[extra].to_numpy(dtype=object)], axis=1)
+                contrib = np.concatenate([contrib, np.zeros((len(pairs), len(extra)))], axis=1)
+            return names, contrib, values
+        if not hasattr(self.model, "contributions"):
+            return [], np.zeros((len(pairs), 0)), np.zeros((len(pairs), 0), dtype=object)
+        contrib = self.model.contributions(X_sel)
+        contrib = contrib if isinstance(contrib, pd.DataFrame) else pd.DataFrame(np.asarray(contrib))
+        names = [str(c) for c in contrib.columns if str(c) not in BIAS_COLUMNS]
+        values = np.empty((len(pairs), len(names)), dtype=object)
+        for j, name in enumerate(names):
+            if name in X_sel.columns:
+                values[:, j] = X_sel[name].to_numpy(dtype=object)
+        extra = [c for c in ("reward_category", "offer_type") if c in X_sel.columns and c not in names]
+        if extra:  # the phrasing needs the offer's category and type even when they are not features
+            names_all = names + extra
+            vals = np.concatenate([values, X_sel[extra].to_numpy(dtype=object)], axis=1)
+            cont = np.concatenate([contrib[names].to_numpy(dtype=float), np.zeros((len(pairs), len(extra)))], axis=1)
+            return names_all, cont, vals
+        return names, contrib[names].to_numpy(dtype=float), values
+
+
+class MatrixScorer:
+    """Scores through ``offer_matrix`` (the offer rows as numbers, built by broadcasting per call) and
+    ``predict`` (default: the LightGBM booster; batch scoring passes a compiled one). The numbers are
+    the ones ``FrameScorer`` feeds the model, so the scores agree; ``check_matrix_scorer`` verifies it.
+    Reasons come from path contributions (``TreePaths``) over the booster's leaves.
+    """
+
+    def __init__(self, model, predict: Callable[[np.ndarray], np.ndarray] | None = None, paths=None):
+        self.names = list(model.feature_names_in_)
+        self.categories = {k: list(v) for k, v in model.categories_.items()}
+        self.booster = model.booster_model_.booster_
+        self.predict = predict
+        self.max_threads = 2  # LightGBM threads for big batches (1 where processes are the parallelism)
+        self._col = {n: i for i, n in enumerate(self.names)}
+        if paths is None:
+            from models.tree_paths import TreePaths
+
+            paths = TreePaths(self.booster.dump_model())
+        self.paths = paths  # models.tree_paths.TreePaths; False -> the booster's pred_contrib (TreeSHAP, slower)
+
+    def _matrix(self, batch, rows, offers, cols, ctx) -> np.ndarray:
+        """(len(rows), len(cols), n_features) numbers for the customers ``rows`` x offers ``cols``."""
+        from models.offer_response import offer_matrix
+
+        if batch.profiles is None:
+            raise PolicyError("MatrixScorer needs the customers' profile rows (CustomerBook.batch(with_profiles=True))")
+        profiles = batch.profiles.iloc[np.searchsorted(np.flatnonzero(batch.known), rows)]
+        return offer_matrix(profiles, offers.frame.iloc[cols], ctx.as_dict(), self.names, self.categories)
+
+    def _threads(self, n_rows: int) -> int:
+        return self.max_threads if n_rows >= 5000 else 1  # big batches: more threads
+
+    def score_pairs(self, batch, rows, offers, cols, ctx):
+        M = self._matrix(batch, rows, offers, cols, ctx)
+        flat = M.reshape(-1, M.shape[2])
+        if self.predict is not None:
+            p = np.asarray(self.predict(flat), dtype=float)
+        else:
+            p = np.asarray(self.booster.predict(flat, num_threads=self._threads(len(flat))), dtype=float)
+        return p.reshape(len(rows), len(cols)), flat
+
+    def explain_pairs(self, handle, pairs):
+        flat = handle[pairs]
+        if self.paths:
+            leaves = self.booster.predict(flat, pred_leaf=True, num_threads=self._threads(len(flat)))
+            contrib = self.paths.contributions(leaves)
+        else:
+            contrib = np.asarray(self.booster.predict(flat, pred_contrib=True, num_threads=1))
+        values = flat.astype(object)
+        for name, cats in self.categories.items():
+            j = self._col[name]
+            codes = flat[:, j]
+            known = (codes == codes) & (codes >= 0) & (codes < len(cats))
+            decoded = np.full(len(codes), None, dtype=object)
+            decoded[known] = np.asarray(cats, dtype=object)[codes[known].astype(np.int64)]
+            values[:, j] = decoded
+        return self.names, contrib[:, : len(self.names)], values
+
+
+class PrecomputedScorer(MatrixScorer):
+    """The offer model's input rows for every (profiled customer, offer), built once with
+    ``offer_matrix``; per decision only the context columns are filled in, and the LightGBM booster
+    scores the numeric matrix directly. Build with ``precompute_scorer``, which checks that it
+    reproduces ``model.predict_proba(offer_features(...))``.
+    """
+
+    def __init__(self, model, matrix, offer_ids, context_fill, daypart_shares, paths=None, predict=None):
+        super().__init__(model, predict=predict, paths=paths)
+        self.matrix = matrix  # (n_customers, n_offers, n_features) float64
+        self.offer_pos = {o: i for i, o in enumerate(offer_ids)}
+        self.context_fill = context_fill  # column name -> fn(ctx) giving the raw value
+        self.daypart_shares = daypart_shares  # (n_customers, n_dayparts) or None
+
+    def _encode(self, name, value) -> float:
+        if name in self.categories:
+            cats = self.categories[name]
+            return float(cats.index(value)) if value in cats else np.nan
+        return float(value)
+
+    def _matrix(self, batch, rows, offers, cols, ctx):
+        pos = batch.position[rows]
+        offer_pos = np.asarray([self.offer_pos[offers.offer_id[c]] for c in cols], dtype=np.int64)
+        M = self.matrix[pos[:, None], offer_pos[None, :], :]  # (n_rows, n_cols, n_f) copy
+        for name, fill in self.context_fill.items():
+            M[:, :, self._col[name]] = self._encode(name, fill(ctx))
+        if self.daypart_shares is not None:
+            M[:, :, self._col["cust_visit_share_send_daypart"]] = self.daypart_shares[pos, DAYPART_NAMES.index(ctx.daypart)][:, None]
+        return M
+
+
+def _context_fills() -> dict[str, Callable[[Context], object]]:
+    """The context columns of an offer row, from the request context (mirrors offer_features)."""
+    from models.offer_response import WEEKDAYS
+
+    return {
+        "send_channel": lambda c: c.channel,
+        "send_daypart": lambda c: c.daypart,
+        "send_weekday": lambda c: WEEKDAYS[c.timestamp.weekday()],
+        "send_hour": lambda c: c.hour,
+        "send_is_weekend": lambda c: float(c.timestamp.weekday() >= 5),
+    }
+
+
+def precompute_scorer(
+    model,
+    profiles: pd.DataFrame,
+    offers: pd.DataFrame | OfferCatalog,
+    *,
+    chunk_customers: int = 2000,
+    verify_customers: int = 25,
+    verify_contexts: Sequence[Context] | None = None,
+    explain_with_paths: bool = True,
+    predict: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> PrecomputedScorer:
+    """Build a PrecomputedScorer for ``model`` (an OfferResponseModel) over ``profiles`` x ``offers``.
+
+    Raises ScorerMismatchError when the fast path does not reproduce the model on a sample of
+    customers and contexts (then use FrameScorer). Memory: customers x offers x features x 8 bytes.
+    Reasons use path contributions (``TreePaths``: exact additive, as fast as a prediction) unless
+    ``explain_with_paths=False`` asks for TreeSHAP (``pred_contrib``, a few ms per row).
+    ``predict`` replaces the booster's own prediction (e.g. compiled trees); the check covers it too.
+    """
+    from models.offer_response import offer_matrix
+
+    catalog = offers if isinstance(offers, OfferCatalog) else prepare_offers(offers)
+    names = list(model.feature_names_in_)
+    categories = {k: list(v) for k, v in model.categories_.items()}
+    booster = model.booster_model_.booster_
+    fills = {n: f for n, f in _context_fills().items() if n in names}
+    ref = Context(pd.Timestamp("2026-01-05 08:00"), "app")
+    prof = profiles.reset_index(drop=True)
+    n_c, n_o, n_f = len(prof), len(catalog), len(names)
+    matrix = np.empty((n_c, n_o, n_f), dtype=np.float64)
+    for lo in range(0, n_c, chunk_customers):
+        part = prof.iloc[lo: lo + chunk_customers]
+        matrix[lo: lo + len(part)] = offer_matrix(part, catalog.frame, ref.as_dict(), names, categories)
+    shares = None
+    if "cust_visit_share_send_daypart" in names:
+        share_cols = [f"visit_share_{d}" for d in DAYPART_NAMES]
+        missing = [c for c in share_cols if c not in prof.columns]
+        if missing:
+            raise ScorerMismatchError(f"profiles lack {missing} needed for cust_visit_share_send_daypart")
+        shares = prof[share_cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    paths = False
+    if explain_with_paths:
+        from models.tree_paths import TreePaths
+
+        paths = TreePaths(booster.dump_model())
+        if n_c and n_o:
+            try:
+                paths.check(booster, matrix[: min(n_c, 20)].reshape(-1, n_f))
+            except ValueError as err:
+                raise ScorerMismatchError(str(err)) from err
+    scorer = PrecomputedScorer(model, matrix, catalog.index.tolist(), fills, shares, paths, predict=predict)
+
+    check_scorer(scorer, model, prof, catalog, customers=verify_customers, contexts=verify_contexts)
+    return scorer
+
+
+VERIFY_CONTEXTS: tuple[Context, ...] = (
+    Context(pd.Timestamp("2026-03-02 07:40"), "app"),  # Monday morning
+    Context(pd.Timestamp("2026-03-04 12:30"), "push"),  # Wednesday lunch
+    Context(pd.Timestamp("2026-03-07 15:10"), "email"),  # Saturday afternoon
+    Context(pd.Timestamp("2026-03-08 19:55"), "store"),  # Sunday evening
+)
+
+
+def check_scorer(
+    scorer: Scorer, model, profiles: pd.DataFrame, catalog: OfferCatalog, *, customers: int = 25,
+    contexts: Sequence[Context] | None = None, atol: float = 1e-9,
+) -> float:
+    """The largest gap between ``scorer`` and the model's own path (``model.predict_proba`` over
+    ``offer_features``, i.e. ``FrameScorer``) on a sample of ``profiles`` x every offer in ``catalog``,
+    in a few contexts. Raises ScorerMismatchError when it is ``atol`` or more.
+    """
+    prof = profiles.reset_index(drop=True)
+    n_c, n_o = len(prof), len(catalog)
+    if not n_c or not n_o:
+        return 0.0
+    sample = np.sort(np.random.default_rng(0).choice(n_c, size=min(customers, n_c), replace=False))
+    batch = CustomerBatch(
+        customer_id=prof["customer_id"].to_numpy(dtype=object)[sample], tier=np.full(len(sample), None),
+        marketing_consent=np.full(len(sample), None), churn_risk=np.full(len(sample), np.nan),
+        habit_tags=[None] * len(sample), known=np.ones(len(sample), bool), position=sample,
+        profiles=prof.iloc[sample].reset_index(drop=True),
+    )
+    cols, rows = np.arange(n_o), np.arange(len(sample))
+    worst = 0.0
+    for ctx in contexts or VERIFY_CONTEXTS:
+        fast, _ = scorer.score_pairs(batch, rows, catalog, cols, ctx)
+        slow, _ = FrameScorer(model).score_pairs(batch, rows, catalog, cols, ctx)
+        diff = float(np.nanmax(np.abs(fast - slow)))
+        if not diff < atol:
+            raise ScorerMismatchError(
+                f"{type(scorer).__name__} offer scores differ from model.predict_proba(offer_features(...)) by "
+                f"{diff:.3g} in context {ctx.as_dict()}; the fast path does not reproduce the model: use FrameScorer"
+            )
+        worst = max(worst, diff)
+    return worst
+
+
+def _default_feature_builder() -> FeatureBuilder:
+    from models.offer_response import offer_features
+
+    return offer_features
+

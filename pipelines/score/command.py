@@ -1,0 +1,282 @@
+"""`rewards score`: a campaign list for every customer, with a holdout group and a summary.
+
+The same decision set-up the offer API builds (``models.policy.setup.decision_setup``) applied to
+customers in chunks, so memory stays bounded whatever the customer count: ``ChunkDecider``
+(``pipelines.score.chunks``) decides one chunk; the in-process engine (``pipelines.score.workers``)
+and the Spark engine (``pipelines.spark_engine``) both run it; ``pipelines.score.writer`` writes the
+list, its exclusions and its summary atomically.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import typer
+
+from data_contracts.schema import OFFER_CHANNELS
+from models.campaign import CampaignSummary, budget_remaining_by_offer
+from pipelines.score.chunks import ChunkDecider, profile_chunks_from_file, table_chunks
+from pipelines.score.request import DEFAULT_CHUNK_SIZE, Engine, ScoreError, ScoreRequest
+from pipelines.score.workers import default_workers, score_customers
+from pipelines.score.writer import scratch_dir, write_campaign
+
+
+def build_chunk_decider(
+    request: ScoreRequest, tables: dict[str, pd.DataFrame], models: dict, feature_names: list[str] | None = None
+) -> ChunkDecider:
+    """The ChunkDecider for a request: the shared decision set-up (offers and contact history indexed
+    once, the campaign's holdout rule, the P(redeem) scorer) without customers; each chunk adds its own."""
+    from models.policy import PolicyConfig
+    from models.policy.setup import decision_setup
+    from pipelines.compiled import compiled_predictor
+
+    (offer_model, offer_version), (churn_model, churn_version) = models["offer"], models["churn"]
+    setup = decision_setup(
+        tables, churn_model, offer_model, policy=PolicyConfig(**request.policy), campaign=request.campaign_spec,
+        feature_names=feature_names, predict=compiled_predictor(offer_model),
+    )
+    return ChunkDecider(
+        setup=setup,
+        model_versions={"offer": str(offer_version), "churn": str(churn_version)},
+        context=request.campaign_spec.context,
+        campaign=request.campaign,
+        as_of=request.as_of,
+        k=request.k,
+        offer_ids=request.offer_ids,
+    )
+
+
+def profile_feature_names(path: Path, as_of: pd.Timestamp) -> list[str]:
+    """The features of a profiles file, from its manifest; it must have been built at ``as_of``."""
+    import pyarrow.parquet as pq
+
+    from features.manifest import check_manifest, manifest_feature_names
+    from pipelines.build_features import read_manifest
+
+    if not Path(path).exists():
+        raise ScoreError(f"--profiles '{path}' does not exist; build it with `rewards features` or leave it out")
+    manifest = read_manifest(Path(path))
+    built_at = pd.Timestamp(manifest.get("as_of"))
+    if built_at != pd.Timestamp(as_of):
+        raise ScoreError(
+            f"--profiles '{path}' were built as of {built_at}, but --as-of is {pd.Timestamp(as_of)}; "
+            "rebuild them with `rewards features --as-of` or drop --profiles to build them here"
+        )
+    check_manifest(pq.read_schema(path).names, manifest)
+    return manifest_feature_names(manifest)
+
+
+def read_driver_tables(data_dir: Path, needs_history_tables: bool) -> dict[str, pd.DataFrame]:
+    """The validated tables this process needs: all of them to build profiles here, else only
+    customers, offers and offer_events (Spark workers, or ready profiles, cover the rest)."""
+    from pipelines.io import read_validated
+
+    if needs_history_tables:
+        return read_validated(data_dir)
+    from pipelines.io import read_validated_table
+
+    return {name: read_validated_table(data_dir, name) for name in ("customers", "offers", "offer_events")}
+
+
+def load_models(tracking_uri: str | None) -> dict:
+    """The champion offer-response and churn models with their registry versions."""
+    from pipelines.config import CHURN_MODEL_NAME, OFFER_MODEL_NAME
+    from pipelines.registry import load_champion
+
+    return {"offer": load_champion(OFFER_MODEL_NAME, tracking_uri), "churn": load_champion(CHURN_MODEL_NAME, tracking_uri)}
+
+
+def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | None = None, spark=None) -> dict:
+    """Score every customer for ``request`` and write the outputs; the summary dict is returned.
+
+    ``models`` ({"offer": (estimator, version), "churn": ...}) and ``tables`` default to the
+    champion models and the validated tables; ``spark`` reuses an existing session (tests).
+    """
+    from pipelines import config as paths
+
+    started = time.perf_counter()
+    data_dir = Path(request.data) if request.data is not None else paths.validated_dir()
+    if tables is None:
+        tables = read_driver_tables(data_dir, needs_history_tables=request.engine is Engine.local and request.profiles is None)
+    names = profile_feature_names(request.profiles, request.as_of) if request.profiles is not None else None
+    models = models if models is not None else load_models(request.tracking_uri)
+    decider = build_chunk_decider(request, tables, models, names)
+    if request.offer_ids is not None:
+        unknown = [o for o in request.offer_ids if o not in decider.catalog.index]
+        if unknown:
+            raise ScoreError(f"--offers {unknown} are not in the offer catalogue; known offers: {list(decider.catalog.index)}")
+    summary = CampaignSummary(
+        cost_per_redemption=dict(zip(decider.catalog.index, decider.catalog.cost.tolist(), strict=True)),
+        budget_remaining=budget_remaining_by_offer(decider.catalog, decider.history, request.send_at).to_dict(),
+    )
+    meta = {
+        "campaign": request.campaign,
+        "as_of": str(request.as_of.date()) if request.as_of == request.as_of.normalize() else str(request.as_of),
+        "send_at": str(request.send_at),
+        "channel": request.channel,
+        "k": request.k,
+        "holdout_fraction": request.holdout,
+        "offers_requested": request.offer_ids,
+        "engine": request.engine.value,
+        "model_versions": decider.model_versions,
+    }
+    if request.engine is Engine.local:
+        customers = tables["customers"].set_index("customer_id")
+        if request.profiles is not None:
+            chunks = profile_chunks_from_file(request.profiles, request.chunk_size)
+            total = _count_rows(request.profiles)
+        else:
+            chunks = table_chunks(tables, request.as_of, request.chunk_size)
+            total = int((tables["customers"]["signup_date"] < request.as_of).sum())
+        n_chunks = -(-total // request.chunk_size)
+        workers = min(request.workers or default_workers(), max(n_chunks, 1))
+        meta["workers"] = workers
+        with _progress(total, request.progress and total > request.chunk_size) as advance:
+            rows = score_customers(chunks, decider, customers, advance, workers=workers)
+            result = write_campaign(rows, request.out, summary, meta)
+    else:
+        meta["spark_master"] = request.spark_master
+        from pipelines.spark_engine import spark_chunks, spark_for
+
+        with spark_for(request, spark) as session, scratch_dir(request.out) as scratch:
+            # Filled while the rows stream in, so the summary file gets the stage times too.
+            meta["spark_stage_seconds"] = timings = {}
+            chunks = spark_chunks(session, request, decider, tables, data_dir, scratch, timings)
+            result = write_campaign(chunks, request.out, summary, meta)
+    result["seconds"] = round(time.perf_counter() - started, 2)
+    return result
+
+
+
+
+def _count_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+class _progress:
+    """A rich progress bar over customers (stderr), or a no-op when the run is short or not wanted."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled, self.bar = total, enabled, None
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not self.enabled:
+            return lambda n: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.bar = Progress(
+            TextColumn("scoring customers"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TimeRemainingColumn(), console=Console(stderr=True),
+        )
+        self.bar.start()
+        task = self.bar.add_task("score", total=self.total or None)
+        return lambda n: self.bar.advance(task, n)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+
+def summary_table(summary: dict):
+    """The summary as a rich table for the terminal."""
+    from rich.table import Table
+
+    table = Table(title=f"campaign '{summary['campaign']}' as of {summary['as_of']}", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("customers considered", f"{summary['customers_considered']:,}")
+    table.add_row("customers with offers", f"{summary['customers_with_offers']:,}")
+    for reason, n in summary["excluded_by_reason"].items():
+        table.add_row(f"excluded: {reason}", f"{n:,}")
+    table.add_row("offers in the list", f"{summary['offers']:,}")
+    for category, n in summary["offers_per_reward_category"].items():
+        table.add_row(f"offers: {category}", f"{n:,}")
+    table.add_row("expected redemptions", f"{summary['expected_redemptions']:,.1f}")
+    table.add_row("expected cost", f"{summary['expected_cost']:,.2f}")
+    table.add_row("expected value", f"{summary['expected_value']:,.2f}")
+    limited = [b for b in summary["budget"] if b["budget_remaining"] is not None]
+    for b in limited:
+        withdrawn = f" ({b['withdrawn_for_budget']:,} offers withdrawn)" if b["withdrawn_for_budget"] else ""
+        table.add_row(
+            f"budget {b['offer_id']}",
+            f"{b['expected_redemptions']:,.1f} of {b['budget_remaining']:,} remaining{withdrawn}",
+        )
+    if summary["offers_over_budget"]:
+        table.add_row("over budget (expected)", ", ".join(summary["offers_over_budget"]))
+    table.add_row("model versions", ", ".join(f"{k} v{v}" for k, v in summary["model_versions"].items()))
+    table.add_row("engine / seconds", f"{summary['engine']} / {summary['seconds']}")
+    return table
+
+
+def run_failures() -> tuple[type[BaseException], ...]:
+    """The registry and Spark errors a run reports in one line (those whose library is installed)."""
+    from pipelines.spark_engine import SparkEngineError
+
+    found: list[type[BaseException]] = [SparkEngineError]
+    for module, name in (("mlflow.exceptions", "MlflowException"), ("pyspark.errors", "AnalysisException"),
+                         ("py4j.protocol", "Py4JJavaError")):
+        try:
+            found.append(getattr(__import__(module, fromlist=[name]), name))
+        except (ImportError, AttributeError):
+            pass
+    return tuple(found)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"rewards score: {message}", fg="red", err=True)
+    raise typer.Exit(code)
+
+
+def score_command(
+    as_of: str = typer.Option(..., "--as-of", help="Profiles use data strictly before this date (YYYY-MM-DD)."),
+    campaign: str = typer.Option(..., help="Campaign name; it also seeds the holdout group."),
+    out: Path = typer.Option(..., help="The campaign list to write (.parquet or .csv)."),
+    offers: str | None = typer.Option(None, "--offers", help="Comma-separated offer ids to choose from (default: all active)."),
+    k: int = typer.Option(1, "--k", help="Offers per customer (at most one per reward category)."),
+    holdout: float = typer.Option(0.05, help="Fraction of customers held out as control (no offer, flagged)."),
+    channel: str = typer.Option("email", help=f"Channel the campaign is sent on: one of {', '.join(OFFER_CHANNELS)}."),
+    send_at: str | None = typer.Option(None, "--send-at", help="Send time (context of the decision); default as_of 09:00."),
+    engine: Engine = typer.Option(Engine.local, help="local: in process, in chunks; spark: on a Spark cluster."),
+    spark_master: str = typer.Option("local[2]", "--spark-master", help="Spark master URL for --engine spark."),
+    data: Path | None = typer.Option(None, help="Folder of validated tables (default: data/validated)."),
+    profiles: Path | None = typer.Option(None, help="Ready profiles (Parquet) at as_of; built from --data when absent."),
+    chunk_size: int = typer.Option(DEFAULT_CHUNK_SIZE, "--chunk-size", help="Customers scored at a time (bounds memory)."),
+    workers: int = typer.Option(0, "--workers", help="Scoring processes for --engine local (0: one per core)."),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default from config)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on long runs."),
+) -> None:
+    """Write a campaign list: every customer scored with the champion models and the offer policy."""
+    from rich.console import Console
+
+    from features.manifest import FeatureMismatchError
+    from models.policy import PolicyError
+
+    try:
+        as_of_ts = pd.Timestamp(as_of)
+        send_ts = pd.Timestamp(send_at) if send_at else None
+    except ValueError as err:
+        _fail(f"--as-of/--send-at must be dates like 2026-06-30 or 2026-06-30T09:00: {err}")
+    offer_ids = [o.strip() for o in offers.split(",") if o.strip()] if offers else None
+    try:
+        request = ScoreRequest(
+            as_of=as_of_ts, campaign=campaign, out=out, k=k, holdout=holdout, offer_ids=offer_ids, channel=channel,
+            send_at=send_ts, engine=engine, spark_master=spark_master, data=data, profiles=profiles,
+            chunk_size=chunk_size, workers=workers, tracking_uri=tracking_uri, progress=progress,
+        )
+        summary = run_score(request)
+    except (ScoreError, PolicyError, FileNotFoundError, LookupError, FeatureMismatchError) as err:
+        _fail(str(err).strip("'\""))
+    except run_failures() as err:  # registry and Spark failures: one line, not a traceback
+        _fail(f"{type(err).__name__}: {err}")
+    Console().print(summary_table(summary))
+    paths = summary["outputs"]
+    typer.echo(f"list: {paths['list']} ({summary['rows_in_list']:,} rows)")
+    typer.echo(f"exclusions: {paths['exclusions']}")
+    typer.echo(f"summary: {paths['summary']}")
