@@ -139,6 +139,14 @@ def convert_orders(
     return ImportResult(SOURCE, tables, quarantined, len(raw), len(good), counts, notes, economics.currency)
 
 
+def main_currency(orders: pd.DataFrame) -> str | None:
+    """The currency most of the export's orders are in (None when no order names one)."""
+    require_columns(orders, ("Name", "Currency"), SOURCE, HOW_TO_EXPORT)
+    per_order = _order_fields(orders.reset_index(drop=True))["Currency"].groupby(text(orders["Name"]).to_numpy()).first()
+    counts = per_order.dropna().str.upper().value_counts()
+    return str(counts.index[0]) if len(counts) else None
+
+
 def _zeros(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(0.0, index=frame.index)
 
