@@ -141,7 +141,7 @@ def convert_orders(
 
 def main_currency(orders: pd.DataFrame) -> str | None:
     """The currency most of the export's orders are in (None when no order names one)."""
-    require_columns(orders, ("Name", "Currency"), SOURCE, HOW_TO_EXPORT)
+    require_columns(orders, REQUIRED, SOURCE, HOW_TO_EXPORT)
     per_order = _order_fields(orders.reset_index(drop=True))["Currency"].groupby(text(orders["Name"]).to_numpy()).first()
     counts = per_order.dropna().str.upper().value_counts()
     return str(counts.index[0]) if len(counts) else None
