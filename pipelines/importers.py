@@ -79,7 +79,7 @@ def read_export(path: Path, what: str, delimiter: str = ",", encoding: str = "ut
         raise ExportFormatError(f"{what} '{path}'", f"cannot be read as CSV: {err}") from None
 
 
-def write_import(result: ImportResult, out: Path, source: Path, owned_tables, salt_source: str) -> dict:
+def write_import(result: ImportResult, out: Path, source: Path, owned_tables, salt_source: str | None) -> dict:
     """Write the tables, the quarantine and the report into ``out``; the report (as written)."""
     out.mkdir(parents=True, exist_ok=True)
     for name in owned_tables:  # a stale table from an earlier import would contradict this one
@@ -100,7 +100,7 @@ def write_import(result: ImportResult, out: Path, source: Path, owned_tables, sa
         "quarantined_by_reason": result.reasons(),
         "quarantine_file": str(quarantine) if len(result.quarantined) else None,
         "tables_written": written, "counts": result.counts, "notes": result.notes,
-        "customer_ids": f"salted hash (salt from {salt_source.split(' ')[0]})",
+        "customer_ids": f"salted hash (salt from {salt_source.split(' ')[0]})" if salt_source else "as in the export",
     }
     _write_report(out, report)
     return report
@@ -133,12 +133,18 @@ def program_economics(out: Path, program: Path | None) -> Economics | None:
     return load_program(path).economics if program is not None or path.exists() else None
 
 
-def _finish(result: ImportResult, out: Path, source: Path, owned, salt_source: str, program: Path | None,
+def _finish(result: ImportResult, out: Path, source: Path, owned, salt_source: str | None, program: Path | None,
             name: str | None) -> None:
+    from data_contracts.errors import ContractError
+
     report = write_import(result, out, source, owned, salt_source)
-    how, decisions = place_program(out, program, result.currency, name)
-    report["program"] = {"file": str(out / PROGRAM_FILE), "how": how,
-                         "digest": program_digest(load_program(out / PROGRAM_FILE))}
+    try:
+        how, decisions = place_program(out, program, result.currency, name)
+        report["program"] = {"file": str(out / PROGRAM_FILE), "how": how,
+                             "digest": program_digest(load_program(out / PROGRAM_FILE))}
+    except ContractError as err:  # e.g. a customers table imported before any purchase log
+        how, decisions = f"not written ({err}): import the transactions too, or run `rewards init {out}` later", []
+        report["program"] = None
     _write_report(out, report)
     not_purchases = int(result.counts.get("rows_not_purchases", 0))
     typer.echo(f"{result.source}: rows read {result.rows_read} = converted {result.rows_converted} + quarantined "
@@ -151,7 +157,8 @@ def _finish(result: ImportResult, out: Path, source: Path, owned, salt_source: s
     typer.echo("wrote " + ", ".join(f"{t}.csv ({n} rows)" for t, n in report["tables_written"].items())
                + f" to {out}; report {out / REPORT_FILE}" + (f"; quarantine {report['quarantine_file']}"
                                                              if report["quarantine_file"] else ""))
-    typer.echo(f"customer ids: salted hashes, salt from {salt_source}")
+    typer.echo(f"customer ids: salted hashes, salt from {salt_source}" if salt_source else
+               "customer ids: as in the export (the mapping's format.hash_customer_id is off)")
     typer.echo(f"program: {out / PROGRAM_FILE} {how}")
     for decision in decisions:
         typer.echo(f"  - {decision}")
@@ -222,7 +229,7 @@ def csv_command(
 
     try:
         spec = load_mapping(mapping)
-        salt, salt_source = resolve_salt(salt_file, out) if spec.format.hash_customer_id else (None, "not hashed")
+        salt, salt_source = resolve_salt(salt_file, out) if spec.format.hash_customer_id else (None, None)
         frame = read_export(file, "export", spec.format.delimiter, spec.format.encoding)
         result = convert_with_mapping(frame, spec, salt, source=f"export '{file}'")
         if program is not None:
