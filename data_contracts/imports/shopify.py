@@ -85,13 +85,12 @@ def convert_orders(
     category = product_id.map(categories_by_sku(products) if products is not None else {}).fillna(UNKNOWN)
     lines = pd.DataFrame({
         "transaction_id": text(raw["Name"]), "customer_id": customer_id, "ts": created, "latest": latest,
-        "store_id": text(order["Location"]).fillna(ONLINE_STORE) if "Location" in order else ONLINE_STORE,
-        "channel": text(order["Source"]).fillna(UNKNOWN) if "Source" in order else UNKNOWN,
+        "store_id": text(order["Location"]).fillna(ONLINE_STORE), "channel": text(order["Source"]).fillna(UNKNOWN),
         "product_id": product_id, "category": category, "quantity": quantity,
         "gross": quantity * price, "line_discount": line_discount.fillna(0.0),
         "order_discount": order_discount.fillna(0.0), "refunded": refunded.fillna(0.0), "rate": rate,
         "status": status, "codes": text(order["Discount Code"]),
-        "consent": parse_bools(order["Accepts Marketing"]) if "Accepts Marketing" in order else pd.NA,
+        "consent": parse_bools(order["Accepts Marketing"]),
     }, index=raw.index)
     kept = raw[[c for c in KEPT_COLUMNS if c in raw.columns]].copy()
     kept.insert(1, "customer_id", customer_id)
@@ -112,7 +111,8 @@ def convert_orders(
         mapping = categories_by_sku(products)
         tables["products"] = pd.DataFrame({"product_id": list(mapping), "category": list(mapping.values())})
     not_purchases = int(quarantined["reason"].str.contains(NOT_PURCHASE, regex=False).sum()) if len(quarantined) else 0
-    converted_currencies = good.loc[good["rate"] != 1.0].groupby(order["Currency"].reindex(good.index))["transaction_id"]
+    converted = good.loc[good["rate"] != 1.0]
+    converted_currencies = converted.groupby(text(order["Currency"]).str.upper().reindex(converted.index))["transaction_id"]
     counts = {
         "orders_read": int(text(raw["Name"]).nunique()),
         "orders_imported": int(good["transaction_id"].nunique()),

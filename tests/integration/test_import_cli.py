@@ -168,6 +168,19 @@ def test_the_salt_from_the_environment_keys_customers_and_a_salt_file_inside_the
     assert "lies inside the output folder" in inside.stderr and not (tmp_path / "c").exists()
 
 
+def test_an_existing_program_file_is_kept_and_a_byte_order_mark_is_read(tmp_path):
+    orders = tmp_path / "orders_export.csv"
+    orders.write_bytes(b"\xef\xbb\xbf" + ORDERS.read_bytes())  # Shopify's "CSV for Excel"
+    out = tmp_path / "shop"
+    first = _run("import", "shopify", "--orders", orders, "--out", out, "--salt-file", tmp_path / "salt")
+    assert first.exit_code == 1 and "rows read 12 = converted 8" in first.output
+    program = _program_with_rate(tmp_path, out / "program.toml")
+    (out / "program.toml").write_text(program.read_text())  # the user adds a rate to the inferred file
+    again = _run("import", "shopify", "--orders", orders, "--out", out, "--salt-file", tmp_path / "salt")
+    assert again.exit_code == 0, again.output
+    assert "program.toml kept" in again.output and f"USD = {USD_RATE}" in (out / "program.toml").read_text()
+
+
 def test_an_orders_file_without_shopify_columns_exits_2_naming_them(tmp_path):
     (tmp_path / "orders.csv").write_text("Order,Email\n#1,a@b.c\n")
     result = _run("import", "shopify", "--orders", tmp_path / "orders.csv", "--out", tmp_path / "out",
