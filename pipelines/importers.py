@@ -69,8 +69,6 @@ def read_export(path: Path, what: str, delimiter: str = ",", encoding: str = "ut
     path = Path(path)
     if not path.exists():
         raise ExportFormatError(f"{what} '{path}'", "no such file")
-    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
-        encoding = "utf-8-sig"  # spreadsheet exports ("CSV for Excel") start with a byte-order mark
     try:
         return pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""], encoding=encoding,
                            sep=delimiter, encoding_errors="strict")
