@@ -14,7 +14,7 @@ import pandas as pd
 
 from data_contracts.imports.mapping import Mapping
 from data_contracts.imports.pseudonyms import pseudonymise
-from data_contracts.imports.result import ImportResult, require_columns, split_rows
+from data_contracts.imports.result import ImportResult, merge_repeated_lines, require_columns, split_rows
 from data_contracts.imports.values import format_times, parse_bools, parse_numbers, parse_times, shown, text
 from data_contracts.quarantine import RowReasons
 from data_contracts.schema import TABLES, UNKNOWN, Column
@@ -64,22 +64,24 @@ def convert_with_mapping(frame: pd.DataFrame, mapping: Mapping, salt: bytes | No
     good, quarantined = split_rows(kept, converted, reasons)
     good = good.assign(**{c.name: format_times(good[c.name]) for c in t.columns
                           if c.type == "timestamp" and c.name in good.columns and c.name not in mapping.constants})
-    notes = [f"{mapping.table}: {len(good)} rows from {len(raw)}; columns {sorted(good.columns)}"]
+    table, merged = merge_repeated_lines(good) if mapping.table == "transactions" else (good, 0)
+    notes = [f"{mapping.table}: {len(table)} rows from {len(good)} converted; columns {list(table.columns)}"]
+    if merged:
+        notes.append(f"{merged} rows repeating a product of the same transaction summed into its first line")
     notes += [f"{c}: {n} empty values read as '{UNKNOWN}'" for c, n in filled.items()]
     if mapping.format.hash_customer_id:
         notes.append("customer_id replaced by a salted hash of the source value")
-    counts = {"empty_as_unknown": filled}
-    return ImportResult(source, {mapping.table: good.reset_index(drop=True)}, quarantined, len(raw), len(good),
+    counts = {"empty_as_unknown": filled, "lines_merged": merged}
+    return ImportResult(source, {mapping.table: table.reset_index(drop=True)}, quarantined, len(raw), len(good),
                         counts, notes, mapping.currency)
 
 
 def _joined(raw: pd.DataFrame, sources: list[str]) -> pd.Series:
-    """The source columns' texts joined with a space (null when any part is empty)."""
-    parts = [text(raw[s]) for s in sources]
-    joined = parts[0]
-    for part in parts[1:]:
-        joined = joined + " " + part
-    return joined
+    """The source columns' non-empty texts joined with a space (null when every part is empty)."""
+    parts = pd.concat([text(raw[s]) for s in sources], axis=1)
+    joined = parts.apply(lambda row: " ".join(v for v in row if isinstance(v, str)), axis=1) if len(sources) > 1 \
+        else parts.iloc[:, 0]
+    return text(joined) if len(raw) else parts.iloc[:, 0]
 
 
 def _read(column: Column, values: pd.Series, mapping: Mapping) -> tuple[pd.Series, pd.Series]:

@@ -65,3 +65,17 @@ def require_columns(frame: pd.DataFrame, columns, source: str, what_to_do: str) 
 def split_rows(kept_source: pd.DataFrame, converted: pd.DataFrame, reasons: RowReasons):
     """``(converted rows without a reason, quarantined source rows + row_number + reason)``."""
     return split(kept_source, converted, reasons)
+
+
+LINE_KEY = ("transaction_id", "product_id")
+
+
+def merge_repeated_lines(lines: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """``(lines, how many were merged)``: lines of one product in one visit (the transactions key) summed into
+    one (quantity, amount), other columns from the first; an export may list a product twice in an order."""
+    keys = [k for k in LINE_KEY if k in lines.columns]
+    if len(keys) < len(LINE_KEY) or not len(lines):
+        return lines, 0
+    how = {c: ("sum" if c in ("quantity", "amount") else "first") for c in lines.columns if c not in keys}
+    merged = lines.groupby(keys, sort=False, as_index=False, dropna=False).agg(how)[list(lines.columns)]
+    return merged.reset_index(drop=True), len(lines) - len(merged)

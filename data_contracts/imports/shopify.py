@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from data_contracts.imports.pseudonyms import normalise_emails, pseudonymise
-from data_contracts.imports.result import ImportResult, require_columns, split_rows
+from data_contracts.imports.result import ImportResult, merge_repeated_lines, require_columns, split_rows
 from data_contracts.imports.shopify_catalogue import categories_by_sku, consent_by_customer
 from data_contracts.imports.values import format_times, parse_bools, parse_numbers, parse_times, present, shown, text
 from data_contracts.program import Economics
@@ -208,15 +208,10 @@ def _net_amounts(good: pd.DataFrame) -> pd.Series:
 
 def _transactions(good: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """One line per (order, product): rows of the same product in one order are summed (their count returned)."""
-    keys = ["transaction_id", "product_id"]
     columns = ["transaction_id", "customer_id", "ts", "store_id", "channel", "product_id", "category",
                "quantity", "amount"]
-    lines = good.groupby(keys, sort=False, as_index=False).agg(
-        customer_id=("customer_id", "first"), ts=("ts", "first"), store_id=("store_id", "first"),
-        channel=("channel", "first"), category=("category", "first"), quantity=("quantity", "sum"),
-        amount=("amount", "sum"))
-    lines = lines[columns].assign(quantity=lambda f: f["quantity"].astype("int64"), is_refund=False)
-    return lines, len(good) - len(lines)
+    lines, merged = merge_repeated_lines(good[columns])
+    return lines.assign(quantity=lambda f: f["quantity"].astype("int64"), is_refund=False), merged
 
 
 def _refund_lines(good: pd.DataFrame) -> pd.DataFrame:

@@ -196,20 +196,21 @@ def test_the_square_example_mapping_converts_its_export_and_quarantines_bad_rows
     out = tmp_path / "square"
     result = _run("import", "csv", SQUARE, "--map", SQUARE_ITEM_SALES, "--out", out)
     assert result.exit_code == 1, result.output
-    assert "rows read 10 = converted 7 + quarantined 3" in result.output
+    assert "rows read 11 = converted 8 + quarantined 3" in result.output
+    assert "1 rows repeating a product of the same transaction summed into its first line" in result.output
     quarantined = pd.read_parquet(out / "quarantine" / "square_item_sales.parquet")
     assert dict(zip(quarantined[ROW_NUMBER_COLUMN], quarantined[REASON_COLUMN])) == {
         2: "customer_id (source 'Customer ID'): empty; expected a value",
-        7: "amount (source 'Net Sales'): expected a number (decimal separator '.', currency symbols ['$'] "
+        8: "amount (source 'Net Sales'): expected a number (decimal separator '.', currency symbols ['$'] "
            "stripped), got 'two dollars'",
-        8: "ts (source 'Date' + 'Time'): empty; expected a value",
+        9: "ts (source 'Date' + 'Time'): expected a time in format '%m/%d/%Y %H:%M:%S', got '05/05/2024'",
     }
     assert "Customer Name" not in quarantined.columns  # only the mapped columns are kept
     report = json.loads((out / "import_report.json").read_text())
-    assert (report["rows_read"], report["rows_converted"], report["rows_quarantined"]) == (10, 7, 3)
+    assert (report["rows_read"], report["rows_converted"], report["rows_quarantined"]) == (11, 8, 3)
     tx = pd.read_csv(out / "transactions.csv")
-    assert tx["amount"].tolist() == [5.50, 7.20, 9.75, 1004.50, 5.50, -4.00, 4.00]  # "$1,004.50", "($4.00)"
-    assert tx["quantity"].tolist() == [1, 2, 1, 1, 1, 1, 1] and tx.loc[6, "category"] == "unknown"
+    assert tx["amount"].tolist() == [5.50, 7.20, 9.75, 1004.50, 11.75, -4.00, 4.00]  # "$1,004.50", "($4.00)"
+    assert tx["quantity"].tolist() == [1, 2, 1, 1, 2, 1, 1] and tx.loc[6, "category"] == "unknown"  # 2 lattes: 1 line
     assert tx["ts"].tolist()[0] == "2024-05-01 08:01:13" and set(tx["channel"]) == {"store"}
     assert 'currency = "USD"' in (out / "program.toml").read_text()
 

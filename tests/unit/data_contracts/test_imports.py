@@ -118,3 +118,12 @@ def test_exchange_rates_in_the_program_file_are_checked_naming_the_key():
         parse_program(text.replace("USD = 0.9", "usd = 0.9"))
     with pytest.raises(ProgramError, match=r"key 'economics.exchange_rates': rates must be positive numbers"):
         parse_program(text.replace("USD = 0.9", "USD = -1.0"))
+
+
+def test_a_product_listed_twice_in_one_order_becomes_one_line():
+    orders = pd.DataFrame(_order("#1", [(1, "8.00", "A", "0"), (2, "8.00", "A", "1.00"), (1, "3.00", "B", "0")]))
+    result = convert_orders(orders, economics=EUR, salt=SALT)
+    tx = result.tables["transactions"].set_index("product_id")
+    assert tx[["quantity", "amount"]].to_dict("index") == {"A": {"quantity": 3, "amount": 23.0},
+                                                           "B": {"quantity": 1, "amount": 3.0}}
+    assert result.counts["lines_merged"] == 1 and result.rows_converted == 3
