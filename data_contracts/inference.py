@@ -44,8 +44,13 @@ def _preview(values: list[str], n: int = 6) -> str:
     return ", ".join(values[:n]) + (f", ... ({len(values) - n} more)" if len(values) > n else "")
 
 
-def infer_program(tables: Mapping[str, pd.DataFrame], name: str) -> tuple[Program, list[str]]:
-    """``(program, decisions)`` for the raw ``tables`` (table name -> frame as read)."""
+def infer_program(
+    tables: Mapping[str, pd.DataFrame], name: str, economics: Mapping[str, object] | None = None
+) -> tuple[Program, list[str]]:
+    """``(program, decisions)`` for the raw ``tables`` (table name -> frame as read).
+
+    ``economics`` sets keys of ``[economics]`` the caller knows (an importer: the export's currency).
+    """
     decisions: list[str] = []
     customers, tx, offers, events, products = (
         tables.get(n) for n in ("customers", "transactions", "offers", "offer_events", "products")
@@ -86,8 +91,9 @@ def infer_program(tables: Mapping[str, pd.DataFrame], name: str) -> tuple[Progra
     }
     decisions.append("dayparts: " + ", ".join(f"{n} {a:g}-{b:g}h" for n, a, b in DEFAULT_DAYPARTS) + " (defaults)")
     decisions.append("customers.marketing_consent: false when the column is absent (no consent assumed)")
+    data["economics"].update(economics or {})
     decisions.append(
-        f"economics: currency {DEFAULT_CURRENCY}, operating cost 0 per month, gross margin rate "
+        f"economics: currency {data['economics']['currency']}, operating cost 0 per month, gross margin rate "
         f"{DEFAULT_GROSS_MARGIN_RATE:g} (placeholders: set your own)"
     )
     return Program.model_validate(data), decisions

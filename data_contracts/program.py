@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 PROGRAM_FILE = "program.toml"
 PROGRAMS_DIR = Path(__file__).resolve().parent / "programs"
@@ -135,13 +136,38 @@ class Economics(_Strict):
     gross_margin_by_node: dict[str, float] = Field(
         default_factory=dict, description="Optional: hierarchy node -> its own gross margin rate."
     )
+    exchange_rates: dict[str, float] = Field(
+        default_factory=dict,
+        description="Optional: currency code -> units of `currency` per unit of it; `rewards import` converts "
+        "amounts in a listed currency and quarantines those in a currency not listed.",
+    )
+
+    @field_validator("exchange_rates")
+    @classmethod
+    def _codes_and_rates(cls, rates: dict[str, float]) -> dict[str, float]:
+        codes = sorted(k for k in rates if not re.fullmatch(r"[A-Z]{3}", k))
+        if codes:
+            raise ValueError(f"keys must be ISO 4217 codes like USD, found {codes}")
+        bad = {k: v for k, v in rates.items() if not v > 0}
+        if bad:
+            raise ValueError(f"rates must be positive numbers, found {bad}")
+        return rates
 
     @model_validator(mode="after")
     def _rates(self) -> Economics:
         bad = {k: v for k, v in self.gross_margin_by_node.items() if not 0 <= v <= 1}
         if bad:
             raise ValueError(f"gross_margin_by_node rates must lie in 0..1, found {bad}")
+        if self.exchange_rates.get(self.currency, 1.0) != 1.0:
+            raise ValueError(
+                f"exchange_rates.{self.currency} is the program's own currency and must be 1 (or absent), "
+                f"found {self.exchange_rates[self.currency]}"
+            )
         return self
+
+    def rate(self, currency: str) -> float | None:
+        """Units of the program currency per unit of ``currency``; None when no rate is declared."""
+        return 1.0 if currency == self.currency else self.exchange_rates.get(currency)
 
 
 class CustomerDefaults(_Strict):
@@ -231,6 +257,11 @@ def parse_program(text: str, source: str = "<text>") -> Program:
         raise ProgramError(source, [_problem(e) for e in err.errors()]) from None
     program._source = source
     return program
+
+
+def validation_problems(err: ValidationError) -> list[str]:
+    """One 'key ...: expected ..., found ...' text per error of a pydantic model (program or mapping)."""
+    return [_problem(e) for e in err.errors()]
 
 
 def _problem(error: dict) -> str:

@@ -33,6 +33,7 @@ _COMMANDS = [
 
 for _name, _module, _function in _COMMANDS:
     app.command(_name)(getattr(importlib.import_module(_module), _function))
+app.add_typer(importlib.import_module("pipelines.importers").app, name="import")  # rewards import shopify|csv
 
 
 if __name__ == "__main__":

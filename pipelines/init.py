@@ -26,8 +26,13 @@ def read_tables(directory: Path) -> dict:
     return tables
 
 
-def init_program(directory: Path, force: bool = False, name: str | None = None) -> tuple[Path, list[str]]:
-    """Infer and write ``directory/program.toml``; ``(path, decisions)``. FileExistsError unless ``force``."""
+def init_program(
+    directory: Path, force: bool = False, name: str | None = None, economics: dict | None = None
+) -> tuple[Path, list[str]]:
+    """Infer and write ``directory/program.toml``; ``(path, decisions)``. FileExistsError unless ``force``.
+
+    ``economics`` sets keys of ``[economics]`` the caller knows (`rewards import`: the export's currency).
+    """
     from data_contracts.inference import infer_program
 
     directory = Path(directory)
@@ -40,7 +45,7 @@ def init_program(directory: Path, force: bool = False, name: str | None = None) 
             "transactions", f"no file 'transactions.parquet' or 'transactions.csv' in '{directory}'; a program needs "
             "at least a purchase log (customer_id, ts, amount)"
         )
-    program, decisions = infer_program(tables, name or directory.resolve().name)
+    program, decisions = infer_program(tables, name or directory.resolve().name, economics=economics)
     text = (
         f"# Written by `rewards init` on {date.today()} from the tables in '{directory}'.\n"
         "# Review it (tier order, vocabularies, economics), then run `rewards validate`.\n"
