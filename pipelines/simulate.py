@@ -1,20 +1,8 @@
 """`rewards simulate`: continue a generated program past a campaign list's date, with a planted treatment effect.
 
-Everyone keeps visiting as the generator planted it (persona visit rate by weekday, persona baskets); the
-customers the list treats receive their offers, the holdout does not. Each (customer, offer) gets a planted
-effect class, drawn per customer and reward category from how habitual the category already is for the persona:
-
-* ``persuadable``: a redemption is an extra visit (the reward line plus a usual basket), and the offer lifts the
-  visit rate by ``HALO`` for the rest of the window;
-* ``sure_thing``: a redemption replaces a purchase the customer would have made at full price anyway (the
-  next organic line of that category is displaced), so revenue only loses the reward's value;
-* ``lost_cause``: never redeems, nothing changes;
-* ``put_off`` (a small group per customer, larger among occasional visitors): the offer lowers the visit
-  rate by ``PUT_OFF_DROP`` for the window and is never redeemed.
-
-Both worlds share their random draws (common random numbers), so the realised effect of each treated customer
-is known exactly; it goes to ``ground_truth/treatment_effects.parquet`` per (customer, offer) with the expected
-effect next to it. The output folder is the whole program (history plus the simulated days), so a simulated
+The effect classes and the program state are in ``pipelines.simulation.effects``, one simulated window and
+the campaign / exploration waves in ``pipelines.simulation.window``; this module reads and writes programs
+and is the command. The output folder is the whole program (history plus the simulated days), so a simulated
 program can be scored, simulated and measured again.
 """
 

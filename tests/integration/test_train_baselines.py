@@ -15,20 +15,14 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def seed2(tmp_path_factory):
-    from pipelines.config import SAMPLE_END_DATE
-    from pipelines.synthetic import generate, write
-    from pipelines.validate import validate_directory
+    from program_store import validated_program
 
-    root = tmp_path_factory.mktemp("seed2")
-    write(generate(n_customers=1500, days=200, seed=2, end_date=SAMPLE_END_DATE), root / "raw")
-    result = validate_directory(root / "raw", root / "validated", root / "quarantine", root / "reports",
-                                run_date=SAMPLE_END_DATE)
-    assert result.written
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-    mp.setenv("REWARDS_ARTIFACT_ROOT", str(root / "mlartifacts"))
-    yield root
-    mp.undo()
+    from pipelines.config import SAMPLE_END_DATE
+    from pipelines.synthetic import generate
+
+    data = generate(n_customers=1500, days=200, seed=2, end_date=SAMPLE_END_DATE)
+    with validated_program(tmp_path_factory.mktemp("seed2"), data) as root:
+        yield root
 
 
 def _train(root, *args):

@@ -14,21 +14,14 @@ CUSTOMERS, DAYS, SEED = 6000, 540, 1  # 18 months ending 2026-06-30: the latest 
 
 @pytest.fixture(scope="module")
 def webshop(tmp_path_factory):
+    from program_store import validated_program
+
     from pipelines.config import SAMPLE_END_DATE
     from pipelines.scenarios.webshop import generate
-    from pipelines.synthetic import write
-    from pipelines.validate import validate_directory
 
-    root = tmp_path_factory.mktemp("webshop")
-    write(generate(n_customers=CUSTOMERS, days=DAYS, seed=SEED, end_date=SAMPLE_END_DATE), root / "raw")
-    result = validate_directory(root / "raw", root / "validated", root / "quarantine", root / "reports",
-                                run_date=SAMPLE_END_DATE)
-    assert result.written
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-    mp.setenv("REWARDS_ARTIFACT_ROOT", str(root / "mlartifacts"))
-    yield root
-    mp.undo()
+    data = generate(n_customers=CUSTOMERS, days=DAYS, seed=SEED, end_date=SAMPLE_END_DATE)
+    with validated_program(tmp_path_factory.mktemp("webshop"), data) as root:
+        yield root
 
 
 def _train(root, *args):
