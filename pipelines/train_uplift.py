@@ -16,9 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models.policy.context import OBJECTIVE_EXPECTED_VALUE, OBJECTIVE_UPLIFT, OBJECTIVES
+
 UPLIFT_MODEL_NAME = "offer-uplift"
-OBJECTIVE_EXPECTED_VALUE = "expected_value"
-OBJECTIVE_UPLIFT = "uplift"
+
+
+class UpliftObjectiveError(LookupError):
+    """The uplift objective was asked for, but the registry has no champion uplift model."""
 
 
 def out_of_time_split(meta: pd.DataFrame, valid_sends: int = 1) -> np.ndarray:
@@ -130,6 +134,35 @@ def default_objective(tracking_uri: str | None = None) -> str:
     except MlflowException:
         return OBJECTIVE_EXPECTED_VALUE
     return OBJECTIVE_UPLIFT
+
+
+def resolve_objective(requested: str | None, tracking_uri: str | None = None) -> str:
+    """The objective a list or an API ranks by: ``requested`` when given, else ``default_objective``."""
+    if requested is None:
+        return default_objective(tracking_uri)
+    if requested not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {list(OBJECTIVES)}, got {requested!r}")
+    return requested
+
+
+def uplift_for(objective: str, tracking_uri: str | None = None) -> tuple[object, str] | tuple[None, None]:
+    """(champion uplift model, version) when ``objective`` is uplift, else (None, None).
+
+    Raises UpliftObjectiveError, naming what to run, when there is no champion ``offer-uplift``."""
+    from pipelines.config import tracking_uri as default_uri
+    from pipelines.registry import NoChampionError, load_champion
+
+    if objective != OBJECTIVE_UPLIFT:
+        return None, None
+    uri = tracking_uri or default_uri()
+    try:
+        return load_champion(UPLIFT_MODEL_NAME, uri)
+    except NoChampionError:
+        raise UpliftObjectiveError(
+            f"objective 'uplift' ranks by the champion '{UPLIFT_MODEL_NAME}' model, but the MLflow store at {uri} has "
+            f"none: run `rewards train uplift --data DIR --since DATE` on tables with randomised control sends (it "
+            f"becomes champion when its Qini gate promotes it), or rank by objective 'expected_value'"
+        ) from None
 
 
 def run_uplift_cli(data_dir: Path, *, seed: int, margin: float, since: str | None, window_days: int = 30) -> None:

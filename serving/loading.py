@@ -4,6 +4,8 @@
 swaps one reference to it, so a reload is atomic and a failed one changes nothing. Decisions are set
 up by ``models.policy.setup.decision_setup``, as for campaign lists; with ``$REWARDS_CAMPAIGN_JSON``
 (the campaign a list is written for) the API holds out and withdraws for budget as that list does.
+``$REWARDS_POLICY_JSON`` may set ``"objective": "uplift"`` (or ``"expected_value"``); without it the
+objective is ``pipelines.train_uplift.default_objective`` (uplift once ``offer-uplift`` has a champion).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -55,6 +57,7 @@ class Settings:
     policy: PolicyConfig
     max_scorer_mb: float = 2048.0
     campaign: Campaign | None = None  # decide as this campaign's list does (holdout and budget)
+    objective: str | None = None  # $REWARDS_POLICY_JSON's "objective"; None: default_objective() at load
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -67,6 +70,7 @@ class Settings:
         campaign = campaign_from_env(os.environ.get(CAMPAIGN_ENV, ""))
         return cls(
             campaign=campaign,
+            objective=overrides.get("objective"),
             profiles_path=Path(os.environ.get(PROFILES_ENV, config.profiles_dir() / "profiles.parquet")),
             validated_dir=Path(os.environ.get(VALIDATED_ENV, config.validated_dir())),
             tracking_uri=config.tracking_uri(),
@@ -119,6 +123,11 @@ class ServingState:
     load_seconds: float
     model_versions: dict[str, str] = field(default_factory=dict)
     setup: DecisionSetup | None = None
+
+    @property
+    def objective(self) -> str:
+        """What this generation ranks offers by (expected_value or uplift)."""
+        return self.policy.objective
 
     @property
     def needs_profiles(self) -> bool:
@@ -178,6 +187,7 @@ def load_state(settings: Settings | None = None) -> ServingState:
     from pipelines.config import CHURN_MODEL_NAME, OFFER_MODEL_NAME
     from pipelines.io import read_validated
     from pipelines.registry import load_champion
+    from pipelines.train_uplift import UPLIFT_MODEL_NAME, UpliftObjectiveError, resolve_objective, uplift_for
 
     settings = settings or Settings.from_env()
     started = time.perf_counter()
@@ -186,6 +196,14 @@ def load_state(settings: Settings | None = None) -> ServingState:
         offer_model, offer_version = load_champion(OFFER_MODEL_NAME, settings.tracking_uri)
     except Exception as err:  # noqa: BLE001
         raise _fail(f"cannot load the champion models from {settings.tracking_uri}", err) from err
+    try:
+        objective = resolve_objective(settings.objective, settings.tracking_uri)
+        uplift_model, uplift_version = uplift_for(objective, settings.tracking_uri)
+    except UpliftObjectiveError as err:
+        raise ServingLoadError(f"${POLICY_ENV}: {err}") from err
+    except Exception as err:  # noqa: BLE001
+        raise _fail(f"cannot load the champion uplift model from {settings.tracking_uri}", err) from err
+    policy = replace(settings.policy, objective=objective)
 
     profiles, manifest = load_profiles(settings.profiles_path)
     check_model_features(manifest, churn_model, offer_model)
@@ -197,8 +215,9 @@ def load_state(settings: Settings | None = None) -> ServingState:
     try:
         predict = compiled_predictor(offer_model)  # compiled once per model version and machine (cached)
         setup = decision_setup(
-            tables, churn_model, offer_model, policy=settings.policy, campaign=settings.campaign, profiles=profiles,
+            tables, churn_model, offer_model, policy=policy, campaign=settings.campaign, profiles=profiles,
             feature_names=manifest_feature_names(manifest), predict=predict, precompute_max_mb=settings.max_scorer_mb,
+            uplift_model=uplift_model,
         )
     except Exception as err:  # noqa: BLE001 - any failure here means "cannot serve this snapshot"
         raise _fail("cannot set up decisions over the profiles, offers and history", err) from err
@@ -218,6 +237,7 @@ def load_state(settings: Settings | None = None) -> ServingState:
         policy=setup.config,
         loaded_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         load_seconds=round(time.perf_counter() - started, 2),
-        model_versions={OFFER_MODEL_NAME: offer_version, CHURN_MODEL_NAME: churn_version},
+        model_versions={OFFER_MODEL_NAME: offer_version, CHURN_MODEL_NAME: churn_version,
+                        **({UPLIFT_MODEL_NAME: uplift_version} if uplift_model is not None else {})},
         setup=setup,
     )

@@ -143,9 +143,14 @@ class Decision(BaseModel):
     control_group: bool = Field(description="True when the customer is held out as control: no offer is shown.")
 
 
+OBJECTIVE_DESCRIPTION = ("What ranked the offers: expected_value (P(redeem) x value) or uplift (the incremental value "
+                         "estimated by the offer-uplift model, whose version is in model_versions).")
+
+
 class RecommendResponse(Decision):
     request_id: str = Field(description="Identifier of this decision in the decision log.")
     model_versions: dict[str, str] = Field(description="Registry versions of the models used, by registered name.")
+    objective: str = Field(description=OBJECTIVE_DESCRIPTION)
     profiles_as_of: str = Field(description="Cutoff of the profile snapshot the decision used.")
 
 
@@ -156,6 +161,7 @@ class BatchResponse(BaseModel):
                     "its decision repeated at each of its positions."
     )
     model_versions: dict[str, str] = Field(description="Registry versions of the models used, by registered name.")
+    objective: str = Field(description=OBJECTIVE_DESCRIPTION)
     profiles_as_of: str = Field(description="Cutoff of the profile snapshot the decisions used.")
 
 

@@ -259,6 +259,7 @@ class OfferService:
                     ],
                     "context": ctx,
                     "model_versions": state.model_versions,
+                    "objective": state.objective,
                     "profiles_as_of": state.profiles_as_of,
                 }
                 for r in records
@@ -287,7 +288,8 @@ class OfferService:
             return _refuse(err, "/recommend", ctx)
         self._log(request_id, "recommend", state, context, [record])
         return RecommendResponse(
-            request_id=request_id, model_versions=state.model_versions, profiles_as_of=state.profiles_as_of, **record
+            request_id=request_id, model_versions=state.model_versions, objective=state.objective,
+            profiles_as_of=state.profiles_as_of, **record
         )
 
     @bentoml.api(route="/recommend_batch", input_spec=RecommendBatchRequest, output_spec=BatchResponse)
@@ -310,6 +312,7 @@ class OfferService:
             request_id=request_id,
             results=[decisions[c] for c in customer_ids],
             model_versions=state.model_versions,
+            objective=state.objective,
             profiles_as_of=state.profiles_as_of,
         )
 

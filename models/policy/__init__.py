@@ -7,6 +7,7 @@ decisions with ``decision_setup`` (``models.policy.setup``) and decide with ``re
 - ``holdout``: the control group, one rule for the API and the lists;
 - ``offers`` / ``contacts`` / ``customers``: the offers, the contact history and the customers, indexed once;
 - ``scoring``: P(redeem) for customer x offer pairs (the model's own path, or faster equivalents);
+- ``uplift``: the incremental value of a send, the priority under the uplift objective;
 - ``recommend``: the rules, arbitration and top-k; ``decisions``: what was decided;
 - ``budget``: withdrawing offers beyond a redemption budget, for lists and campaign-configured APIs;
 - ``setup``: everything above built once from profiles, models and the tables;
@@ -15,7 +16,16 @@ decisions with ``decision_setup`` (``models.policy.setup``) and decide with ``re
 
 from models.policy.budget import BudgetAllocation, budget_keep, withdraw_for_budget
 from models.policy.contacts import ContactHistory, index_history
-from models.policy.context import DAY_NS, HOUR_NS, NAT_NS, Context, PolicyConfig
+from models.policy.context import (
+    DAY_NS,
+    HOUR_NS,
+    NAT_NS,
+    OBJECTIVE_EXPECTED_VALUE,
+    OBJECTIVE_UPLIFT,
+    OBJECTIVES,
+    Context,
+    PolicyConfig,
+)
 from models.policy.customers import ATTRIBUTE_COLUMNS, CustomerBatch, CustomerBook, customer_book
 from models.policy.decisions import (
     DECISION_CUSTOMER_COLUMNS,
@@ -45,6 +55,7 @@ from models.policy.scoring import (
     precompute_scorer,
 )
 from models.policy.setup import Campaign, DecisionSetup, decision_setup, offer_scorer
+from models.policy.uplift import UpliftScorer
 from models.policy.vocabulary import SCHEMA_VOCABULARY, Vocabulary
 
 __all__ = [name for name in dir() if not name.startswith("_")]

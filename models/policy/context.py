@@ -18,6 +18,12 @@ DAY_NS = 86_400 * 10**9
 HOUR_NS = 3_600 * 10**9
 EMPTY_POSITIONS = np.array([], dtype=np.int64)
 
+# What arbitration ranks offers by (PolicyConfig.objective): the expected value of a redemption, or the
+# incremental value of the send estimated by the uplift model (models.uplift.incremental_value).
+OBJECTIVE_EXPECTED_VALUE = "expected_value"
+OBJECTIVE_UPLIFT = "uplift"
+OBJECTIVES: tuple[str, ...] = (OBJECTIVE_EXPECTED_VALUE, OBJECTIVE_UPLIFT)
+
 
 def as_ns(values: pd.Series, missing: int) -> np.ndarray:
     """Timestamps as int64 nanoseconds, ``missing`` where NaT."""
@@ -82,9 +88,14 @@ class PolicyConfig:
     cold_start_tier: str = "bronze"  # tier assumed for a customer we know nothing about
     popularity_prior: float = 20.0  # pseudo-sends shrinking cold-start rates towards the parent rate
     max_reasons: int = 3
+    # expected_value: p * value * lever * (1 + churn_weight * churn) - p * cost; uplift: the uplift model's
+    # incremental margin of the send, net of the reward cost (see models.policy.recommend, rule 6).
+    objective: str = OBJECTIVE_EXPECTED_VALUE
 
     def __post_init__(self):
         problems = []
+        if self.objective not in OBJECTIVES:
+            problems.append(f"objective must be one of {list(OBJECTIVES)}, got {self.objective!r}")
         if self.campaign is not None:
             if not str(self.campaign).strip():
                 problems.append("campaign must not be empty (leave it out for no campaign)")

@@ -10,8 +10,14 @@
    ``max_ignored_per_category`` ignored sends (not redeemed ``ignored_after_days`` after sending) in
    ``ignored_window_days``; customers in the control group (``PolicyConfig.holdout``) get no offer
    and are flagged;
-6. arbitration: ``priority = p * business_value * lever * (1 + churn_weight * churn_risk) - p * cost``
-   with ``business_value = visit_value + margin_rate * min_spend`` (the output column ``score``);
+6. arbitration (the output column ``score``), by ``PolicyConfig.objective``:
+   ``expected_value`` (the default): ``priority = p * business_value * lever * (1 + churn_weight * churn_risk)
+   - p * cost`` with ``business_value = visit_value + margin_rate * min_spend``;
+   ``uplift``: ``priority = incremental value`` from the uplift model (``models.policy.uplift.UpliftScorer``:
+   the margin the send adds in the following 30 days, net of the reward cost, i.e. treated minus control).
+   Levers and churn weight apply to the expected value only. A customer without a profile has no uplift
+   estimate: their offers keep the expected-value priority (flagged ``cold_start``). P(redeem),
+   ``expected_value`` and the reasons are the same under both objectives;
 7. top-k with at most one offer per reward_category, each with reasons in plain words.
 
 Customers without a profile are scored from offer popularity in the context (daypart, channel) and
@@ -27,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from models.policy.contacts import ContactHistory, contact_rules, history_rows, index_history
-from models.policy.context import EMPTY_POSITIONS, Context, PolicyConfig
+from models.policy.context import EMPTY_POSITIONS, OBJECTIVE_UPLIFT, Context, PolicyConfig
 from models.policy.customers import CustomerBatch, batch_from_frame
 from models.policy.decisions import (
     STATUS_CONTACT_CAP,
@@ -41,6 +47,7 @@ from models.policy.decisions import (
 from models.policy.errors import PolicyError, UnknownOfferError
 from models.policy.offers import OfferCatalog, prepare_offers, remaining_budget
 from models.policy.scoring import FeatureBuilder, FrameScorer, OfferModel, Scorer
+from models.policy.uplift import UpliftScorer
 from models.reasons import reason_codes
 
 _EMPTY = EMPTY_POSITIONS
@@ -58,6 +65,7 @@ def recommend(
     feature_builder: FeatureBuilder | None = None,
     offer_ids: Sequence[str] | None = None,
     explain: bool = True,
+    uplift: UpliftScorer | None = None,
 ) -> Decisions:
     """Decide the top-``k`` offers for each customer in ``context``.
 
@@ -68,9 +76,13 @@ def recommend(
     ``offer_model``: an OfferResponseModel (scored through ``feature_builder``, default
     ``models.offer_response.offer_features``) or a scorer (``precompute_scorer``).
     ``offer_ids``: restrict candidates to these offers (unknown ids raise UnknownOfferError).
+    ``uplift``: the incremental-value scorer; required when ``config.objective`` is ``uplift``.
     At most one offer per reward_category, so never more than one per category of the vocabulary.
     """
     config = config or PolicyConfig()
+    if config.objective == OBJECTIVE_UPLIFT and uplift is None:
+        raise PolicyError("recommend: objective 'uplift' ranks by an uplift model's incremental value, but no "
+                          "uplift scorer was given; train one with `rewards train uplift` or use objective 'expected_value'")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise PolicyError(f"k must be a positive integer, got {k!r}")
     ctx = context if isinstance(context, Context) else Context(**dict(context))
@@ -140,6 +152,8 @@ def recommend(
     weight = 1.0 + config.churn_weight * np.where(np.isnan(churn), 0.0, churn)
     priority = p * (value * _levers(catalog, config))[None, :] * weight[:, None] - p * catalog.cost[None, :]
     expected_value = p * (value - catalog.cost)[None, :]
+    if config.objective == OBJECTIVE_UPLIFT and len(warm) and len(cols):
+        priority[np.ix_(warm, cols)] = uplift.incremental_pairs(batch, warm, catalog, cols, ctx)
     ok = eligible & (priority > config.min_priority)
     status[active & ~ok.any(axis=1)] = STATUS_NO_OFFER
 

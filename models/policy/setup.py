@@ -2,7 +2,8 @@
 
 ``decision_setup`` takes the validated tables (offers, offer_events, customers), the champion
 models, the policy levers and, optionally, a ``Campaign``, and returns a ``DecisionSetup``: the
-indexed offers and contact history, the P(redeem) scorer, the holdout rule (``PolicyConfig``, salted
+indexed offers and contact history, the P(redeem) scorer, the uplift scorer when the policy's
+objective is ``uplift`` (``models.policy.uplift``), the holdout rule (``PolicyConfig``, salted
 by the campaign) and the budget state. Given profiles it also builds the customer book (churn risk ->
 habit tags -> ``customer_book``); ``rewards score`` gives none and adds each chunk's customers with
 ``for_customers``. ``DecisionSetup.decide`` is the one decision call of both callers.
@@ -23,13 +24,14 @@ import pandas as pd
 
 from models.policy.budget import BudgetAllocation, withdraw_for_budget, withdrawn_pairs
 from models.policy.contacts import ContactHistory, index_history
-from models.policy.context import Context, PolicyConfig
+from models.policy.context import OBJECTIVE_UPLIFT, Context, PolicyConfig
 from models.policy.customers import CustomerBook, customer_book
 from models.policy.decisions import Decisions
 from models.policy.errors import PolicyError, ScorerMismatchError
 from models.policy.offers import OfferCatalog, prepare_offers, remaining_budget
 from models.policy.recommend import recommend
 from models.policy.scoring import FrameScorer, MatrixScorer, PrecomputedScorer, Scorer, check_scorer, precompute_scorer
+from models.policy.uplift import UpliftScorer
 from models.policy.vocabulary import SCHEMA_VOCABULARY, Vocabulary
 
 # Customers decided at a time when the budget allocation runs over a whole book.
@@ -141,11 +143,18 @@ class DecisionSetup:
     book: CustomerBook | None = None
     withdrawn: frozenset = field(default_factory=frozenset)  # (customer_id, offer_id) withdrawn for budget
     scorer_note: str = ""
+    uplift: UpliftScorer | None = None  # the incremental-value scorer, when config.objective is uplift
+
+    @property
+    def objective(self) -> str:
+        """What arbitration ranks by: ``expected_value`` or ``uplift`` (``PolicyConfig.objective``)."""
+        return self.config.objective
 
     @property
     def needs_profiles(self) -> bool:
-        """Whether decisions need the customers' profile rows (every scorer but the precomputed one)."""
-        return not isinstance(self.scorer, PrecomputedScorer)
+        """Whether decisions need the customers' profile rows (every scorer but the precomputed one, and
+        the uplift scorer)."""
+        return not isinstance(self.scorer, PrecomputedScorer) or self.uplift is not None
 
     def budget_remaining(self, at: pd.Timestamp) -> pd.Series:
         """Redemptions each offer may still have at ``at`` (inf when unlimited), by offer_id."""
@@ -168,7 +177,7 @@ class DecisionSetup:
             raise PolicyError("DecisionSetup.decide: no customers yet; build it with profiles or call for_customers")
         batch = self.book.batch(customer_ids, with_profiles=self.needs_profiles)
         decisions = recommend(batch, self.catalog, self.history, context, self.scorer, self.config, k,
-                              offer_ids=offer_ids, explain=explain)
+                              offer_ids=offer_ids, explain=explain, uplift=self.uplift)
         return withdraw_for_budget(decisions, self.withdrawn) if self.withdrawn else decisions
 
 
@@ -184,13 +193,20 @@ def decision_setup(
     predict: Callable[[np.ndarray], np.ndarray] | None = None,
     precompute_max_mb: float = 0.0,
     vocabulary: Vocabulary = SCHEMA_VOCABULARY,
+    uplift_model=None,
 ) -> DecisionSetup:
     """The decision set-up from the tables (offers, offer_events; customers with ``profiles``) and models.
 
     ``campaign`` sets the holdout (fraction and salt) over ``policy``; with ``profiles`` too, the
     campaign's budget allocation over all of them is made here (see the module docstring).
+    ``uplift_model`` (``models.uplift.UpliftModel``) is required when ``policy.objective`` is ``uplift``
+    and unused otherwise.
     """
     config = campaign.policy(policy) if campaign is not None else (policy or PolicyConfig())
+    if config.objective == OBJECTIVE_UPLIFT and uplift_model is None:
+        raise PolicyError("decision set-up: the policy's objective is 'uplift' but no uplift model was given; "
+                          "train one with `rewards train uplift` or set objective 'expected_value'")
+    uplift = UpliftScorer(uplift_model) if config.objective == OBJECTIVE_UPLIFT else None
     catalog = prepare_offers(tables["offers"], vocabulary)
     history = index_history(tables["offer_events"])
     features = customer_features(profiles, feature_names) if profiles is not None else None
@@ -199,7 +215,7 @@ def decision_setup(
         catalog=catalog, history=history, scorer=choice.scorer, scorer_kind=choice.kind, config=config,
         churn_model=churn_model, offer_model=offer_model,
         feature_names=tuple(feature_names) if feature_names is not None else None, campaign=campaign,
-        scorer_note=choice.note,
+        scorer_note=choice.note, uplift=uplift,
     )
     if profiles is None:
         return setup

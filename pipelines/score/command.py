@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -28,19 +29,25 @@ def build_chunk_decider(
     request: ScoreRequest, tables: dict[str, pd.DataFrame], models: dict, feature_names: list[str] | None = None
 ) -> ChunkDecider:
     """The ChunkDecider for a request: the shared decision set-up (offers and contact history indexed
-    once, the campaign's holdout rule, the P(redeem) scorer) without customers; each chunk adds its own."""
+    once, the campaign's holdout rule, the P(redeem) scorer, the uplift scorer under the uplift objective)
+    without customers; each chunk adds its own. ``models["uplift"]`` is (model, version) or (None, None)."""
     from models.policy import PolicyConfig
     from models.policy.setup import decision_setup
     from pipelines.compiled import compiled_predictor
 
     (offer_model, offer_version), (churn_model, churn_version) = models["offer"], models["churn"]
+    uplift_model, uplift_version = models.get("uplift", (None, None))
+    policy = PolicyConfig(**{**request.policy, **({"objective": request.objective} if request.objective else {})})
     setup = decision_setup(
-        tables, churn_model, offer_model, policy=PolicyConfig(**request.policy), campaign=request.campaign_spec,
-        feature_names=feature_names, predict=compiled_predictor(offer_model),
+        tables, churn_model, offer_model, policy=policy, campaign=request.campaign_spec,
+        feature_names=feature_names, predict=compiled_predictor(offer_model), uplift_model=uplift_model,
     )
+    versions = {"offer": str(offer_version), "churn": str(churn_version)}
+    if setup.uplift is not None:
+        versions["uplift"] = str(uplift_version)
     return ChunkDecider(
         setup=setup,
-        model_versions={"offer": str(offer_version), "churn": str(churn_version)},
+        model_versions=versions,
         context=request.campaign_spec.context,
         campaign=request.campaign,
         as_of=request.as_of,
@@ -81,12 +88,15 @@ def read_driver_tables(data_dir: Path, needs_history_tables: bool) -> dict[str, 
     return {name: read_validated_table(data_dir, name) for name in ("customers", "offers", "offer_events")}
 
 
-def load_models(tracking_uri: str | None) -> dict:
-    """The champion offer-response and churn models with their registry versions."""
+def load_models(tracking_uri: str | None, objective: str | None = None) -> dict:
+    """The champion offer-response and churn models with their registry versions, and the champion uplift
+    model under the uplift objective ((None, None) otherwise; UpliftObjectiveError when there is none)."""
     from pipelines.config import CHURN_MODEL_NAME, OFFER_MODEL_NAME
     from pipelines.registry import load_champion
+    from pipelines.train_uplift import uplift_for
 
-    return {"offer": load_champion(OFFER_MODEL_NAME, tracking_uri), "churn": load_champion(CHURN_MODEL_NAME, tracking_uri)}
+    return {"offer": load_champion(OFFER_MODEL_NAME, tracking_uri), "churn": load_champion(CHURN_MODEL_NAME, tracking_uri),
+            "uplift": uplift_for(objective, tracking_uri)}
 
 
 def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | None = None, spark=None) -> dict:
@@ -102,7 +112,14 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
     if tables is None:
         tables = read_driver_tables(data_dir, needs_history_tables=request.engine is Engine.local and request.profiles is None)
     names = profile_feature_names(request.profiles, request.as_of) if request.profiles is not None else None
-    models = models if models is not None else load_models(request.tracking_uri)
+    if request.objective is None:  # the default: uplift once an offer-uplift model is champion (or is given)
+        from pipelines.train_uplift import OBJECTIVE_EXPECTED_VALUE, OBJECTIVE_UPLIFT, default_objective
+
+        given_uplift = models is not None and models.get("uplift", (None, None))[0] is not None
+        objective = (default_objective(request.tracking_uri) if models is None
+                     else OBJECTIVE_UPLIFT if given_uplift else OBJECTIVE_EXPECTED_VALUE)
+        request = replace(request, objective=objective)
+    models = models if models is not None else load_models(request.tracking_uri, request.objective)
     decider = build_chunk_decider(request, tables, models, names)
     if request.offer_ids is not None:
         unknown = [o for o in request.offer_ids if o not in decider.catalog.index]
@@ -121,6 +138,7 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
         "holdout_fraction": request.holdout,
         "offers_requested": request.offer_ids,
         "engine": request.engine.value,
+        "objective": decider.setup.objective,
         "model_versions": decider.model_versions,
     }
     if request.engine is Engine.local:
@@ -210,6 +228,7 @@ def summary_table(summary: dict):
         )
     if summary["offers_over_budget"]:
         table.add_row("over budget (expected)", ", ".join(summary["offers_over_budget"]))
+    table.add_row("ranked by", summary["objective"].replace("_", " "))
     table.add_row("model versions", ", ".join(f"{k} v{v}" for k, v in summary["model_versions"].items()))
     table.add_row("engine / seconds", f"{summary['engine']} / {summary['seconds']}")
     return table
@@ -251,6 +270,9 @@ def score_command(
     workers: int = typer.Option(0, "--workers", help="Scoring processes for --engine local (0: one per core)."),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default from config)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on long runs."),
+    objective: str | None = typer.Option(
+        None, "--objective", help="Rank offers by expected_value (P(redeem) x value) or uplift (the champion "
+        "offer-uplift model's incremental value); default: uplift once that model is champion, else expected_value."),
 ) -> None:
     """Write a campaign list: every customer scored with the champion models and the offer policy."""
     from rich.console import Console
@@ -268,7 +290,7 @@ def score_command(
         request = ScoreRequest(
             as_of=as_of_ts, campaign=campaign, out=out, k=k, holdout=holdout, offer_ids=offer_ids, channel=channel,
             send_at=send_ts, engine=engine, spark_master=spark_master, data=data, profiles=profiles,
-            chunk_size=chunk_size, workers=workers, tracking_uri=tracking_uri, progress=progress,
+            chunk_size=chunk_size, workers=workers, tracking_uri=tracking_uri, progress=progress, objective=objective,
         )
         summary = run_score(request)
     except (ScoreError, PolicyError, FileNotFoundError, LookupError, FeatureMismatchError) as err:

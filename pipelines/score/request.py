@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from data_contracts.schema import OFFER_CHANNELS
+from models.policy.context import OBJECTIVES
 from models.policy.setup import Campaign
 
 DEFAULT_CHUNK_SIZE = 50_000
@@ -45,6 +46,9 @@ class ScoreRequest:
     tracking_uri: str | None = None
     progress: bool = True
     policy: dict = field(default_factory=dict)
+    # What the list is ranked by: expected_value or uplift; None: pipelines.train_uplift.default_objective
+    # (uplift once an offer-uplift model is champion).
+    objective: str | None = None
 
     def __post_init__(self):
         self.as_of = pd.Timestamp(self.as_of)
@@ -64,6 +68,8 @@ class ScoreRequest:
             problems.append(f"--channel must be one of {list(OFFER_CHANNELS)}, got {self.channel!r}")
         if self.send_at < self.as_of:
             problems.append(f"--send-at ({self.send_at}) must not be before --as-of ({self.as_of})")
+        if self.objective is not None and self.objective not in OBJECTIVES:
+            problems.append(f"--objective must be one of {list(OBJECTIVES)}, got {self.objective!r}")
         if self.out.suffix not in (".parquet", ".csv"):
             problems.append(f"--out '{self.out}' must end in .parquet or .csv")
         if self.profiles is not None and Path(self.profiles).suffix != ".parquet":

@@ -286,3 +286,58 @@ def test_tree_path_contributions_add_up_to_the_booster_raw_score():
     assert paths.check(booster, X) < 1e-9
     # the feature the label depends on most carries the most weight
     assert np.abs(contrib[:, 0]).mean() > np.abs(contrib[:, 2]).mean()
+
+
+# --- the uplift objective ------------------------------------------------------------------------
+
+LIFT = {"bakery": 1.5, "coffee": 0.0, "lunch": -0.5}  # incremental value of each category's offer
+
+
+def stub_uplift_features(profiles: pd.DataFrame, offers: pd.DataFrame, context: dict) -> pd.DataFrame:
+    """Customer-major cross product; feature 'lift' = the planted incremental value of the offer's category."""
+    return pd.DataFrame([{"lift": LIFT[o["reward_category"]]} for _ in range(len(profiles)) for _, o in offers.iterrows()])
+
+
+class StubUpliftModel:
+    def predict(self, X):
+        return X["lift"].to_numpy(dtype=float)
+
+
+def test_the_uplift_objective_ranks_a_persuadable_offer_above_a_sure_thing():
+    from models.policy import OBJECTIVE_UPLIFT, UpliftScorer
+
+    # Coffee: high P(redeem) but no uplift (a sure thing); bakery: lower P(redeem), positive uplift.
+    offers = offers_frame(offer("C1", "coffee"), offer("B1", "bakery"), offer("L1", "lunch"))
+    c = customers(("c1", "gold", True, {"coffee": 0.8, "bakery": 0.3, "lunch": 0.2}))
+    by_value = decide(c, offers)
+    assert by_value.offers["offer_id"].tolist() == ["C1", "B1", "L1"]
+    uplift = PolicyConfig(holdout_fraction=0.0, objective=OBJECTIVE_UPLIFT)
+    by_uplift = decide(c, offers, config=uplift, uplift=UpliftScorer(StubUpliftModel(), stub_uplift_features))
+    got = by_uplift.offers
+    assert got["offer_id"].tolist() == ["B1", "C1", "L1"]
+    assert got["score"].tolist() == pytest.approx([1.5, 0.0, -0.5])  # the priority is the incremental value
+    # P(redeem), expected value and reasons are those of the expected-value answer, offer for offer.
+    same = by_value.offers.set_index("offer_id").loc[got["offer_id"]]
+    assert got["p_redeem"].to_numpy() == pytest.approx(same["p_redeem"].to_numpy())
+    assert got["expected_value"].to_numpy() == pytest.approx(same["expected_value"].to_numpy())
+    assert got["reasons"].tolist() == same["reasons"].tolist()
+    top = decide(c, offers, k=1, config=uplift, uplift=UpliftScorer(StubUpliftModel(), stub_uplift_features))
+    assert top.offers["offer_id"].tolist() == ["B1"]
+    # A floor at zero drops the offer the uplift model says loses money.
+    floor = PolicyConfig(holdout_fraction=0.0, objective=OBJECTIVE_UPLIFT, min_priority=-0.1)
+    kept = decide(c, offers, config=floor, uplift=UpliftScorer(StubUpliftModel(), stub_uplift_features))
+    assert kept.offers["offer_id"].tolist() == ["B1", "C1"]
+
+
+def test_the_uplift_objective_needs_an_uplift_model_and_a_known_objective():
+    from models.policy import OBJECTIVE_UPLIFT, decision_setup
+
+    offers = offers_frame(offer("C1", "coffee"))
+    c = customers(("c1", "gold", True, {"coffee": 0.8}))
+    uplift = PolicyConfig(holdout_fraction=0.0, objective=OBJECTIVE_UPLIFT)
+    with pytest.raises(PolicyError, match=r"objective 'uplift' .* no uplift scorer was given; train one with `rewards train uplift`"):
+        decide(c, offers, config=uplift)
+    with pytest.raises(PolicyError, match=r"objective is 'uplift' but no uplift model was given.*`rewards train uplift`"):
+        decision_setup({"offers": offers, "offer_events": events()}, None, StubModel(), policy=uplift)
+    with pytest.raises(PolicyError, match=r"objective must be one of \['expected_value', 'uplift'\], got 'profit'"):
+        PolicyConfig(objective="profit")

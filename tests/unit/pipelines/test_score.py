@@ -266,6 +266,7 @@ def test_whole_customers_never_splits_a_customer_across_chunks(rows):
         ({"channel": "fax"}, "--channel must be one of"),
         ({"chunk_size": 0}, "--chunk-size must be >= 1"),
         ({"send_at": "2026-06-01"}, "must not be before --as-of"),
+        ({"objective": "profit"}, r"--objective must be one of \['expected_value', 'uplift'\], got 'profit'"),
     ],
 )
 def test_bad_requests_are_refused_with_the_option_named(overrides, message, tmp_path):

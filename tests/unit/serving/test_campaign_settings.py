@@ -30,3 +30,17 @@ def test_a_campaign_setting_gives_the_campaign_of_the_list():
 def test_a_bad_campaign_setting_names_the_variable_and_the_problem(raw, message):
     with pytest.raises(ServingLoadError, match=message):
         campaign_from_env(raw)
+
+
+def test_the_policy_setting_chooses_the_objective_or_leaves_it_to_the_default(monkeypatch):
+    from serving.loading import POLICY_ENV, Settings
+
+    monkeypatch.setenv(POLICY_ENV, '{"objective": "uplift", "holdout_fraction": 0.1}')
+    settings = Settings.from_env()
+    assert settings.objective == "uplift" and settings.policy.objective == "uplift"
+    monkeypatch.setenv(POLICY_ENV, '{"holdout_fraction": 0.1}')
+    assert Settings.from_env().objective is None  # resolved at load: pipelines.train_uplift.default_objective
+    monkeypatch.setenv(POLICY_ENV, '{"objective": "profit"}')
+    with pytest.raises(ServingLoadError, match=r"REWARDS_POLICY_JSON must be a JSON object of PolicyConfig fields.*"
+                                               r"objective must be one of \['expected_value', 'uplift'\]"):
+        Settings.from_env()
