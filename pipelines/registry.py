@@ -80,10 +80,11 @@ def check_same_program(models: dict, data_dir, tracking_uri: str | None = None) 
     program, note = read_validated_program(data_dir)
     digest = program_digest(program)
     names = {"churn": CHURN_MODEL_NAME, "offer": OFFER_MODEL_NAME}
-    client, _ = _client(tracking_uri)
+    client = None
     for key, (model, version) in models.items():
         if model is None or version is None or key not in names:
             continue
+        client = client or _client(tracking_uri)[0]
         tags = client.get_model_version(names[key], str(version)).tags
         trained_on = tags.get(PROGRAM_DIGEST_TAG)
         if trained_on is not None and trained_on != digest:

@@ -119,8 +119,11 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
     names = profile_feature_names(request.profiles, request.as_of) if request.profiles is not None else None
     from pipelines.registry import check_same_program
 
-    models = models if models is not None else load_models(request.tracking_uri)
-    digest, _ = check_same_program(models, data_dir, request.tracking_uri)
+    if models is None:  # champions from the registry: they must have been trained on this data's program
+        models = load_models(request.tracking_uri)
+        digest, _ = check_same_program(models, data_dir, request.tracking_uri)
+    else:
+        digest, _ = check_same_program({}, data_dir)
     why = no_offers_reason(tables, models)
     if why is not None:
         from pipelines.io import read_validated

@@ -114,3 +114,22 @@ def test_a_purchase_log_alone_trains_churn_only_and_scores_a_retention_list(stor
 
 def test_a_log_with_products_and_categories_trains_churn_only_and_scores_a_retention_list(store):
     _through_the_pipeline(store, _log(250, with_products=True, seed=1))
+
+
+def test_the_api_refuses_to_load_data_of_another_program(service_env, tmp_path):
+    import shutil
+
+    from data_contracts.program import COFFEE_PROGRAM_PATH, coffee_program
+    from models.policy import PolicyConfig
+    from serving.loading import ServingLoadError, Settings, load_state
+
+    validated = tmp_path / "validated"
+    shutil.copytree(service_env.validated_dir, validated)
+    (validated / "program.toml").write_text(
+        COFFEE_PROGRAM_PATH.read_text().replace('currency = "EUR"', 'currency = "USD"'))
+    other = program_digest(load_program(validated / "program.toml"))
+    trained_on = program_digest(coffee_program())  # the service fixture's tables carry no program file
+    settings = Settings(profiles_path=service_env.profiles_path, validated_dir=validated,
+                        tracking_uri=service_env.tracking_uri, decision_log=tmp_path / "d.jsonl", policy=PolicyConfig())
+    with pytest.raises(ServingLoadError, match=f"trained on data of program {trained_on}, but .* of program {other}; retrain"):
+        load_state(settings)
