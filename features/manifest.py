@@ -34,6 +34,34 @@ TIME_COLUMNS: dict[str, str | None] = {
 MASKED_AFTER_AS_OF: dict[str, tuple[str, ...]] = {"offer_events": ("viewed_at", "redeemed_at")}
 
 
+# Features that read only one optional table: a table with no rows (absent from the raw folder, so
+# validated as empty) leaves them out of profiles, manifests and models, rather than a column of zeros.
+TABLE_FAMILIES: dict[str, tuple[str, ...]] = {"offer_events": ("offer_history",)}
+TABLE_FEATURES: dict[str, tuple[str, ...]] = {
+    "feedback": ("feedback_count", "last_nps_score", "mean_nps_score", "last_nps_group", "days_since_last_feedback"),
+}
+
+
+def absent_features(tables: dict[str, pd.DataFrame]) -> dict[str, list[str]]:
+    """Per optional table that holds no rows, the declared features that would read it."""
+    from features.catalogue import FEATURES
+
+    out: dict[str, list[str]] = {}
+    for table in sorted(set(TABLE_FAMILIES) | set(TABLE_FEATURES)):
+        frame = tables.get(table)
+        if frame is not None and len(frame):
+            continue
+        families, names = TABLE_FAMILIES.get(table, ()), TABLE_FEATURES.get(table, ())
+        out[table] = [f.name for f in FEATURES if f.family in families or f.name in names]
+    return out
+
+
+def drop_absent(frame: pd.DataFrame, absent: dict[str, list[str]]) -> pd.DataFrame:
+    """``frame`` without the features of absent tables (those it has)."""
+    names = {n for features in absent.values() for n in features}
+    return frame.drop(columns=[c for c in frame.columns if c in names])
+
+
 class FeatureMismatchError(ValueError):
     """The columns on hand do not match the features a manifest (or model) expects."""
 
@@ -47,9 +75,16 @@ class FeatureMismatchError(ValueError):
         )
 
 
-def make_manifest(profiles: pd.DataFrame, as_of, input_digest: str) -> dict:
-    """The manifest describing ``profiles`` built at ``as_of`` from inputs with ``input_digest``."""
+def make_manifest(profiles: pd.DataFrame, as_of, input_digest: str, program_digest: str | None = None,
+                  absent: dict[str, list[str]] | None = None) -> dict:
+    """The manifest describing ``profiles`` built at ``as_of`` from inputs with ``input_digest``.
+
+    ``program_digest`` names the program file of the data; ``absent`` lists, per table that holds no
+    rows, the features left out of the profiles because they would read it."""
     features = [c for c in profiles.columns if c not in NON_FEATURE_COLUMNS]
+    extra = {"program_digest": program_digest} if program_digest else {}
+    if absent is not None:
+        extra["absent_tables"] = {table: list(names) for table, names in absent.items()}
     return {
         "manifest_version": MANIFEST_VERSION,
         "feature_set": feature_set_digest(),
@@ -58,6 +93,7 @@ def make_manifest(profiles: pd.DataFrame, as_of, input_digest: str) -> dict:
         "input_digest": input_digest,
         "features": [{"name": c, "dtype": str(profiles[c].dtype)} for c in features],
         "non_feature_columns": [c for c in profiles.columns if c in NON_FEATURE_COLUMNS],
+        **extra,
     }
 
 

@@ -41,15 +41,20 @@ def default_as_of(tables) -> "pd.Timestamp":  # noqa: F821 - pandas is imported 
     return pd.Timestamp(last).normalize() + pd.Timedelta(days=1)
 
 
-def build_and_write(tables: dict, as_of, out: Path, customers_per_chunk: int | None = None) -> tuple[Path, dict]:
-    """Build profiles (with habit_tags) at ``as_of`` and write them and their manifest atomically."""
+def build_and_write(tables: dict, as_of, out: Path, customers_per_chunk: int | None = None,
+                    program_digest: str | None = None) -> tuple[Path, dict]:
+    """Build profiles (with habit_tags) at ``as_of`` and write them and their manifest atomically.
+
+    Features of tables that hold no rows are left out (the manifest's ``absent_tables`` names them)."""
     from features import build_profiles, habit_tags
-    from features.manifest import input_digest, make_manifest
+    from features.manifest import absent_features, drop_absent, input_digest, make_manifest
     from pipelines.io import atomic_path, write_frame
 
-    profiles = build_profiles(tables, as_of, customers_per_chunk=customers_per_chunk)
-    manifest = make_manifest(profiles, as_of, input_digest(tables, as_of))
-    profiles["habit_tags"] = habit_tags(profiles)
+    built = build_profiles(tables, as_of, customers_per_chunk=customers_per_chunk)
+    absent = absent_features(tables)
+    profiles = drop_absent(built, absent)
+    manifest = make_manifest(profiles, as_of, input_digest(tables, as_of), program_digest, absent)
+    profiles["habit_tags"] = habit_tags(built)
     manifest["non_feature_columns"] = ["customer_id", "habit_tags"]
     write_frame(profiles, out)
     with atomic_path(manifest_path(out)) as tmp:
@@ -70,19 +75,26 @@ def features_command(
 
     import pandas as pd
 
+    from data_contracts.program import program_digest
     from features.history import AsOfError, to_as_of
-    from pipelines.io import read_validated
+    from pipelines.io import read_validated, read_validated_program
 
     data = Path(data) if data else config.validated_dir()
     out = Path(out) if out else config.profiles_dir() / "profiles.parquet"
     try:
         tables = read_validated(data)
+        program, note = read_validated_program(data)
+        if note:
+            typer.echo(f"note: {note}")
         cutoff = to_as_of(as_of) if as_of else default_as_of(tables)
         started = time.perf_counter()
-        path, manifest = build_and_write(tables, cutoff, out, customers_per_chunk=chunk)
+        path, manifest = build_and_write(tables, cutoff, out, customers_per_chunk=chunk,
+                                         program_digest=program_digest(program))
     except (FileNotFoundError, AsOfError, ValueError, KeyError) as err:
         typer.secho(f"rewards features: {err}", fg="red", err=True)
         raise typer.Exit(code=1) from None
+    for table, names in manifest.get("absent_tables", {}).items():
+        typer.echo(f"table '{table}' has no rows: its {len(names)} features are left out of the profiles")
     typer.echo(
         f"profiles: {manifest['row_count']} customers x {len(manifest['features'])} features at "
         f"{pd.Timestamp(cutoff).isoformat()} -> {path} ({time.perf_counter() - started:.1f}s); "

@@ -52,6 +52,46 @@ def load_version(client, name: str, version: str):
         return mlflow.sklearn.load_model(location)
 
 
+PROGRAM_DIGEST_TAG = "program_digest"
+
+
+class ProgramMismatchError(ValueError):
+    """A model was trained on data of another program (program file) than the data it is asked to score."""
+
+    def __init__(self, model: str, model_digest: str, data_digest: str, data_dir):
+        self.model_digest, self.data_digest = model_digest, data_digest
+        super().__init__(
+            f"model '{model}' was trained on data of program {model_digest}, but the data in '{data_dir}' is "
+            f"of program {data_digest}; retrain on this data (`rewards train`), or validate the data with the "
+            "program file the model was trained on (`rewards validate DIR --program FILE`)"
+        )
+
+
+def check_same_program(models: dict, data_dir, tracking_uri: str | None = None) -> tuple[str, str | None]:
+    """``(digest, note)`` of the validated data's program, after checking every model of ``models``
+    (``{key: (estimator, version)}`` with keys 'churn'/'offer', a None estimator skipped) was trained on it.
+
+    Raises ProgramMismatchError naming both digests. A version logged without a digest (before
+    programs travelled with the data) is not checked."""
+    from data_contracts.program import program_digest
+    from pipelines.config import CHURN_MODEL_NAME, OFFER_MODEL_NAME
+    from pipelines.io import read_validated_program
+
+    program, note = read_validated_program(data_dir)
+    digest = program_digest(program)
+    names = {"churn": CHURN_MODEL_NAME, "offer": OFFER_MODEL_NAME}
+    client = None
+    for key, (model, version) in models.items():
+        if model is None or version is None or key not in names:
+            continue
+        client = client or _client(tracking_uri)[0]
+        tags = client.get_model_version(names[key], str(version)).tags
+        trained_on = tags.get(PROGRAM_DIGEST_TAG)
+        if trained_on is not None and trained_on != digest:
+            raise ProgramMismatchError(f"{names[key]} version {version}", trained_on, digest, data_dir)
+    return digest, note
+
+
 def load_champion(name: str, tracking_uri: str | None = None):
     """(estimator, version) of the version with alias ``champion``; NoChampionError if there is none."""
     from mlflow.exceptions import MlflowException

@@ -145,18 +145,22 @@ def log_training_run(
     metrics: dict[str, dict[str, float]], timings: Mapping[str, float], manifest: dict, data_digest: str,
     X_example, y_valid, scores: Mapping[str, object], score_champion: Callable, primary: str,
     margin: float, max_ece: float, baselines=None, extra_metrics: Mapping[str, dict[str, float]] | None = None,
+    program_digest: str | None = None,
 ) -> tuple[str, object, str]:
     """Log one training run, register the model and gate it; returns (version, decision, run_id).
 
     ``baselines`` (``models.evaluation.BaselineRuns``) are tagged ok / failed and handed to the gate;
-    ``extra_metrics`` are logged beside ``metrics`` (e.g. the margin over the best baseline)."""
+    ``extra_metrics`` are logged beside ``metrics`` (e.g. the margin over the best baseline);
+    ``program_digest`` (the program file of the data) is a param, a run tag and a tag of the version,
+    so scoring can refuse data of another program."""
     import mlflow
 
     with mlflow.start_run(experiment_id=experiment_id(client, model_name), run_name=run_name) as run:
         mlflow.log_params({f"model.{k}": v for k, v in model.get_params().items()})
+        program = {"program_digest": program_digest} if program_digest else {}
         mlflow.log_params({**params, "best_iteration": model.best_iteration_, "n_features": model.n_features_in_,
-                           "data_digest": data_digest})
-        mlflow.set_tags({"data_digest": data_digest, "kind": kind,
+                           "data_digest": data_digest, **program})
+        mlflow.set_tags({"data_digest": data_digest, "kind": kind, **program,
                          **(baselines.as_tags() if baselines is not None else {})})
         _log_metrics(mlflow, {**metrics, **(extra_metrics or {})})
         mlflow.log_metrics({f"time_{k}": v for k, v in timings.items()})
@@ -165,6 +169,8 @@ def log_training_run(
             client, mlflow, kind, model_name, model, X_example, y_valid, scores, metrics, score_champion,
             primary, margin, max_ece, baselines,
         )
+        if program_digest:
+            client.set_model_version_tag(model_name, version, "program_digest", program_digest)
         return version, decision, run.info.run_id
 
 

@@ -20,6 +20,34 @@ KINDS = (CHURN, OFFERS)
 DEFAULT_SEED = 42
 
 
+class OfferDataError(ValueError):
+    """The validated tables cannot train an offer-response model: names the table and what is missing."""
+
+
+def offer_data_gap(tables) -> str | None:
+    """Why these tables cannot train the offer-response model (None when they can).
+
+    It needs offers, offer events that were sent (not control) and both outcomes among them: some
+    redeemed, some not. A purchase log alone, or an import where every event is a redemption (a
+    discount code's uses), has no such contrast to learn from."""
+    offers, events = tables.get("offers"), tables.get("offer_events")
+    todo = ("add an offers table and an offer_events table with the offers sent (sent_at) and whether "
+            "each was redeemed (redeemed_at), then `rewards validate` again")
+    if offers is None or not len(offers):
+        return f"table 'offers' is absent or empty (no offers defined); {todo}"
+    sent = events if events is None else events[~events["is_control"].astype(bool)]
+    if sent is None or not len(sent):
+        return f"table 'offer_events' is absent or holds no sent offers (only control or no rows); {todo}"
+    redeemed = int(sent["redeemed_at"].notna().sum())
+    if redeemed in (0, len(sent)):
+        found = "redeemed" if redeemed else "not redeemed"
+        return (f"table 'offer_events': all {len(sent):,} sent offers were {found}, so column 'redeemed_at' "
+                "holds one outcome only; expected both redeemed and not redeemed offers (e.g. an import "
+                "records only a discount code's uses): add the offers sent that were not redeemed, "
+                "or train churn only (`rewards train churn`)")
+    return None
+
+
 @dataclass
 class TrainResult:
     """What one training run produced: the registered version, metrics per model, the gate decision."""
@@ -51,9 +79,10 @@ class TrainResult:
 def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, horizon_days: int = 60,
                 max_inactive_days: int = 180, margin: float = 0.0, max_ece: float = 0.05,
                 n_jobs: int = 2, params: dict | None = None, as_of=None, n_snapshots: int | None = None,
-                every_days: int | None = None) -> TrainResult:
+                every_days: int | None = None, program_digest: str | None = None) -> TrainResult:
     """Churn: snapshots every 30 days, out-of-time split, ChurnModel vs recency rule and BG/NBD."""
     from features import make_manifest
+    from features.manifest import absent_features, drop_absent
     from models.baselines import BGNBDBaseline, RecencyRuleBaseline
     from models.churn import ChurnModel
     from models.evaluation import (PRIMARY_METRIC, churn_metrics, churn_time_split, margins_over_baselines,
@@ -66,6 +95,8 @@ def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, h
     windows = churn_windows(tables, horizon_days, as_of=as_of, n_snapshots=n_snapshots, every_days=every_days)
     dates = windows.dates
     X, y, meta = churn_training_set(tables, dates, horizon_days=horizon_days, max_inactive_days=max_inactive_days)
+    absent = absent_features(tables)
+    X = drop_absent(X, absent)  # features of tables without rows are not learned from (nor zeros)
     timings["training_set_s"] = time.perf_counter() - t0
     train, valid = churn_time_split(meta, horizon_days)
     y_arr = y.to_numpy()
@@ -103,7 +134,9 @@ def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, h
             **{f"window.{k}": v for k, v in windows.as_params().items()},
         },
         metrics=metrics, timings=timings, data_digest=data_digest,
-        manifest=make_manifest(X.assign(customer_id=meta["customer_id"].to_numpy()).loc[valid], dates[-1], data_digest),
+        manifest=make_manifest(X.assign(customer_id=meta["customer_id"].to_numpy()).loc[valid], dates[-1], data_digest,
+                               program_digest, absent),
+        program_digest=program_digest,
         X_example=X[valid].head(5), y_valid=yv, scores=scores, score_champion=score_champion, primary=primary,
         margin=margin, max_ece=max_ece, baselines=baselines,
         extra_metrics={"margin_over_best_baseline": margins_over_baselines(metrics)},
@@ -114,7 +147,8 @@ def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, h
 
 def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, response_days: int = 30,
                  valid_days: int = 60, margin: float = 0.0, max_ece: float = 0.05, n_jobs: int = 2,
-                 snapshot_every_days: int = 1, params: dict | None = None) -> TrainResult:
+                 snapshot_every_days: int = 1, params: dict | None = None,
+                 program_digest: str | None = None) -> TrainResult:
     """Offer response: one row per sent offer, out-of-time split, OfferResponseModel vs popularity baselines."""
     from features import make_manifest
     from models.baselines import PopularityBaseline
@@ -123,11 +157,20 @@ def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, 
     from models.training_sets import offer_response_training_set
     from pipelines.config import OFFER_MODEL_NAME
 
+    gap = offer_data_gap(tables)
+    if gap is not None:
+        raise OfferDataError(f"cannot train the offer-response model: {gap}")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     X, y, meta = offer_response_training_set(tables, response_days=response_days,
                                              snapshot_every_days=snapshot_every_days)
     timings["training_set_s"] = time.perf_counter() - t0
+    if y.nunique() < 2:
+        raise OfferDataError(
+            f"cannot train the offer-response model: table 'offer_events': the {len(y):,} sent offers whose "
+            f"{response_days}-day response window the data observes all have one outcome (redeemed = "
+            f"{int(y.iloc[0]) if len(y) else 'none'}); expected both redeemed and not redeemed offers"
+        )
     train, valid = offer_time_split(meta, valid_days=valid_days)
     y_arr = y.to_numpy()
 
@@ -166,7 +209,8 @@ def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, 
         },
         metrics=metrics, timings=timings, data_digest=data_digest,
         manifest=make_manifest(X.assign(customer_id=meta["customer_id"].to_numpy()).loc[valid],
-                               meta.loc[valid, "as_of"].max(), data_digest),
+                               meta.loc[valid, "as_of"].max(), data_digest, program_digest),
+        program_digest=program_digest,
         X_example=X[valid].head(5), y_valid=yv, scores=scores, score_champion=score_champion, primary=primary,
         margin=margin, max_ece=max_ece, baselines=baselines,
     )
@@ -201,26 +245,36 @@ def train_all(
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise ValueError(f"train_all: unknown model kinds {unknown}; expected some of {list(KINDS)}")
+    from data_contracts.program import program_digest
+
+    from pipelines.io import read_validated_program
+
     tables = read_validated(Path(validated_dir))
+    program, note = read_validated_program(Path(validated_dir))
+    if note:
+        typer.echo(f"note: {note}")
     digest = files_digest(Path(validated_dir))
     uri = tracking_uri or default_tracking_uri()
     client = MlflowClient(tracking_uri=uri)
     with tracking_uri_for(uri):
         return _train_kinds(tables, client, digest, kinds, seed=seed, horizon_days=horizon_days, margin=margin,
-                            max_ece=max_ece, n_jobs=n_jobs, params=params, windows=windows)
+                            max_ece=max_ece, n_jobs=n_jobs, params=params, windows=windows,
+                            program_digest=program_digest(program))
 
 
 def _train_kinds(tables, client, digest, kinds, *, seed, horizon_days, margin, max_ece, n_jobs, params,
-                 windows=None) -> dict:
+                 windows=None, program_digest=None) -> dict:
     out: dict[str, dict] = {}
     if CHURN in kinds:
         res = train_churn(tables, client=client, data_digest=digest, seed=seed, horizon_days=horizon_days,
                           margin=margin, max_ece=max_ece, n_jobs=n_jobs, params=(params or {}).get(CHURN),
-                          **(windows or {}))
+                          program_digest=program_digest, **(windows or {}))
         out[CHURN] = res.summary()
-    if OFFERS in kinds:
+    if OFFERS in kinds and kinds != (OFFERS,) and (gap := offer_data_gap(tables)) is not None:
+        out[OFFERS] = {"skipped": f"offer-response model skipped: {gap}"}
+    elif OFFERS in kinds:
         res = train_offers(tables, client=client, data_digest=digest, seed=seed, margin=margin, max_ece=max_ece,
-                           n_jobs=n_jobs, params=(params or {}).get(OFFERS))
+                           n_jobs=n_jobs, params=(params or {}).get(OFFERS), program_digest=program_digest)
         out[OFFERS] = res.summary()
     return out
 
@@ -259,10 +313,13 @@ def train_command(
         results = train_all(folder, tracking_uri(), seed, kinds=kinds, horizon_days=horizon_days, margin=margin,
                             max_ece=max_ece, windows=windows)
     except (FileNotFoundError, ContractError, LabelHorizonError, SplitError, MissingFeaturesError,
-            TrainingWindowError) as err:
+            TrainingWindowError, OfferDataError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
     for kind, res in results.items():
+        if "skipped" in res:
+            typer.echo(f"\n== {res['skipped']}")
+            continue
         typer.echo(f"\n== {res['model_name']} version {res['version']} (run {res['run_id']})")
         if res["windows"]:
             typer.echo(f"snapshots: {res['windows']}")

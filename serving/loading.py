@@ -205,7 +205,22 @@ def load_state(settings: Settings | None = None) -> ServingState:
         raise _fail(f"cannot load the champion uplift model from {settings.tracking_uri}", err) from err
     policy = replace(settings.policy, objective=objective)
 
+    from pipelines.registry import ProgramMismatchError, check_same_program
+
+    try:  # the models were trained on data of the program the validated data is of (program.toml there)
+        digest, note = check_same_program({"churn": (churn_model, churn_version), "offer": (offer_model, offer_version)},
+                                          settings.validated_dir, settings.tracking_uri)
+    except ProgramMismatchError as err:
+        raise ServingLoadError(f"cannot serve: {err}") from None
+    if note:
+        logger.warning("%s", note)
     profiles, manifest = load_profiles(settings.profiles_path)
+    if manifest.get("program_digest", digest) != digest:
+        raise ServingLoadError(
+            f"cannot serve: profiles '{settings.profiles_path}' were built from data of program "
+            f"{manifest['program_digest']}, but '{settings.validated_dir}' is of program {digest}; rebuild them "
+            "with `rewards features` on the validated data"
+        )
     check_model_features(manifest, churn_model, offer_model)
     try:
         tables = read_validated(settings.validated_dir)

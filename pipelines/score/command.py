@@ -90,13 +90,28 @@ def read_driver_tables(data_dir: Path, needs_history_tables: bool) -> dict[str, 
 
 def load_models(tracking_uri: str | None, objective: str | None = None) -> dict:
     """The champion offer-response and churn models with their registry versions, and the champion uplift
-    model under the uplift objective ((None, None) otherwise; UpliftObjectiveError when there is none)."""
+    model under the uplift objective ((None, None) otherwise; UpliftObjectiveError when there is none).
+    The offer entry is ``(None, None)`` when no offer-response model is champion (a retention list is
+    written then)."""
     from pipelines.config import CHURN_MODEL_NAME, OFFER_MODEL_NAME
-    from pipelines.registry import load_champion
+    from pipelines.registry import NoChampionError, load_champion
     from pipelines.train_uplift import uplift_for
 
-    return {"offer": load_champion(OFFER_MODEL_NAME, tracking_uri), "churn": load_champion(CHURN_MODEL_NAME, tracking_uri),
-            "uplift": uplift_for(objective, tracking_uri)}
+    churn = load_champion(CHURN_MODEL_NAME, tracking_uri)
+    try:
+        offer = load_champion(OFFER_MODEL_NAME, tracking_uri)
+    except NoChampionError:
+        offer = (None, None)
+    return {"offer": offer, "churn": churn, "uplift": uplift_for(objective, tracking_uri)}
+
+
+def no_offers_reason(tables: dict, models: dict) -> str | None:
+    """Why this run writes a retention list instead of offers (None: it writes offers)."""
+    if not len(tables["offers"]):
+        return "table 'offers' has no rows (absent from the validated data)"
+    if models["offer"][0] is None:
+        return "no offer-response model is champion (`rewards train offers` needs offer history)"
+    return None
 
 
 def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | None = None, spark=None) -> dict:
@@ -119,7 +134,21 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
         objective = (default_objective(request.tracking_uri) if models is None
                      else OBJECTIVE_UPLIFT if given_uplift else OBJECTIVE_EXPECTED_VALUE)
         request = replace(request, objective=objective)
-    models = models if models is not None else load_models(request.tracking_uri, request.objective)
+    from pipelines.registry import check_same_program
+
+    if models is None:  # champions from the registry: they must have been trained on this data's program
+        models = load_models(request.tracking_uri, request.objective)
+        digest, _ = check_same_program(models, data_dir, request.tracking_uri)
+    else:
+        digest, _ = check_same_program({}, data_dir)
+    why = no_offers_reason(tables, models)
+    if why is not None:
+        from pipelines.io import read_validated
+        from pipelines.score.retention import run_retention
+
+        request.data = data_dir
+        full = tables if "transactions" in tables else read_validated(data_dir)
+        return run_retention(request, full, models["churn"], why, digest)
     decider = build_chunk_decider(request, tables, models, names)
     if request.offer_ids is not None:
         unknown = [o for o in request.offer_ids if o not in decider.catalog.index]
@@ -279,6 +308,7 @@ def score_command(
 
     from features.manifest import FeatureMismatchError
     from models.policy import PolicyError
+    from pipelines.registry import ProgramMismatchError
 
     try:
         as_of_ts = pd.Timestamp(as_of)
@@ -293,12 +323,19 @@ def score_command(
             chunk_size=chunk_size, workers=workers, tracking_uri=tracking_uri, progress=progress, objective=objective,
         )
         summary = run_score(request)
-    except (ScoreError, PolicyError, FileNotFoundError, LookupError, FeatureMismatchError) as err:
+    except (ScoreError, PolicyError, FileNotFoundError, LookupError, FeatureMismatchError, ProgramMismatchError) as err:
         _fail(str(err).strip("'\""))
     except run_failures() as err:  # registry and Spark failures: one line, not a traceback
         _fail(f"{type(err).__name__}: {err}")
-    Console().print(summary_table(summary))
     paths = summary["outputs"]
+    if summary.get("kind") == "retention":
+        typer.echo(f"retention list (no offers: {summary['why_no_offers']}): {summary['customers_listed']:,} customers "
+                   f"listed ({summary['customers_held_out']:,} held out), {summary['customers_excluded']:,} excluded "
+                   f"{summary['excluded_by_reason']}, of {summary['customers_in_table']:,} in the customers table; "
+                   f"expected value at risk {summary['expected_value']:,.2f}")
+        typer.echo(f"list: {paths['list']}\nexclusions: {paths['exclusions']}\nsummary: {paths['summary']}")
+        return
+    Console().print(summary_table(summary))
     typer.echo(f"list: {paths['list']} ({summary['rows_in_list']:,} rows)")
     typer.echo(f"exclusions: {paths['exclusions']}")
     typer.echo(f"summary: {paths['summary']}")

@@ -263,6 +263,19 @@ def test_a_generated_shopify_export_goes_through_validate_features_and_train_chu
     assert train.exit_code == 0, train.output
     line = next(row for row in train.output.splitlines() if row.startswith("| model |") and "roc_auc" not in row)
     assert float(line.split("|")[2]) > 0.7  # ROC-AUC on the out-of-time split
-    written = "\n".join(_written_text(tmp_path / "shop").values())
+    # Every offer event is a discount code's use (a redemption): no contrast to learn offers from.
+    offers = _run("train", "offers", "--data", tmp_path / "validated")
+    assert offers.exit_code == 2 and "Traceback" not in offers.output
+    assert "table 'offer_events': all" in offers.stderr and "holds one outcome only" in offers.stderr
+    if "-> champion" not in train.output:
+        assert _run("promote", "--model", "churn-risk", "--version", "1").exit_code == 0
+    out = tmp_path / "campaigns" / "list.csv"
+    score = _run("score", "--as-of", RUN_DATE, "--campaign", "winback", "--out", out, "--data", tmp_path / "validated")
+    assert score.exit_code == 0, score.output
+    assert "retention list (no offers: no offer-response model is champion" in score.output
+    summary = json.loads(out.with_name("list.summary.json").read_text())
+    listed, excluded = pd.read_csv(out), pd.read_csv(out.with_name("list.exclusions.csv"))
+    assert len(listed) + len(excluded) == summary["customers_in_table"] == report["counts"]["customers"]
+    written = "\n".join(t for d in ("shop", "validated", "campaigns") for t in _written_text(tmp_path / d).values())
     personal = {v for i in range(300) for v in person(i).values()}
     assert len(personal) == 1200 and not {v for v in personal if v in written}
