@@ -324,3 +324,30 @@ def feature_set_digest() -> str:
     """Short sha256 of the declared names and dtypes: changes whenever the model-facing contract does."""
     text = "\n".join(f"{f.name}:{f.dtype}" for f in FEATURES)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def long_families_markdown() -> list[str]:
+    """The docs section of the long families (docs/features.md, rendered by pipelines.build_features)."""
+    lines = [
+        "## Taxonomy features (long: not profile columns)",
+        "",
+        "Per customer and hierarchy node, at every level of the program's hierarchy (the products table",
+        "gives each product's node per level; without one, the transactions' `category` is the one level),",
+        "one row per (customer_id, level, node) the customer bought from, strictly before `as_of`; and per",
+        "(customer, offer), the customer's history with exactly the products the offer covers (its",
+        "`offer_products` rows, or every product under its `reward_category` node). Their width does not",
+        "grow with the taxonomy. The offer model joins them per row (`models.offer_taxonomy`): the offer's",
+        "node at the finest three levels (`node_d0_*` its finest node, `node_d1_*` the level above, ...;",
+        "several nodes at one level sum, recency takes the latest) and the offer-product columns, so an",
+        "offer it never saw is scored from its nodes and products on day one.",
+        "`offer_response_training_set(tables, taxonomy=True)` and `offer_features(..., tables=tables)` add them.",
+        "",
+    ]
+    funcs = {"node_affinity": "features.node_affinity.node_affinity_features",
+             "offer_products": "features.offer_products.offer_product_features"}
+    for family, feats in LONG_FAMILIES.items():
+        lines += [f"### {family} ({len(feats)} features)", "", f"Computed by `{funcs[family]}`.", "",
+                  "| feature | dtype | window | missing | description |", "|---|---|---|---|---|"]
+        lines += [f"| `{f.name}` | {f.dtype} | {f.window} | {f.missing} | {f.description} |" for f in feats]
+        lines.append("")
+    return lines
