@@ -249,7 +249,7 @@ def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context, *, tab
 
         cut = out["as_of"] if "as_of" in out.columns else pd.to_datetime(merged["timestamp"]).to_numpy()
         keyed = pd.DataFrame({"customer_id": out["customer_id"], "offer_id": out["offer_id"], "as_of": cut})
-        taxonomy = offer_taxonomy_features(tables, keyed)
+        taxonomy = offer_taxonomy_features({**tables, "offers": offers}, keyed)  # the offers being scored
         out = pd.concat([out, taxonomy.set_axis(out.index)], axis=1)
     return out
 
