@@ -270,6 +270,40 @@ FEATURES: tuple[Feature, ...] = tuple(
 FEATURES_BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
 
 
+# Long families: not profile columns (one row per customer would need one column per node), but
+# rows keyed by (customer, level, node) and by (customer, offer); the offer model joins them.
+NODE_FEATURES: tuple[Feature, ...] = (
+    _f("spend_share_365d", "Share of the customer's purchase spend (refunds excluded) on the node.", W365,
+       "node_affinity", missing="0 (NaN without purchases)"),
+    _f("visit_share_365d", "Share of the customer's visits whose basket holds the node.", W365, "node_affinity",
+       missing="0 (NaN without visits)"),
+    _f("days_since_last_purchase", "Days from the last visit with the node to as_of.", ALL, "node_affinity"),
+    _count("visits_30d", "Visits with the node in the last 30 days.", W30, "node_affinity"),
+    _count("visits_90d", "Visits with the node in the last 90 days.", W90, "node_affinity"),
+    _count("visits_180d", "Visits with the node in the last 180 days.", "180d", "node_affinity"),
+)
+OFFER_PRODUCT_FEATURES: tuple[Feature, ...] = (
+    _count("offer_product_purchases", "Purchase lines of the products the offer covers.", ALL, "offer_products"),
+    _count("offer_product_purchases_90d", "Purchase lines of the offer's products in the last 90 days.", W90,
+           "offer_products"),
+    _f("days_since_offer_product_purchase", "Days from the last purchase of one of the offer's products to as_of.",
+       ALL, "offer_products"),
+    _f("offer_products_bought_share", "Share of the offer's products the customer ever bought; NaN when the "
+       "offer covers no product.", ALL, "offer_products", missing="0"),
+)
+LONG_FAMILIES: dict[str, tuple[Feature, ...]] = {"node_affinity": NODE_FEATURES, "offer_products": OFFER_PRODUCT_FEATURES}
+
+
+def node_feature_names() -> list[str]:
+    """The columns of ``features.node_affinity.node_affinity_features`` after customer_id, level, node."""
+    return [f.name for f in NODE_FEATURES]
+
+
+def offer_product_feature_names() -> list[str]:
+    """The columns of ``features.offer_products.offer_product_features`` after customer_id, offer_id."""
+    return [f.name for f in OFFER_PRODUCT_FEATURES]
+
+
 def feature_names(point_in_time_only: bool = False) -> list[str]:
     """Model feature names in catalogue order (a profile's column order after customer_id).
 
@@ -290,3 +324,30 @@ def feature_set_digest() -> str:
     """Short sha256 of the declared names and dtypes: changes whenever the model-facing contract does."""
     text = "\n".join(f"{f.name}:{f.dtype}" for f in FEATURES)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def long_families_markdown() -> list[str]:
+    """The docs section of the long families (docs/features.md, rendered by pipelines.build_features)."""
+    lines = [
+        "## Taxonomy features (long: not profile columns)",
+        "",
+        "Per customer and hierarchy node, at every level of the program's hierarchy (the products table",
+        "gives each product's node per level; without one, the transactions' `category` is the one level),",
+        "one row per (customer_id, level, node) the customer bought from, strictly before `as_of`; and per",
+        "(customer, offer), the customer's history with exactly the products the offer covers (its",
+        "`offer_products` rows, or every product under its `reward_category` node). Their width does not",
+        "grow with the taxonomy. The offer model joins them per row (`models.offer_taxonomy`): the offer's",
+        "node at the finest three levels (`node_d0_*` its finest node, `node_d1_*` the level above, ...;",
+        "several nodes at one level sum, recency takes the latest) and the offer-product columns, so an",
+        "offer it never saw is scored from its nodes and products on day one.",
+        "`offer_response_training_set(tables, taxonomy=True)` and `offer_features(..., tables=tables)` add them.",
+        "",
+    ]
+    funcs = {"node_affinity": "features.node_affinity.node_affinity_features",
+             "offer_products": "features.offer_products.offer_product_features"}
+    for family, feats in LONG_FAMILIES.items():
+        lines += [f"### {family} ({len(feats)} features)", "", f"Computed by `{funcs[family]}`.", "",
+                  "| feature | dtype | window | missing | description |", "|---|---|---|---|---|"]
+        lines += [f"| `{f.name}` | {f.dtype} | {f.window} | {f.missing} | {f.description} |" for f in feats]
+        lines.append("")
+    return lines

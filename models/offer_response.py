@@ -193,7 +193,7 @@ def _basket(profiles: pd.DataFrame) -> pd.Series:
     return pd.to_numeric(profiles["avg_basket_365d"], errors="coerce").where(lambda s: s > 0)
 
 
-def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context) -> pd.DataFrame:
+def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context, *, tables=None) -> pd.DataFrame:
     """Customer x offer x context rows: customer_id, offer_id, [as_of], then ``offer_feature_columns()``.
 
     ``profiles``: one row per customer (``features.build_profiles``), or several per customer with an
@@ -202,6 +202,10 @@ def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context) -> pd.
     or a frame with customer_id, offer_id, timestamp (or sent_at), channel, and ``as_of`` when the
     profiles carry one, giving exactly the rows to build (in that order).
     ``offer_matrix`` builds the same rows for a customers x offers grid as model-ready numbers.
+    ``tables`` (validated tables, with ``products`` and ``offer_products`` when the program has them)
+    adds ``models.offer_taxonomy.taxonomy_columns()``: the customer's history with the offer's node at
+    every level and with its own products, strictly before each row's ``as_of`` (the send timestamp
+    when the rows carry no ``as_of``).
     """
     _check_inputs(profiles, offers)
     rows = _context_frame(context, profiles, offers)
@@ -240,6 +244,13 @@ def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context) -> pd.
     for name in list(OFFER_ATTRIBUTE_COLUMNS) + list(CONTEXT_COLUMNS) + list(INTERACTION_COLUMNS):
         col = extra[name]
         out[name] = col.to_numpy() if isinstance(col, pd.Series) else col
+    if tables is not None:
+        from models.offer_taxonomy import offer_taxonomy_features
+
+        cut = out["as_of"] if "as_of" in out.columns else pd.to_datetime(merged["timestamp"]).to_numpy()
+        keyed = pd.DataFrame({"customer_id": out["customer_id"], "offer_id": out["offer_id"], "as_of": cut})
+        taxonomy = offer_taxonomy_features({**tables, "offers": offers}, keyed)  # the offers being scored
+        out = pd.concat([out, taxonomy.set_axis(out.index)], axis=1)
     return out
 
 

@@ -299,7 +299,8 @@ def budget_used_up(events: pd.DataFrame, offers: pd.DataFrame, at: pd.Series) ->
 
 
 def offer_response_training_set(
-    tables: dict[str, pd.DataFrame], response_days: int = 30, snapshot_every_days: int = 1
+    tables: dict[str, pd.DataFrame], response_days: int = 30, snapshot_every_days: int = 1, *,
+    taxonomy: bool = False,
 ) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
     """(X offer_features columns, y redeemed, meta: customer_id, offer_id, sent_at, as_of, reward_category,
     offer_type, label_end).
@@ -307,6 +308,8 @@ def offer_response_training_set(
     Profiles are computed as of the send date's midnight (only earlier history), for just the customers
     sent something that day. ``snapshot_every_days`` > 1 snaps as_of back to a coarser grid (still only
     earlier history, slightly staler) to cut the number of profile builds on big data.
+    ``taxonomy`` adds the columns of ``models.offer_taxonomy`` (the offer's node at every level and its
+    own products; ``tables`` may hold ``products`` and ``offer_products``), each as of its row's as_of.
     """
     from features import build_profiles
 
@@ -340,7 +343,7 @@ def offer_response_training_set(
     )
     sent = sent[has_profile].reset_index(drop=True)
     context = sent[["customer_id", "offer_id", "as_of", "sent_at", "channel"]]
-    rows = offer_features(profiles, offers, context)
+    rows = offer_features(profiles, offers, context, tables=tables if taxonomy else None)
     y = pd.Series(
         (sent["redeemed_at"].notna() & (sent["redeemed_at"] <= sent["label_end"])).astype(int).to_numpy(), name="redeemed"
     )

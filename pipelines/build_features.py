@@ -153,6 +153,9 @@ def render_catalogue_markdown() -> str:
             for f in feats
         ]
         lines.append("")
+    from features.catalogue import long_families_markdown
+
+    lines += long_families_markdown()
     lines += [
         "## Habit tags (not model features)",
         "",
