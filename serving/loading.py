@@ -203,6 +203,8 @@ def load_state(settings: Settings | None = None, previous: ServingState | None =
     if reused is not None:
         churn_model, offer_model, predict = reused
         churn_version, offer_version = previous.churn_version, previous.offer_version
+        logger.info("reload keeps the champion models %s (versions unchanged): not loaded or compiled again",
+                    previous.model_versions)
     else:
         predict = None
         try:
