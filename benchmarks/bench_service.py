@@ -277,7 +277,9 @@ low-priority thread next to the one serving, one worker at a time, checks it aga
 to the new generation together.
 Target: p99 <= {TARGET_P99_MS:.0f} ms and 0 errors while reloading: unchanged inputs **{verdict(same)}**, new snapshot
 each time **{verdict(swapped)}**. Main figure on a shared machine: **p99 with a rebuild every 10 s / reference p99 =
-{swapped['p99'] / ref_p99:.2f}** (unchanged inputs: {same['p99'] / ref_p99:.2f}).
+{swapped['p99'] / ref_p99:.2f}** (unchanged inputs: {same['p99'] / ref_p99:.2f}); against each reference alone:
+{swapped['p99'] / rows[0][1]['p99']:.2f} (before) and {swapped['p99'] / rows[2][1]['p99']:.2f} (just before the rebuilds),
+so a reference that a neighbour's job disturbed shows as two ratios far apart.
 
 {markdown_table(table)}
 
@@ -290,7 +292,8 @@ cores): read the ratio against the reference measured minutes apart on the same 
     verdict_line = (f"VERDICT service_reload: p99 {swapped['p99']} ms with a rebuild every 10 s ({swapped['errors']} errors, "
           f"{swapped['reload_failures']} failed reloads), {same['p99']} ms with unchanged inputs ({same['errors']} errors); "
           f"target <= {TARGET_P99_MS:.0f} ms, 0 errors: {verdict(swapped)}; reference p99 {ref_p99:.1f} ms, ratio "
-          f"{swapped['p99'] / ref_p99:.2f}; load average {load_start:.1f} -> {load_end:.1f}")
+          f"{swapped['p99'] / ref_p99:.2f} ({swapped['p99'] / rows[0][1]['p99']:.2f} / {swapped['p99'] / rows[2][1]['p99']:.2f} "
+          f"against each reference); load average {load_start:.1f} -> {load_end:.1f}")
     update_section("service_reload", "Offer API latency during reloads", body)
     print(body)
     print(verdict_line, flush=True)
