@@ -4,7 +4,8 @@ Run with ``rewards serve`` (or ``bentoml serve serving.service:OfferService``). 
 REWARDS_DATA_DIR / MLFLOW_TRACKING_URI / REWARDS_PROFILES_PATH / REWARDS_VALIDATED_DIR (where to load
 from), REWARDS_API_KEYS (comma-separated; X-API-Key), REWARDS_DECISION_LOG (+ _MAX_MB, _KEEP),
 REWARDS_POLICY_JSON, REWARDS_SERVE_WORKERS, REWARDS_STORE_TIMEZONE, REWARDS_MAX_BODY_BYTES,
-REWARDS_REQUEST_TIMEOUT_S, REWARDS_RELOAD_MIN_CUSTOMER_RATIO / _MIN_OFFER_RATIO / _TIMEOUT_S.
+REWARDS_REQUEST_TIMEOUT_S, REWARDS_RELOAD_MIN_CUSTOMER_RATIO / _MIN_OFFER_RATIO / _TIMEOUT_S, REWARDS_LOAD_NICE
+(the CPU priority of the thread that builds a reloaded state, 0-19, default 10).
 /healthz, /readyz and /docs.json are open; everything else needs a key when keys are set.
 """
 
