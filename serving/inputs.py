@@ -30,13 +30,23 @@ def _client(tracking_uri: str):
 
 
 def champion_versions(tracking_uri: str) -> dict[str, str]:
-    """The registry versions the champion aliases point at now (raises when the registry cannot answer)."""
+    """The registry versions the champion aliases point at now (raises when the registry cannot answer for
+    the offer and churn models; the optional uplift model is "none" without a champion)."""
     from pipelines.config import CHURN_MODEL_NAME, OFFER_MODEL_NAME
     from pipelines.registry import CHAMPION
 
+    from mlflow.exceptions import MlflowException
+
+    from pipelines.train_uplift import UPLIFT_MODEL_NAME
+
     client = _client(tracking_uri)
-    return {name: str(client.get_model_version_by_alias(name, CHAMPION).version)
-            for name in (OFFER_MODEL_NAME, CHURN_MODEL_NAME)}
+    versions = {name: str(client.get_model_version_by_alias(name, CHAMPION).version)
+                for name in (OFFER_MODEL_NAME, CHURN_MODEL_NAME)}
+    try:  # optional: its promotion changes the default objective, so it is an input too
+        versions[UPLIFT_MODEL_NAME] = str(client.get_model_version_by_alias(UPLIFT_MODEL_NAME, CHAMPION).version)
+    except MlflowException:
+        versions[UPLIFT_MODEL_NAME] = "none"
+    return versions
 
 
 def inputs_fingerprint(settings) -> str:

@@ -181,8 +181,30 @@ def check_model_features(manifest: dict, churn_model, offer_model) -> None:
         raise ServingLoadError("feature manifest does not match the models: " + "; ".join(problems))
 
 
-def load_state(settings: Settings | None = None) -> ServingState:
-    """Load models (champions by alias), profiles, offers and history into a new ServingState."""
+def _reusable_models(previous: ServingState | None, tracking_uri: str):
+    """(churn model, offer model, compiled predict) of ``previous`` when the champion aliases still point
+    at the versions it serves (a reload of new profiles only), else None."""
+    from serving.inputs import champion_versions
+
+    if previous is None or previous.setup is None:
+        return None
+    from pipelines.config import CHURN_MODEL_NAME, OFFER_MODEL_NAME
+
+    served = {k: previous.model_versions.get(k) for k in (OFFER_MODEL_NAME, CHURN_MODEL_NAME)}
+    try:
+        now = champion_versions(tracking_uri)
+        if {k: now[k] for k in served} != served:
+            return None
+    except Exception:  # noqa: BLE001 - the registry cannot answer: load_champion below says why
+        return None
+    return previous.setup.churn_model, previous.setup.offer_model, getattr(previous.scorer, "predict", None)
+
+
+def load_state(settings: Settings | None = None, previous: ServingState | None = None) -> ServingState:
+    """Load models (champions by alias), profiles, offers and history into a new ServingState.
+
+    With ``previous`` (the serving state) whose model versions are still the champions, its models and
+    compiled trees are reused (a reload of new profiles does not load or compile the models again)."""
     from features.manifest import manifest_feature_names
     from pipelines.config import CHURN_MODEL_NAME, OFFER_MODEL_NAME
     from pipelines.io import read_validated
@@ -191,11 +213,19 @@ def load_state(settings: Settings | None = None) -> ServingState:
 
     settings = settings or Settings.from_env()
     started = time.perf_counter()
-    try:
-        churn_model, churn_version = load_champion(CHURN_MODEL_NAME, settings.tracking_uri)
-        offer_model, offer_version = load_champion(OFFER_MODEL_NAME, settings.tracking_uri)
-    except Exception as err:  # noqa: BLE001
-        raise _fail(f"cannot load the champion models from {settings.tracking_uri}", err) from err
+    reused = _reusable_models(previous, settings.tracking_uri)
+    if reused is not None:
+        churn_model, offer_model, predict = reused
+        churn_version, offer_version = previous.churn_version, previous.offer_version
+        logger.info("reload keeps the champion models %s (versions unchanged): not loaded or compiled again",
+                    previous.model_versions)
+    else:
+        predict = None
+        try:
+            churn_model, churn_version = load_champion(CHURN_MODEL_NAME, settings.tracking_uri)
+            offer_model, offer_version = load_champion(OFFER_MODEL_NAME, settings.tracking_uri)
+        except Exception as err:  # noqa: BLE001
+            raise _fail(f"cannot load the champion models from {settings.tracking_uri}", err) from err
     try:
         objective = resolve_objective(settings.objective, settings.tracking_uri)
         uplift_model, uplift_version = uplift_for(objective, settings.tracking_uri)
@@ -228,7 +258,8 @@ def load_state(settings: Settings | None = None) -> ServingState:
         raise _fail(f"cannot read the validated tables in '{settings.validated_dir}'", err) from err
 
     try:
-        predict = compiled_predictor(offer_model)  # compiled once per model version and machine (cached)
+        if predict is None:
+            predict = compiled_predictor(offer_model)  # compiled once per model version and machine (cached)
         setup = decision_setup(
             tables, churn_model, offer_model, policy=policy, campaign=settings.campaign, profiles=profiles,
             feature_names=manifest_feature_names(manifest), predict=predict, precompute_max_mb=settings.max_scorer_mb,

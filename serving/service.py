@@ -4,12 +4,14 @@ Run with ``rewards serve`` (or ``bentoml serve serving.service:OfferService``). 
 REWARDS_DATA_DIR / MLFLOW_TRACKING_URI / REWARDS_PROFILES_PATH / REWARDS_VALIDATED_DIR (where to load
 from), REWARDS_API_KEYS (comma-separated; X-API-Key), REWARDS_DECISION_LOG (+ _MAX_MB, _KEEP),
 REWARDS_POLICY_JSON, REWARDS_SERVE_WORKERS, REWARDS_STORE_TIMEZONE, REWARDS_MAX_BODY_BYTES,
-REWARDS_REQUEST_TIMEOUT_S, REWARDS_RELOAD_MIN_CUSTOMER_RATIO / _MIN_OFFER_RATIO / _TIMEOUT_S.
+REWARDS_REQUEST_TIMEOUT_S, REWARDS_RELOAD_MIN_CUSTOMER_RATIO / _MIN_OFFER_RATIO / _TIMEOUT_S, REWARDS_LOAD_NICE
+(the CPU priority of the thread that builds a reloaded state, 0-19, default 10).
 /healthz, /readyz and /docs.json are open; everything else needs a key when keys are set.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gc
 import logging
@@ -77,6 +79,8 @@ SERVER_TIMEOUT_S = _server_timeout()
 ACCESS_LOG = os.environ.get("REWARDS_ACCESS_LOG", "").strip().lower() in {"1", "true", "yes"}
 # The GIL switch interval while a worker builds a new state next to the requests it serves (see _load_while_serving).
 LOAD_SWITCH_INTERVAL_S = float(os.environ.get("REWARDS_LOAD_SWITCH_INTERVAL_S", "0.0002"))
+# The nice value of the thread that builds a new state (0-19; higher yields the CPU to serving sooner).
+LOAD_NICE = int(os.environ.get("REWARDS_LOAD_NICE", "10"))
 
 
 def _settle_heap() -> None:
@@ -91,20 +95,39 @@ def _settle_heap() -> None:
     gc.freeze()
 
 
-def _load_while_serving() -> ServingState:
-    """Build a new state in a background thread of a serving worker, yielding the GIL often.
+def _load_while_serving(previous: ServingState | None = None) -> ServingState:
+    """Build a new state next to the requests a worker serves: in a thread of its own, at a lower CPU
+    priority (``$REWARDS_LOAD_NICE``, Linux threads have their own nice value), yielding the GIL often.
 
     The load is Python-heavy (pandas, the scorer check) and holds the GIL; at the default 5 ms switch
     interval every request waiting for the GIL waits that long, several times. 0.2 ms makes the
-    event loop wait less at the cost of a slightly slower load."""
+    event loop wait less at the cost of a slightly slower load; the nice value leaves the cores to the
+    workers' event loops (and the load balancer) first. ``previous``: the serving state, whose models
+    are reused when the champion versions did not change (``serving.loading.load_state``)."""
     import sys
+    import threading
 
-    previous = sys.getswitchinterval()
+    result: dict = {}
+
+    def build() -> None:
+        try:
+            with contextlib.suppress(OSError, AttributeError):  # not Linux, or not allowed: normal priority
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOAD_NICE)
+            result["state"] = load_state(Settings.from_env(), previous=previous)
+        except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+            result["error"] = err
+
+    previous_interval = sys.getswitchinterval()
     sys.setswitchinterval(LOAD_SWITCH_INTERVAL_S)
     try:
-        return load_state(Settings.from_env())
+        builder = threading.Thread(target=build, name="state-builder", daemon=True)
+        builder.start()
+        builder.join()
     finally:
-        sys.setswitchinterval(previous)
+        sys.setswitchinterval(previous_interval)
+    if "error" in result:
+        raise result["error"]
+    return result["state"]
 
 
 def _fingerprint() -> str | None:
@@ -202,7 +225,7 @@ class OfferService:
                 and self._fingerprints.get(id(current)) == fingerprint:
             self.rebuilt = False
             return current
-        state = _load_while_serving()
+        state = _load_while_serving(None if force else current)
         self._fingerprints[id(state)] = fingerprint
         self.rebuilt = True
         return state

@@ -8,6 +8,7 @@ built once; the API's fast path). ``check_scorer`` holds a fast scorer to the re
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -33,6 +34,19 @@ class OfferModel(Protocol):
 
 FeatureBuilder = Callable[[pd.DataFrame, pd.DataFrame, dict], pd.DataFrame]
 
+_PATHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def tree_paths(booster):
+    """``TreePaths`` of a LightGBM booster, built once per booster object (``dump_model`` and the walk
+    cost ~50 ms; a reload that keeps the models, and every reference scorer, reuses them)."""
+    paths = _PATHS.get(booster)
+    if paths is None:
+        from models.tree_paths import TreePaths
+
+        paths = _PATHS[booster] = TreePaths(booster.dump_model())
+    return paths
+
 
 class Scorer(Protocol):
     def score_pairs(self, batch: CustomerBatch, rows: np.ndarray, offers: OfferCatalog, cols: np.ndarray,
@@ -55,11 +69,12 @@ class FrameScorer:
     def __init__(self, model: OfferModel, feature_builder: FeatureBuilder | None = None):
         self.model = model
         self.feature_builder = feature_builder
-        self._paths = None
-        if all(hasattr(model, a) for a in ("booster_model_", "feature_names_in_", "categories_")):
-            from models.tree_paths import TreePaths
+        self._ours = all(hasattr(model, a) for a in ("booster_model_", "feature_names_in_", "categories_"))
 
-            self._paths = TreePaths(model.booster_model_.booster_.dump_model())
+    @property
+    def _paths(self):
+        """Path contributions for ``explain_pairs`` (only reasons need them: scoring never builds them)."""
+        return tree_paths(self.model.booster_model_.booster_) if self._ours else None
 
     def score_pairs(self, batch, rows, offers, cols, ctx):
         build = self.feature_builder or _default_feature_builder()
@@ -126,9 +141,7 @@ class MatrixScorer:
         self.max_threads = 2  # LightGBM threads for big batches (1 where processes are the parallelism)
         self._col = {n: i for i, n in enumerate(self.names)}
         if paths is None:
-            from models.tree_paths import TreePaths
-
-            paths = TreePaths(self.booster.dump_model())
+            paths = tree_paths(self.booster)
         self.paths = paths  # models.tree_paths.TreePaths; False -> the booster's pred_contrib (TreeSHAP, slower)
 
     def _matrix(self, batch, rows, offers, cols, ctx) -> np.ndarray:
@@ -256,9 +269,7 @@ def precompute_scorer(
         shares = prof[share_cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     paths = False
     if explain_with_paths:
-        from models.tree_paths import TreePaths
-
-        paths = TreePaths(booster.dump_model())
+        paths = tree_paths(booster)
         if n_c and n_o:
             try:
                 paths.check(booster, matrix[: min(n_c, 20)].reshape(-1, n_f))
@@ -283,13 +294,19 @@ def check_scorer(
     contexts: Sequence[Context] | None = None, atol: float = 1e-9,
 ) -> float:
     """The largest gap between ``scorer`` and the model's own path (``model.predict_proba`` over
-    ``offer_features``, i.e. ``FrameScorer``) on a sample of ``profiles`` x every offer in ``catalog``,
-    in a few contexts. Raises ScorerMismatchError when it is ``atol`` or more.
+    ``offer_features``, i.e. ``FrameScorer``) on a fixed-size seeded sample of ``customers`` rows of
+    ``profiles`` x every offer in ``catalog``, in a few contexts. Raises ScorerMismatchError when it is
+    ``atol`` or more.
+
+    A consistency check, not a computation: its cost does not grow with the profiles (a reload of
+    3,000 or 3 million customers checks the same 25), and the reference rows of every context are
+    built by one ``offer_features`` call (a context frame) and scored by one ``predict_proba``.
     """
     prof = profiles.reset_index(drop=True)
     n_c, n_o = len(prof), len(catalog)
     if not n_c or not n_o:
         return 0.0
+    contexts = list(contexts or VERIFY_CONTEXTS)
     sample = np.sort(np.random.default_rng(0).choice(n_c, size=min(customers, n_c), replace=False))
     batch = CustomerBatch(
         customer_id=prof["customer_id"].to_numpy(dtype=object)[sample], tier=np.full(len(sample), None),
@@ -298,11 +315,11 @@ def check_scorer(
         profiles=prof.iloc[sample].reset_index(drop=True),
     )
     cols, rows = np.arange(n_o), np.arange(len(sample))
+    fast = [scorer.score_pairs(batch, rows, catalog, cols, ctx)[0] for ctx in contexts]
+    slow = _reference_scores(model, batch.profiles, catalog.frame.reset_index(drop=True), contexts)
     worst = 0.0
-    for ctx in contexts or VERIFY_CONTEXTS:
-        fast, _ = scorer.score_pairs(batch, rows, catalog, cols, ctx)
-        slow, _ = FrameScorer(model).score_pairs(batch, rows, catalog, cols, ctx)
-        diff = float(np.nanmax(np.abs(fast - slow)))
+    for ctx, f, r in zip(contexts, fast, slow, strict=True):
+        diff = float(np.nanmax(np.abs(np.asarray(f, dtype=float) - r)))
         if not diff < atol:
             raise ScorerMismatchError(
                 f"{type(scorer).__name__} offer scores differ from model.predict_proba(offer_features(...)) by "
@@ -310,6 +327,21 @@ def check_scorer(
             )
         worst = max(worst, diff)
     return worst
+
+
+def _reference_scores(model, profiles: pd.DataFrame, offers: pd.DataFrame, contexts: Sequence[Context]) -> list[np.ndarray]:
+    """``FrameScorer``'s P(redeem) (customers x offers, customer-major) in each of ``contexts``, from one
+    ``offer_features`` call over a context frame holding every (context, customer, offer) row."""
+    from models.offer_response import offer_features
+
+    pairs = profiles[["customer_id"]].merge(offers[["offer_id"]], how="cross")
+    frame = pd.concat(
+        [pairs.assign(timestamp=pd.Timestamp(ctx.timestamp), channel=str(ctx.channel)) for ctx in contexts],
+        ignore_index=True,
+    )
+    p = np.asarray(model.predict_proba(offer_features(profiles, offers, frame)))[:, 1]
+    shape = (len(profiles), len(offers))
+    return [part.reshape(shape) for part in np.split(p, len(contexts))]
 
 
 def _default_feature_builder() -> FeatureBuilder:

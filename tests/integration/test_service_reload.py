@@ -103,9 +103,12 @@ def test_a_ten_row_snapshot_is_refused_and_both_workers_keep_the_old_generation(
         assert [(w["generation"], w["customers"]) for w in _workers(client)] == [(forced["generation"], 10)] * 2
     finally:
         full.to_parquet(profiles, index=False)
+    kept_before = log_path.read_text(errors="replace").count("reload keeps the champion models")
     resp = client.post("/admin/reload", json={})
     assert resp.status_code == 200, resp.text
     restored = resp.json()["generation"]
     assert restored > forced["generation"]
     assert {(w["generation"], w["customers"]) for w in _workers(client)} == {(restored, len(full))}
+    # that reload only had new profiles: both workers kept their models instead of loading them again
+    assert log_path.read_text(errors="replace").count("reload keeps the champion models") == kept_before + 2
     assert "Traceback" not in log_path.read_text(errors="replace")
