@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.report import markdown_table, update_section  # noqa: E402
+from benchmarks.report import group_rss_mb, markdown_table, update_section  # noqa: E402
 
 API_KEY = "bench-key"
 WHEN = "2026-06-30T08:15:00"
@@ -181,29 +181,6 @@ async def run_with_reloads(url: str, rate: float, seconds: float, body_fn, every
     result["reload_failures"] = sum(1 for status, _ in reloads if status != 200)
     result["reload_s"] = round(float(np.median([d for _, d in reloads])), 2) if reloads else None
     return result
-
-
-def group_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants (the BentoML arbiter and its workers), from /proc."""
-    parents = {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-    family, frontier = set(), {pid}
-    while frontier:
-        family |= frontier
-        frontier = {p for p, parent in parents.items() if parent in frontier} - family
-    total = 0
-    for pid in family:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        total += next((int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS:")), 0)
-    return total / 1024
 
 
 def swap_snapshots(env: dict) -> callable:

@@ -48,6 +48,29 @@ def peak_rss_mb() -> float:
     return max(own, children) / 1024.0
 
 
+def group_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants (the BentoML arbiter and its workers), from /proc."""
+    parents = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    family, frontier = set(), {pid}
+    while frontier:
+        family |= frontier
+        frontier = {p for p, parent in parents.items() if parent in frontier} - family
+    total = 0
+    for pid in family:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        total += next((int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS:")), 0)
+    return total / 1024
+
+
 def markdown_table(rows: list[dict]) -> str:
     if not rows:
         return ""

@@ -7,7 +7,6 @@ timestamps, repeated ids, the decision log's mode, the logs, and the published s
 from __future__ import annotations
 
 import json
-import os
 import stat
 import sys
 import time
@@ -19,6 +18,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from service_fixtures import DECISION_TIME  # noqa: E402
+
+from benchmarks.report import group_rss_mb  # noqa: E402  (server memory: the one /proc reading the service benchmark uses)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -96,29 +97,6 @@ def test_unknown_offers_are_a_404_object_and_not_a_list(client, profiled_ids):
     assert err["code"] == "unknown_offer" and err["field"] == "offer_ids" and "NOPE" in err["message"]
 
 
-def _server_rss_mb(server) -> float:
-    """Resident memory of a process and all its descendants (the BentoML arbiter and its workers), from /proc."""
-    parents = {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-    family, frontier = set(), {server.process.pid}
-    while frontier:
-        family |= frontier
-        frontier = {p for p, parent in parents.items() if parent in frontier} - family
-    total = 0
-    for pid in family:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        total += next((int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS:")), 0)
-    return total / 1024
-
-
 def test_a_thousand_copies_of_one_id_cost_what_one_does(client, server, service_env, profiled_ids):
     distinct = {"customer_ids": profiled_ids[:1000], "k": 3, "context": CTX}
     copies = {"customer_ids": [profiled_ids[0]] * 1000, "k": 3, "context": CTX}
@@ -127,11 +105,11 @@ def test_a_thousand_copies_of_one_id_cost_what_one_does(client, server, service_
     for _ in range(3):
         client.post("/recommend_batch", json=distinct).raise_for_status()
     distinct_s = (time.perf_counter() - t0) / 3
-    rss_before = _server_rss_mb(server)
+    rss_before = group_rss_mb(server.process.pid)
     t0 = time.perf_counter()
     resp = client.post("/recommend_batch", json=copies)
     copies_s = time.perf_counter() - t0
-    rss_after = _server_rss_mb(server)
+    rss_after = group_rss_mb(server.process.pid)
     assert resp.status_code == 200, resp.text
     results = resp.json()["results"]
     single = client.post("/recommend", json={"customer_id": profiled_ids[0], "k": 3, "context": CTX}).json()
