@@ -29,6 +29,26 @@ def check_binary_target(y, n_rows: int, model: str) -> np.ndarray:
     return y.astype(int)
 
 
+def booster_params(estimator) -> dict:
+    """LightGBM settings from an estimator's hyperparameters (``n_estimators`` ... ``n_jobs``), deterministic
+    and row-wise, as every booster of this project is built."""
+    return dict(
+        n_estimators=estimator.n_estimators,
+        learning_rate=estimator.learning_rate,
+        num_leaves=estimator.num_leaves,
+        min_child_samples=estimator.min_child_samples,
+        subsample=estimator.subsample,
+        subsample_freq=1,
+        colsample_bytree=estimator.colsample_bytree,
+        reg_lambda=estimator.reg_lambda,
+        random_state=estimator.random_state,
+        n_jobs=estimator.n_jobs,
+        deterministic=True,
+        force_row_wise=True,
+        verbose=-1,
+    )
+
+
 class LightGBMBinaryClassifier(ClassifierMixin, BaseEstimator):
     """Binary LightGBM over a feature frame: the layout is learned at fit (``feature_names_in_``,
     ``categories_``) and applied the same way at predict (``models.tabular.to_matrix``)."""
@@ -36,21 +56,7 @@ class LightGBMBinaryClassifier(ClassifierMixin, BaseEstimator):
     def _booster(self):
         import lightgbm as lgb
 
-        return lgb.LGBMClassifier(
-            n_estimators=self.n_estimators,
-            learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves,
-            min_child_samples=self.min_child_samples,
-            subsample=self.subsample,
-            subsample_freq=1,
-            colsample_bytree=self.colsample_bytree,
-            reg_lambda=self.reg_lambda,
-            random_state=self.random_state,
-            n_jobs=self.n_jobs,
-            deterministic=True,
-            force_row_wise=True,
-            verbose=-1,
-        )
+        return lgb.LGBMClassifier(**booster_params(self))
 
     def _check_fit_inputs(self, X, y) -> tuple[pd.DataFrame, np.ndarray]:
         name = type(self).__name__

@@ -21,6 +21,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from models.lgbm import booster_params
 from models.tabular import check_frame, learn_layout, to_matrix
 
 
@@ -48,12 +49,7 @@ class UpliftModel(RegressorMixin, BaseEstimator):
     def _regressor(self):
         import lightgbm as lgb
 
-        return lgb.LGBMRegressor(
-            n_estimators=self.n_estimators, learning_rate=self.learning_rate, num_leaves=self.num_leaves,
-            min_child_samples=self.min_child_samples, subsample=self.subsample, subsample_freq=1,
-            colsample_bytree=self.colsample_bytree, reg_lambda=self.reg_lambda, random_state=self.random_state,
-            n_jobs=self.n_jobs, deterministic=True, force_row_wise=True, verbose=-1,
-        )
+        return lgb.LGBMRegressor(**booster_params(self))
 
     def fit(self, X: pd.DataFrame, y, treatment) -> "UpliftModel":
         name = type(self).__name__
