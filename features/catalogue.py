@@ -327,6 +327,13 @@ def catalogue(program: Program | None = None) -> Catalogue:
     digest = program_digest(program)
     if digest not in _CATALOGUES:  # cached by the program's digest (a program is not hashable)
         features = _recency() + _habits(program) + _affinity() + _rhythm() + _loyalty(program) + _offer_history() + _gaps()
+        names = [f.name for f in features]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(
+                f"program '{program.name}' ({program.source}): its vocabulary names features {twice} twice (a daypart "
+                "or channel called like another feature's suffix); rename the daypart or channel in the program file"
+            )
         _CATALOGUES[digest] = Catalogue(tuple(features), digest)
     return _CATALOGUES[digest]
 

@@ -160,3 +160,10 @@ def test_tier_points_that_do_not_fit_the_tiers_name_the_key(points, match):
     text = tomli_w.dumps({**coffee_program().model_dump(mode="json"), "tiers": tiers})
     with pytest.raises(ProgramError, match=match):
         parse_program(text, "program.toml")
+
+
+def test_a_daypart_named_like_another_feature_is_refused_naming_it():
+    program = _program(dayparts=[{"name": "before_11", "start_hour": 0.0, "end_hour": 11.0},
+                                 {"name": "later", "start_hour": 11.0, "end_hour": 24.0}])
+    with pytest.raises(ValueError, match=r"names features \['visit_share_before_11'\] twice.*rename the daypart"):
+        catalogue(program)
