@@ -58,7 +58,7 @@ def render_schema_markdown() -> str:
         "A rule `vocabulary KEY` means the values come from the program file (see "
         "[Bring your own program](#bring-your-own-program)): a listed vocabulary quarantines values "
         "outside it, an open one accepts any non-empty text. `products` has one column per hierarchy "
-        "level of the program (`<level>` below; coffee: `category`)."
+        "level of the program (`<level>` below; the built-in sample program: `category`)."
     )
     body = "\n\n".join(_table_markdown(t) for t in (*TABLES.values(), *catalogue.values()))
     return f"{BEGIN_MARK}\n{intro}\n\n{body}\n{END_MARK}"
@@ -115,7 +115,7 @@ def render_program_markdown() -> str:
 a column is absent), the hierarchy levels from a products table ordered by their number of distinct values,
 and defaults for the rest; it prints what it decided and never overwrites a file without `--force`.
 Review the file, then `rewards validate DIR` reads it (or `--program FILE`; without either, the built-in
-coffee program). Validation copies the file into the validated folder.
+sample program). Validation copies the file into the validated folder.
 
 Every vocabulary (`tiers`, `purchase_channels`, `offer_channels`, `regions`, `offer_types`, each
 `hierarchy.nodes.<level>`) is `kind = "listed"` with its `values` (values outside are quarantined with a
@@ -126,6 +126,6 @@ A program file with an unknown key, a wrong type or a missing key stops validati
     example = COFFEE_PROGRAM_PATH.read_text().strip()
     return (
         f"{PROGRAM_BEGIN_MARK}\n{intro}\n\n" + "\n".join(rows)
-        + f"\n\nThe built-in coffee program (`data_contracts/programs/coffee.toml`):\n\n```toml\n{example}\n```\n"
+        + f"\n\nThe built-in sample program (`data_contracts/programs/{COFFEE_PROGRAM_PATH.name}`):\n\n```toml\n{example}\n```\n"
         + PROGRAM_END_MARK
     )

@@ -3,7 +3,7 @@
 A :class:`Program` declares every vocabulary the tables use (each *listed*: values outside it are
 quarantined, or *open*: any non-empty value is accepted and the report lists the values seen), the
 product hierarchy (levels, coarsest first), the dayparts and the program's economics. The built-in
-coffee-shop program is one such file (``data_contracts/programs/coffee.toml``). Reading is pure
+sample program is one such file (in ``data_contracts/programs/``). Reading is pure
 (text in, model out); :func:`load_program` is the one place that opens a program file.
 """
 
@@ -71,10 +71,23 @@ class Tiers(_Strict):
 
     kind: Literal["listed", "open", "none"] = Field(description="listed (ordered), open, or none (no tiers).")
     values: list[str] = Field(default_factory=list, description="Tier names, lowest first (listed only).")
+    points: dict[str, int] = Field(
+        default_factory=dict,
+        description="Optional (listed tiers only): tier -> the points balance that marks it, one per tier, "
+        "rising with the tier; the `points_to_next_tier` feature measures against them (absent without them).",
+    )
 
     @model_validator(mode="after")
     def _values_match_kind(self) -> Tiers:
         _check_values("open" if self.kind == "none" else self.kind, self.values)
+        if self.points:
+            if self.kind != "listed":
+                raise ValueError(f"'points' needs kind = \"listed\" (ordered tiers), found kind = \"{self.kind}\"")
+            if sorted(self.points) != sorted(self.values):
+                raise ValueError(f"'points' must give one value per tier {self.values}, found {sorted(self.points)}")
+            marks = [self.points[t] for t in self.values]
+            if any(b < a for a, b in zip(marks, marks[1:])) or marks[0] < 0:
+                raise ValueError(f"'points' must be >= 0 and rise with the tiers (lowest first), found {marks}")
         return self
 
     @property
@@ -244,6 +257,16 @@ class Program(_Strict):
     def lowest_tier(self) -> str | None:
         return self.tiers.values[0] if self.tiers.kind == "listed" else None
 
+    @property
+    def ordered_tiers(self) -> tuple[str, ...]:
+        """The tiers, lowest first, when listed; () when open or none (no order to use)."""
+        return tuple(self.tiers.values) if self.tiers.kind == "listed" else ()
+
+    @property
+    def daypart_edges(self) -> tuple[tuple[str, float, float], ...]:
+        """(name, start_hour, end_hour) per daypart, in order."""
+        return tuple((p.name, p.start_hour, p.end_hour) for p in self.dayparts)
+
 
 def parse_program(text: str, source: str = "<text>") -> Program:
     """The program declared by TOML ``text``; ProgramError naming each bad key otherwise."""
@@ -292,7 +315,7 @@ def load_program(path: Path | str) -> Program:
 
 @lru_cache(maxsize=1)
 def coffee_program() -> Program:
-    """The built-in coffee-shop program: the default for the sample and `make demo`."""
+    """The built-in sample program (the scenario's own file): the default for the sample and `make demo`."""
     return load_program(COFFEE_PROGRAM_PATH)
 
 

@@ -116,7 +116,7 @@ def validation_dtypes(column: Column) -> tuple[str, ...]:
 
 
 def table_rules(t: Table, program: Program | None = None) -> tuple[Rule, ...]:
-    """Every rule table ``t`` obeys under ``program`` (default: the coffee program), in a stable order.
+    """Every rule table ``t`` obeys under ``program`` (default: the built-in sample program), in a stable order.
 
     The file must hold the required columns (absent optional ones are filled with their defaults)
     and, for a required table, at least one row. A column with a listed vocabulary must hold its

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 LogicalType = Literal["string", "int", "float", "bool", "timestamp", "string_list"]
 
-# The built-in coffee program's vocabularies, for code that does not read the program file yet.
+# The built-in sample program's vocabularies, for code that does not read the program file yet.
 _COFFEE = coffee_program()
 TIERS: tuple[str, ...] = _COFFEE.allowed("tiers")
 PURCHASE_CHANNELS: tuple[str, ...] = _COFFEE.allowed("purchase_channels")
@@ -215,7 +215,7 @@ FEEDBACK = Table(
     not_after_run_date=("submitted_at",),
 )
 
-# One column per hierarchy level of the program (see ``products_table``); coffee: ``category``.
+# One column per hierarchy level of the program (see ``products_table``); the built-in sample program: ``category``.
 PRODUCTS = Table(
     name="products",
     description="One row per product, with its node at every level of the program's hierarchy.",

@@ -1,6 +1,6 @@
 """Point-in-time purchase-habit profiles: one row per customer, features declared in ``features.catalogue``."""
 
-from features.catalogue import FEATURES, feature_names
+from features.catalogue import FEATURES, catalogue, feature_names
 from features.manifest import FeatureMismatchError, check_manifest, make_manifest
 from features.profiles import build_profiles, build_training_snapshots
 from features.tags import habit_tags
@@ -10,6 +10,7 @@ __all__ = [
     "FeatureMismatchError",
     "build_profiles",
     "build_training_snapshots",
+    "catalogue",
     "check_manifest",
     "feature_names",
     "habit_tags",

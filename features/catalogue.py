@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from data_contracts.schema import CATEGORIES, OFFER_TYPES, PURCHASE_CHANNELS
+from data_contracts.program import coffee_program, program_digest
+from data_contracts.schema import CATEGORIES, OFFER_TYPES
+
+if TYPE_CHECKING:
+    from data_contracts.program import Program
 
 Dtype = Literal["float64", "int64"]
 
@@ -23,34 +27,54 @@ W30, W90, W365 = "30d", "90d", "365d"
 ALL = "all history"
 SNAPSHOT = "current value (not point-in-time)"
 
-# Hour-of-day boundaries of the dayparts: [start, end).
-DAYPARTS: tuple[tuple[str, float, float], ...] = (
-    ("before_9", 0.0, 9.0),
-    ("9_to_11", 9.0, 11.0),
-    ("11_to_14", 11.0, 14.0),
-    ("14_to_17", 14.0, 17.0),
-    ("after_17", 17.0, 24.0),
-)
+# The program a catalogue is made from when none is given: the built-in default program file.
+def default_program() -> Program:
+    """The built-in default program (``data_contracts.program.coffee_program``)."""
+    return coffee_program()
+
+
+Dayparts = tuple[tuple[str, float, float], ...]  # (name, start_hour, end_hour), [start, end), in order
+
+# Hour-of-day boundaries of the default program's dayparts: [start, end).
+DAYPARTS: Dayparts = default_program().daypart_edges
 DAYPART_NAMES: tuple[str, ...] = tuple(name for name, _, _ in DAYPARTS)
-_DAYPART_STARTS = np.array([start for _, start, _ in DAYPARTS[1:]])
 
 
-def daypart_index(hours) -> np.ndarray:
-    """Position in DAYPARTS of each fractional hour of day: the one hour-to-daypart rule."""
-    return np.searchsorted(_DAYPART_STARTS, np.asarray(hours, dtype=float), side="right")
+def _starts(dayparts: Dayparts | None) -> np.ndarray:
+    return np.array([start for _, start, _ in (DAYPARTS if dayparts is None else dayparts)[1:]])
 
 
-def daypart_names(hours) -> np.ndarray:
+def daypart_index(hours, dayparts: Dayparts | None = None) -> np.ndarray:
+    """Position in ``dayparts`` (default DAYPARTS) of each fractional hour of day: the one hour-to-daypart rule."""
+    return np.searchsorted(_starts(dayparts), np.asarray(hours, dtype=float), side="right")
+
+
+def daypart_names(hours, dayparts: Dayparts | None = None) -> np.ndarray:
     """The daypart name of each fractional hour of day (None where the hour is missing)."""
     hours = np.asarray(hours, dtype=float)
-    out = np.asarray(DAYPART_NAMES, dtype=object)[daypart_index(hours)]
+    names = [name for name, _, _ in (DAYPARTS if dayparts is None else dayparts)]
+    out = np.asarray(names, dtype=object)[daypart_index(hours, dayparts)]
     out[np.isnan(hours)] = None
     return out
 
 
-def daypart(hour: float) -> str:
+def _clock(hour: float) -> str:
+    return f"{int(hour):d}:{round(hour % 1 * 60):02d}"
+
+
+def daypart_hours_text(start: float, end: float) -> str:
+    """A daypart's hours in words: 'before 9:00', 'between 9:00 and 11:00', 'after 17:00'."""
+    if start <= 0:
+        return f"before {_clock(end)}"
+    if end >= 24:
+        return f"after {_clock(start)}"
+    return f"between {_clock(start)} and {_clock(end)}"
+
+
+def daypart(hour: float, dayparts: Dayparts | None = None) -> str:
     """The daypart name of one fractional hour of day."""
-    return DAYPART_NAMES[int(np.searchsorted(_DAYPART_STARTS, hour, side="right"))]
+    parts = DAYPARTS if dayparts is None else dayparts
+    return parts[int(np.searchsorted(_starts(parts), hour, side="right"))][0]
 
 # Basket attach rates P(target in basket | given in basket): (target, given).
 ATTACH_PAIRS: tuple[tuple[str, str], ...] = (
@@ -109,10 +133,10 @@ def _recency() -> list[Feature]:
     return out
 
 
-def _habits() -> list[Feature]:
+def _habits(program: Program) -> list[Feature]:
     fam = "habits"
     out = []
-    for part, start, end in DAYPARTS:
+    for part, start, end in program.daypart_edges:
         out.append(
             _f(f"visit_share_{part}", f"Share of visits with hour in [{start:g}, {end:g}).", W365, fam)
         )
@@ -127,7 +151,10 @@ def _habits() -> list[Feature]:
             fam,
         ),
     ]
-    for ch in PURCHASE_CHANNELS:
+    channels = program.allowed("purchase_channels")
+    if channels is None:  # an open vocabulary: no column per value, only what does not grow with it
+        out.append(_f("top_channel_visit_share", "Share of visits through the customer's most used channel.", W365, fam))
+    for ch in channels or ():
         out.append(_f(f"channel_share_{ch}", f"Share of visits through channel '{ch}'.", W365, fam))
     out += [
         _f("top_store_visit_share", "Share of visits at the customer's most visited store.", W365, fam),
@@ -193,18 +220,23 @@ def _rhythm() -> list[Feature]:
     ]
 
 
-def _loyalty() -> list[Feature]:
+def _loyalty(program: Program) -> list[Feature]:
     fam = "loyalty"
-    return [
-        Feature("tier_ordinal", "Loyalty tier as an ordinal: bronze 0, silver 1, gold 2, platinum 3.", "int64", SNAPSHOT, fam, "-"),
-        Feature("points_balance", "Unspent loyalty points.", "int64", SNAPSHOT, fam, "-"),
-        _f(
+    tiers = program.ordered_tiers
+    out = []
+    if tiers:  # an order only listed tiers have
+        ordinals = ", ".join(f"{t} {i}" for i, t in enumerate(tiers))
+        out.append(Feature("tier_ordinal", f"Loyalty tier as an ordinal: {ordinals}.", "int64", SNAPSHOT, fam, "-"))
+    out.append(Feature("points_balance", "Unspent loyalty points.", "int64", SNAPSHOT, fam, "-"))
+    if program.tiers.points:
+        out.append(_f(
             "points_to_next_tier",
-            "Points still needed to reach the next tier threshold (features.loyalty.TIER_THRESHOLDS); "
+            "Points still needed to reach the next tier's points (the program file's `tiers.points`); "
             "NaN at the top tier.",
             SNAPSHOT,
             fam,
-        ),
+        ))
+    return out + [
         _count("feedback_count", "NPS answers given.", ALL, fam),
         _f("last_nps_score", "Most recent NPS score (0-10).", ALL, fam),
         _f("mean_nps_score", "Mean NPS score over all answers.", ALL, fam),
@@ -264,9 +296,52 @@ def _gaps() -> list[Feature]:
     ]
 
 
-FEATURES: tuple[Feature, ...] = tuple(
-    _recency() + _habits() + _affinity() + _rhythm() + _loyalty() + _offer_history() + _gaps()
-)
+@dataclass(frozen=True)
+class Catalogue:
+    """The profile features one program's profiles carry, in order (``catalogue(program)`` makes it)."""
+
+    features: tuple[Feature, ...]
+    program_digest: str
+
+    @property
+    def by_name(self) -> dict[str, Feature]:
+        return {f.name: f for f in self.features}
+
+    def names(self, point_in_time_only: bool = False) -> list[str]:
+        return [f.name for f in self.features if f.point_in_time or not point_in_time_only]
+
+    def family(self, family: str) -> list[Feature]:
+        if family not in FAMILIES:
+            raise KeyError(f"unknown feature family '{family}'; expected one of {list(FAMILIES)}")
+        return [f for f in self.features if f.family == family]
+
+    def digest(self) -> str:
+        text = "\n".join(f"{f.name}:{f.dtype}" for f in self.features)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def catalogue(program: Program | None = None) -> Catalogue:
+    """The catalogue of ``program`` (default: the built-in default program): its dayparts, listed
+    purchase channels, ordered tiers and tier points name the columns that depend on a vocabulary."""
+    program = default_program() if program is None else program
+    digest = program_digest(program)
+    if digest not in _CATALOGUES:  # cached by the program's digest (a program is not hashable)
+        features = _recency() + _habits(program) + _affinity() + _rhythm() + _loyalty(program) + _offer_history() + _gaps()
+        names = [f.name for f in features]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(
+                f"program '{program.name}' ({program.source}): its vocabulary names features {twice} twice (a daypart "
+                "or channel called like another feature's suffix); rename the daypart or channel in the program file"
+            )
+        _CATALOGUES[digest] = Catalogue(tuple(features), digest)
+    return _CATALOGUES[digest]
+
+
+_CATALOGUES: dict[str, Catalogue] = {}
+
+
+FEATURES: tuple[Feature, ...] = catalogue().features  # the default program's catalogue
 FEATURES_BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
 
 
@@ -304,26 +379,24 @@ def offer_product_feature_names() -> list[str]:
     return [f.name for f in OFFER_PRODUCT_FEATURES]
 
 
-def feature_names(point_in_time_only: bool = False) -> list[str]:
-    """Model feature names in catalogue order (a profile's column order after customer_id).
+def feature_names(point_in_time_only: bool = False, program: Program | None = None) -> list[str]:
+    """Model feature names in catalogue order (a profile's column order after customer_id), of
+    ``program``'s catalogue (default: the built-in default program).
 
     ``point_in_time_only`` leaves out the features read from the current customers table (tier,
     points), whose past values are unknown: use it for models trained on past snapshots.
     """
-    return [f.name for f in FEATURES if f.point_in_time or not point_in_time_only]
+    return catalogue(program).names(point_in_time_only)
 
 
-def family_features(family: str) -> list[Feature]:
+def family_features(family: str, program: Program | None = None) -> list[Feature]:
     """The declarations of one family, in catalogue order."""
-    if family not in FAMILIES:
-        raise KeyError(f"unknown feature family '{family}'; expected one of {list(FAMILIES)}")
-    return [f for f in FEATURES if f.family == family]
+    return catalogue(program).family(family)
 
 
-def feature_set_digest() -> str:
+def feature_set_digest(program: Program | None = None) -> str:
     """Short sha256 of the declared names and dtypes: changes whenever the model-facing contract does."""
-    text = "\n".join(f"{f.name}:{f.dtype}" for f in FEATURES)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return catalogue(program).digest()
 
 
 def long_families_markdown() -> list[str]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from data_contracts.schema import PURCHASE_CHANNELS
-from features.catalogue import DAYPARTS, daypart_index
+from features.catalogue import daypart_index
 from features.history import (
     NS_PER_DAY,
     NS_PER_HOUR,
@@ -41,16 +40,22 @@ def habits_features(h: History) -> pd.DataFrame:
     n_visits = per_customer_sum(h, cust)
     hours = visit_hours(ts)
     out: dict[str, np.ndarray] = {}
-    by_part = per_customer_counts(h, cust, daypart_index(hours), len(DAYPARTS))
-    for i, (part, _, _) in enumerate(DAYPARTS):
+    dayparts = h.program.daypart_edges
+    by_part = per_customer_counts(h, cust, daypart_index(hours, dayparts), len(dayparts))
+    for i, (part, _, _) in enumerate(dayparts):
         out[f"visit_share_{part}"] = safe_ratio(by_part[:, i], n_visits)
     out["visit_share_before_11"] = safe_ratio(per_customer_sum(h, cust[hours < 11.0]), n_visits)
     out["weekend_visit_share"] = safe_ratio(per_customer_sum(h, cust[weekday(ts) >= 5]), n_visits)
     out["visit_hour_mean"], out["visit_hour_spread"] = _circular_hour(h, cust, hours, n_visits)
-    by_channel = per_customer_counts(h, cust, v["channel"][recent], len(PURCHASE_CHANNELS))
-    for i, ch in enumerate(PURCHASE_CHANNELS):
-        out[f"channel_share_{ch}"] = safe_ratio(by_channel[:, i], n_visits)
-    top, distinct = _store_counts(h, cust, v["store"][recent])
+    channels = h.program.allowed("purchase_channels")
+    if channels is None:  # open: codes are per distinct value, so only the most used channel's share
+        top_channel, _ = _top_counts(h, cust, v["channel"][recent])
+        out["top_channel_visit_share"] = safe_ratio(top_channel, n_visits)
+    else:
+        by_channel = per_customer_counts(h, cust, v["channel"][recent], len(channels))
+        for i, ch in enumerate(channels):
+            out[f"channel_share_{ch}"] = safe_ratio(by_channel[:, i], n_visits)
+    top, distinct = _top_counts(h, cust, v["store"][recent])
     out["top_store_visit_share"] = safe_ratio(top, n_visits)
     out["distinct_stores_365d"] = distinct
     return pd.DataFrame(out)
@@ -70,14 +75,16 @@ def _circular_hour(h: History, cust: np.ndarray, hours: np.ndarray, n: np.ndarra
     return np.where(none, np.nan, mean), np.where(none, np.nan, spread)
 
 
-def _store_counts(h: History, cust: np.ndarray, store: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Visits at each customer's most visited store, and the number of distinct stores."""
+def _top_counts(h: History, cust: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Visits with each customer's most frequent value (store, channel code), and the number of distinct values."""
     top = np.zeros(h.n_customers, dtype="int64")
     distinct = np.zeros(h.n_customers, dtype="int64")
+    known = value >= 0
+    cust, value = (cust, value) if known.all() else (cust[known], value[known])
     if len(cust):
-        n_stores = int(store.max()) + 1
-        pairs, counts = unique_counts(cust.astype("int64") * n_stores + store)
-        pair_cust = pairs // n_stores
+        n_values = int(value.max()) + 1
+        pairs, counts = unique_counts(cust.astype("int64") * n_values + value)
+        pair_cust = pairs // n_values
         np.maximum.at(top, pair_cust, counts)
         distinct = per_customer_sum(h, pair_cust).astype("int64")
     return top, distinct

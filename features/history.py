@@ -7,7 +7,8 @@ is its position in that order, so per-customer sums are ``np.bincount`` calls.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from data_contracts.errors import MissingColumnsError, MissingTableError
-from data_contracts.schema import CATEGORIES, PURCHASE_CHANNELS, TABLES
+from data_contracts.schema import CATEGORIES, TABLES
+
+if TYPE_CHECKING:
+    from data_contracts.program import Program
 
 NS_PER_DAY = 86_400 * 10**9
 NS_PER_HOUR = 3_600 * 10**9
@@ -37,8 +41,9 @@ class History:
     as_of: pd.Timestamp
     as_of_ns: int
     customers: pd.DataFrame  # signed up before as_of, sorted by customer_id, RangeIndex = customer code
-    # One row per visit (receipt with a purchase line), sorted by (cust, ts):
-    # cust, ts_ns, store, channel, cat_mask (bit i = CATEGORIES[i] bought).
+    # One row per visit (receipt with a purchase line), sorted by (cust, ts): cust, ts_ns, store,
+    # channel (code in the program's listed purchase channels; a code per distinct value when open),
+    # cat_mask (bit i = CATEGORIES[i] bought).
     visits: Arrays
     # One row per receipt line: cust, cat, amount, is_refund, product, ts_ns.
     lines: Arrays
@@ -46,6 +51,14 @@ class History:
     # offer_type and reward_category codes (-1 for an offer missing from the offers table).
     offer_events: Arrays
     feedback: Arrays  # submitted before as_of: cust, ts_ns, nps_score; sorted by (cust, ts_ns)
+    # The program whose vocabularies (dayparts, channels, tiers) the families follow.
+    program: Program = field(default=None)  # type: ignore[assignment]  # None: the default program
+
+    def __post_init__(self):
+        if self.program is None:
+            from features.catalogue import default_program
+
+            object.__setattr__(self, "program", default_program())
 
     @property
     def n_customers(self) -> int:
@@ -131,8 +144,13 @@ def _select(mask: np.ndarray) -> np.ndarray | slice:
     return slice(None) if mask.all() else np.flatnonzero(mask)
 
 
-def prepare_history(tables: dict[str, pd.DataFrame], as_of) -> History:
-    """Cut every table at ``as_of`` (strictly before) and encode keys as integer codes."""
+def prepare_history(tables: dict[str, pd.DataFrame], as_of, program: Program | None = None) -> History:
+    """Cut every table at ``as_of`` (strictly before) and encode keys as integer codes, in the
+    vocabularies of ``program`` (default: the built-in default program)."""
+    if program is None:
+        from features.catalogue import default_program
+
+        program = default_program()
     _check_columns(tables)
     as_of = to_as_of(as_of)
     as_of_ns = int(as_of.value)
@@ -142,7 +160,7 @@ def prepare_history(tables: dict[str, pd.DataFrame], as_of) -> History:
     cust = cust.sort_values("customer_id", kind="stable").reset_index(drop=True)
     ids = cust["customer_id"]
 
-    lines, visits = _purchases(tables["transactions"], ids, as_of_ns)
+    lines, visits = _purchases(tables["transactions"], ids, as_of_ns, program.allowed("purchase_channels"))
     events = _offer_events(tables["offer_events"], tables["offers"], ids, as_of_ns)
 
     fb = tables["feedback"]
@@ -151,10 +169,10 @@ def prepare_history(tables: dict[str, pd.DataFrame], as_of) -> History:
     keep = np.flatnonzero((fb_ts < as_of_ns) & (fb_cust >= 0))
     keep = keep[np.lexsort((fb_ts[keep], fb_cust[keep]))]
     feedback = {"cust": fb_cust[keep], "ts_ns": fb_ts[keep], "nps_score": fb["nps_score"].to_numpy("float64")[keep]}
-    return History(as_of, as_of_ns, cust, visits, lines, events, feedback)
+    return History(as_of, as_of_ns, cust, visits, lines, events, feedback, program)
 
 
-def _purchases(tx: pd.DataFrame, ids: pd.Series, as_of_ns: int) -> tuple[Arrays, Arrays]:
+def _purchases(tx: pd.DataFrame, ids: pd.Series, as_of_ns: int, channels: tuple[str, ...] | None) -> tuple[Arrays, Arrays]:
     ts = _ns(tx["ts"])
     cust = codes(tx["customer_id"], ids)
     # Lines of customers not profiled at as_of (none in validated data) are not used.
@@ -197,7 +215,7 @@ def _purchases(tx: pd.DataFrame, ids: pd.Series, as_of_ns: int) -> tuple[Arrays,
         "cust": cust[by_customer_time],
         "ts_ns": ts[by_customer_time],
         "store": factorize(tx["store_id"])[by_customer_time],
-        "channel": codes(tx["channel"], PURCHASE_CHANNELS)[by_customer_time],
+        "channel": (codes(tx["channel"], channels) if channels is not None else factorize(tx["channel"]))[by_customer_time],
         "cat_mask": mask[is_visit][by_time],
     }
     return lines, visits

@@ -9,12 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from data_contracts.schema import TIERS
 from features.history import History, codes, days_since, per_customer_sum, safe_ratio
-
-# Points that mark each tier: the program's annual-spend thresholds (silver 120, gold 400, platinum 1000)
-# at 10 points per currency unit. points_to_next_tier measures the balance against the next one.
-TIER_THRESHOLDS: dict[str, int] = {"bronze": 0, "silver": 1200, "gold": 4000, "platinum": 10000}
 
 
 def nps_group(score: np.ndarray) -> np.ndarray:
@@ -23,12 +18,19 @@ def nps_group(score: np.ndarray) -> np.ndarray:
 
 
 def loyalty_features(h: History) -> pd.DataFrame:
-    """The 'loyalty' family."""
+    """The 'loyalty' family: tier ordinal with ordered tiers, points to the next tier with tier points
+    (the program file's ``tiers.points``), then points and NPS."""
     c = h.customers
-    tier = codes(c["tier"], TIERS).astype("int64")
+    tiers, marks = h.program.ordered_tiers, h.program.tiers.points
     points = c["points_balance"].to_numpy(dtype="int64")
-    next_threshold = np.array([TIER_THRESHOLDS[t] for t in TIERS[1:]] + [np.nan], dtype="float64")
-    to_next = np.where(tier >= 0, np.maximum(next_threshold[tier] - points, 0.0), np.nan)
+    out: dict[str, np.ndarray] = {}
+    if tiers:
+        tier = codes(c["tier"], tiers).astype("int64")
+        out["tier_ordinal"] = tier
+    out["points_balance"] = points
+    if marks:
+        next_threshold = np.array([marks[t] for t in tiers[1:]] + [np.nan], dtype="float64")
+        out["points_to_next_tier"] = np.where(tier >= 0, np.maximum(next_threshold[tier] - points, 0.0), np.nan)
 
     fb = h.feedback  # sorted by (cust, ts): the last row of each customer is the latest answer
     cust, score = fb["cust"], fb["nps_score"]
@@ -41,9 +43,7 @@ def loyalty_features(h: History) -> pd.DataFrame:
         last_ts[cust[is_last]] = fb["ts_ns"][is_last]
     return pd.DataFrame(
         {
-            "tier_ordinal": tier,
-            "points_balance": points,
-            "points_to_next_tier": to_next,
+            **out,
             "feedback_count": count,
             "last_nps_score": last_score,
             "mean_nps_score": safe_ratio(per_customer_sum(h, cust, score), count),

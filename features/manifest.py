@@ -42,17 +42,19 @@ TABLE_FEATURES: dict[str, tuple[str, ...]] = {
 }
 
 
-def absent_features(tables: dict[str, pd.DataFrame]) -> dict[str, list[str]]:
-    """Per optional table that holds no rows, the declared features that would read it."""
-    from features.catalogue import FEATURES
+def absent_features(tables: dict[str, pd.DataFrame], program=None) -> dict[str, list[str]]:
+    """Per optional table that holds no rows, the declared features (of ``program``'s catalogue,
+    default the built-in program's) that would read it."""
+    from features.catalogue import catalogue
 
+    features = catalogue(program).features
     out: dict[str, list[str]] = {}
     for table in sorted(set(TABLE_FAMILIES) | set(TABLE_FEATURES)):
         frame = tables.get(table)
         if frame is not None and len(frame):
             continue
         families, names = TABLE_FAMILIES.get(table, ()), TABLE_FEATURES.get(table, ())
-        out[table] = [f.name for f in FEATURES if f.family in families or f.name in names]
+        out[table] = [f.name for f in features if f.family in families or f.name in names]
     return out
 
 
@@ -76,18 +78,19 @@ class FeatureMismatchError(ValueError):
 
 
 def make_manifest(profiles: pd.DataFrame, as_of, input_digest: str, program_digest: str | None = None,
-                  absent: dict[str, list[str]] | None = None) -> dict:
+                  absent: dict[str, list[str]] | None = None, *, program=None) -> dict:
     """The manifest describing ``profiles`` built at ``as_of`` from inputs with ``input_digest``.
 
     ``program_digest`` names the program file of the data; ``absent`` lists, per table that holds no
-    rows, the features left out of the profiles because they would read it."""
+    rows, the features left out of the profiles because they would read it; ``feature_set`` is the
+    digest of ``program``'s catalogue (default: the built-in program's)."""
     features = [c for c in profiles.columns if c not in NON_FEATURE_COLUMNS]
     extra = {"program_digest": program_digest} if program_digest else {}
     if absent is not None:
         extra["absent_tables"] = {table: list(names) for table, names in absent.items()}
     return {
         "manifest_version": MANIFEST_VERSION,
-        "feature_set": feature_set_digest(),
+        "feature_set": feature_set_digest(program),
         "as_of": to_as_of(as_of).isoformat(),
         "row_count": int(len(profiles)),
         "input_digest": input_digest,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,9 @@ from features.loyalty import loyalty_features
 from features.offer_history import offer_history_features
 from features.recency import recency_features
 from features.rhythm import rhythm_features
+
+if TYPE_CHECKING:
+    from data_contracts.program import Program
 
 FAMILY_FUNCTIONS: dict[str, Callable[[History], pd.DataFrame]] = {
     "recency": recency_features,
@@ -64,7 +68,7 @@ class FamilyOutputError(RuntimeError):
 def compute_family(family: str, history: History) -> pd.DataFrame:
     """Run one family's function and hold it to its declarations (names, order, dtypes)."""
     frame = FAMILY_FUNCTIONS[family](history)
-    declared = family_features(family)
+    declared = family_features(family, history.program)
     expected = [f.name for f in declared]
     if list(frame.columns) != expected:
         missing = [c for c in expected if c not in frame.columns]
@@ -85,27 +89,29 @@ def _profiles_of(history: History) -> pd.DataFrame:
 
 
 def build_profiles(
-    tables: dict[str, pd.DataFrame], as_of, *, customers_per_chunk: int | None = None
+    tables: dict[str, pd.DataFrame], as_of, *, program: Program | None = None, customers_per_chunk: int | None = None
 ) -> pd.DataFrame:
     """One row per customer who signed up before ``as_of``, from rows strictly before ``as_of``.
 
-    Columns: ``customer_id`` then the catalogue's features in catalogue order, sorted by customer_id.
+    Columns: ``customer_id`` then the features of ``program``'s catalogue (default: the built-in
+    default program) in catalogue order, sorted by customer_id.
     ``customers_per_chunk`` bounds memory by building contiguous ranges of customers one at a time.
     """
     as_of = to_as_of(as_of)
     if customers_per_chunk is None:
-        return _profiles_of(prepare_history(tables, as_of))
+        return _profiles_of(prepare_history(tables, as_of, program))
     chunks = []
     for part in customer_chunks(tables, customers_per_chunk):
-        chunk = _profiles_of(prepare_history(part, as_of))
+        chunk = _profiles_of(prepare_history(part, as_of, program))
         if len(chunk):
             chunks.append(chunk)
     if not chunks:
-        return _profiles_of(prepare_history(tables, as_of))
+        return _profiles_of(prepare_history(tables, as_of, program))
     return pd.concat(chunks, ignore_index=True)
 
 
-def build_training_snapshots(tables: dict[str, pd.DataFrame], as_of_dates: Iterable) -> pd.DataFrame:
+def build_training_snapshots(tables: dict[str, pd.DataFrame], as_of_dates: Iterable, *,
+                             program: Program | None = None) -> pd.DataFrame:
     """Profiles at several cutoffs stacked, with an ``as_of`` column after ``customer_id``.
 
     Each snapshot is built exactly as ``build_profiles`` would build it alone, so no row of a
@@ -114,7 +120,7 @@ def build_training_snapshots(tables: dict[str, pd.DataFrame], as_of_dates: Itera
     frames = []
     for value in as_of_dates:
         as_of = to_as_of(value)
-        profiles = build_profiles(tables, as_of)
+        profiles = build_profiles(tables, as_of, program=program)
         stamp = pd.DataFrame({"as_of": pd.Series(as_of, index=profiles.index, dtype="datetime64[ns]")})
         frames.append(pd.concat([profiles[["customer_id"]], stamp, profiles.iloc[:, 1:]], axis=1))
     if not frames:

@@ -1,7 +1,9 @@
 """Phrasing of reasons: a feature value or a habit tag in plain words, and the words of the vocabularies.
 
-``CATEGORY_WORDS`` (which habit-tag words concern a reward category) and ``DAYPART_WORDS`` (a
-daypart in words) are the one place reasons take their vocabulary from.
+The words come from the data and the program file, never from a list here: a category (a hierarchy
+node) is its own name with underscores as spaces ("baby_care" -> "baby care"), and a daypart is its
+hours as the program file declares them ("before 9:00", "between 11:00 and 14:00"; the default
+program's when no program is given, ``daypart_words(name, program)`` otherwise).
 """
 
 from __future__ import annotations
@@ -10,25 +12,20 @@ import math
 import re
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-# Words in habit tags that concern a reward category.
-CATEGORY_WORDS: dict[str, tuple[str, ...]] = {
-    "coffee": ("coffee",),
-    "tea": ("tea",),
-    "cold_drinks": ("cold drink",),
-    "bakery": ("bakery", "pastry", "croissant"),
-    "breakfast": ("breakfast", "morning"),
-    "lunch": ("lunch",),
-    "snacks": ("snack",),
-    "merchandise": ("merchandise",),
-}
-DAYPART_WORDS = {
-    "before_9": "before 9:00", "9_to_11": "between 9:00 and 11:00", "11_to_14": "between 11:00 and 14:00",
-    "14_to_17": "between 14:00 and 17:00", "after_17": "after 17:00",
-}
+if TYPE_CHECKING:
+    from data_contracts.program import Program
+
+
+def _daypart_hours(program: Program | None = None) -> dict[str, tuple[float, float]]:
+    from features.catalogue import DAYPARTS
+
+    parts = DAYPARTS if program is None else program.daypart_edges
+    return {name: (start, end) for name, start, end in parts}
 
 
 @lru_cache(maxsize=1)
@@ -163,8 +160,9 @@ def phrasing(name: str):
         part = name[len("visit_share_"):]
         if part == "before_11":
             return (lambda v, cat, otype: f"{_pct(v)} of visits before 11:00"), _pct_key
-        if part in DAYPART_WORDS:
-            return (lambda v, cat, otype: f"{_pct(v)} of visits {DAYPART_WORDS[part]}"), _pct_key
+        if part in _daypart_hours():
+            words = daypart_words(part)
+            return (lambda v, cat, otype: f"{_pct(v)} of visits {words}"), _pct_key
         what = humanize(part)
         return (
             lambda v, cat, otype: f"buys {what} on {_pct(v)} of visits" if v >= 0.1 else f"rarely buys {what}",
@@ -227,9 +225,16 @@ def tag_text(tag) -> str:
 
 
 def category_words(category: str) -> tuple[str, ...]:
-    """The words of habit tags that concern ``category``."""
-    return CATEGORY_WORDS.get(category, (humanize(category),))
+    """The words of habit tags that concern ``category``: its node name in words ("baby care")."""
+    return (humanize(category),)
 
 
-def daypart_words(daypart: str | None) -> str:
-    return DAYPART_WORDS.get(daypart or "", daypart or "now")
+def daypart_words(daypart: str | None, program: Program | None = None) -> str:
+    """A daypart in words from its hours in ``program`` (default: the built-in program): 'before 9:00';
+    a name the program does not declare in words of its own; 'now' without one."""
+    from features.catalogue import daypart_hours_text
+
+    hours = _daypart_hours(program).get(daypart or "")
+    if hours is not None:
+        return daypart_hours_text(*hours)
+    return humanize(daypart) if daypart else "now"

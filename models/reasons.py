@@ -1,8 +1,8 @@
 """Reason codes: why an offer was chosen, in plain words, from model contributions and habit tags.
 
 The features that pushed P(redeem) up the most (positive contributions) are phrased with the
-customer's own values ("buys coffee on 80% of visits"), then the customer's habit tags that concern
-the offer's category ("morning coffee regular"), then other tags. The rules are declared once
+customer's own values ("buys baby care on 80% of visits"), then the customer's habit tags that concern
+the offer's category ("baby care regular"), then other tags. The rules are declared once
 (``contribution_slots``, ``ranking_depth``, ``tags_in_order``, ``cold_start_reason``,
 ``fallback_reason``); ``reason_codes`` applies them row by row for the few rows of an online
 decision and vectorised for lists, and a test holds the two to the same output.

@@ -117,12 +117,13 @@ def churn_labels(visits: pd.DataFrame, keys: pd.DataFrame, horizon_days: int) ->
     return labels
 
 
-def churn_feature_columns() -> list[str]:
+def churn_feature_columns(program=None) -> list[str]:
     """The profile features the churn model learns from: point-in-time ones only (tier and points are
-    current values from the customers table, which would leak the future into past snapshots)."""
+    current values from the customers table, which would leak the future into past snapshots), of
+    ``program``'s catalogue (default: the built-in program's)."""
     from features import feature_names
 
-    return feature_names(point_in_time_only=True)
+    return feature_names(point_in_time_only=True, program=program)
 
 
 def churn_snapshot_dates(
@@ -230,9 +231,11 @@ def churn_training_set(
     as_of_dates: Sequence,
     horizon_days: int = 60,
     max_inactive_days: int = 180,
+    program=None,
 ) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
     """(X profile features, y churned, meta: customer_id, as_of, frequency, recency, T, days_inactive).
 
+    The profiles are ``program``'s catalogue (default: the built-in program's).
     ``meta.attrs`` holds the row accounting: candidates, excluded_inactive, rows.
     """
     from features import build_training_snapshots
@@ -250,7 +253,7 @@ def churn_training_set(
             f"data ends at {end.date()}; use dates on or before {(end - pd.Timedelta(days=horizon_days)).date()}"
         )
     visits = visit_days(tables["transactions"])
-    snaps = build_training_snapshots(tables, dates)
+    snaps = build_training_snapshots(tables, dates, program=program)
     snaps = snaps.assign(customer_id=snaps["customer_id"].astype("str"), as_of=pd.to_datetime(snaps["as_of"]))
     rfm = rfm_snapshots(tables["customers"], tables["transactions"], dates, visits=visits)
     rows = snaps.merge(rfm, on=["customer_id", "as_of"], how="left", validate="one_to_one")
@@ -261,7 +264,7 @@ def churn_training_set(
     meta = rows[["customer_id", "as_of", "frequency", "recency", "T", "days_inactive"]].copy()
     meta.attrs = {"candidates": candidates, "excluded_inactive": int((~keep).sum()), "rows": len(rows),
                   "horizon_days": horizon_days, "max_inactive_days": max_inactive_days}
-    X = rows[churn_feature_columns()]
+    X = rows[churn_feature_columns(program)]
     return X, y, meta
 
 

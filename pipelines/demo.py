@@ -61,15 +61,16 @@ def _serve_and_show(port: int, keep_serving: bool, customer_id: str, timestamp: 
 
 
 def _showcase_customer(campaign: Path, profiles: Path) -> str:
-    """A member who got offers in the campaign list, a morning coffee regular when there is one."""
+    """A member who got offers in the campaign list: the first with the most "... regular" habit tags
+    (a daypart and a category of the program's own vocabulary), when there is one."""
     import pandas as pd
 
     listed = pd.read_parquet(campaign, columns=["customer_id", "offer_id", "holdout"])
     offered = set(listed.loc[listed["offer_id"].notna() & ~listed["holdout"], "customer_id"])
     tags = pd.read_parquet(profiles, columns=["customer_id", "habit_tags"])
     tags = tags[tags["customer_id"].isin(offered)]
-    regulars = tags[tags["habit_tags"].map(lambda t: "morning coffee regular" in list(t))]
-    chosen = regulars if len(regulars) else tags
+    regular = tags["habit_tags"].map(lambda t: sum(str(x).endswith(" regular") for x in list(t)))
+    chosen = tags[regular == regular.max()] if len(tags) and regular.max() > 0 else tags
     if chosen.empty:
         raise typer.Exit(f"demo: the campaign list {campaign} offers nothing to anyone; nothing to show")
     return str(chosen["customer_id"].iloc[0])

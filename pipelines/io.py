@@ -135,10 +135,10 @@ def read_validated(directory: Path) -> dict[str, pd.DataFrame]:
 def read_validated_program(directory: Path):
     """``(program, note)``: the program file `rewards validate` copied into ``directory``, note None;
     or, when there is none (tables written without validation, or validated before the program file
-    travelled with the data), the built-in coffee program and a note saying so."""
+    travelled with the data), the built-in sample program and a note saying so."""
     from data_contracts.program import PROGRAM_FILE, coffee_program, load_program
 
     path = Path(directory) / PROGRAM_FILE
     if path.exists():
         return load_program(path), None
-    return coffee_program(), f"no {PROGRAM_FILE} in '{directory}': using the built-in coffee program"
+    return coffee_program(), f"no {PROGRAM_FILE} in '{directory}': using the built-in sample program"

@@ -276,7 +276,7 @@ def measure_command(
     campaign: Path = typer.Option(..., "--campaign", help="The campaign list written by `rewards score`, or the offer API's decision log (.jsonl)."),
     data: Path = typer.Option(..., "--data", help="Tables covering the days after the send (e.g. `rewards simulate --out`)."),
     window_days: int = typer.Option(30, "--window-days", help="Days after the send to measure."),
-    program: Path | None = typer.Option(None, "--program", help="The program file whose [economics] apply (default: DATA/program.toml, else the built-in coffee program)."),
+    program: Path | None = typer.Option(None, "--program", help="The program file whose [economics] apply (default: DATA/program.toml, else the built-in sample program)."),
     margin_rate: float | None = typer.Option(None, "--margin-rate", help="Override economics.gross_margin_rate (0..1) of the program file."),
     operating_cost: float | None = typer.Option(None, "--operating-cost-per-month", help="Override economics.operating_cost_per_month of the program file."),
     currency: str | None = typer.Option(None, "--currency", help="Override economics.currency of the program file."),

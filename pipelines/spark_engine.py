@@ -288,6 +288,7 @@ class BucketProfiler:
 
     offers: pd.DataFrame
     as_of: pd.Timestamp
+    program: object = None  # data_contracts.program.Program; None: the built-in default program
 
     def __call__(self, group: pd.DataFrame) -> pd.DataFrame:
         from features import build_profiles
@@ -295,7 +296,7 @@ class BucketProfiler:
 
         tables = unpack_tables(group, list(CUSTOMER_TABLES))
         tables["offers"] = self.offers
-        return build_profiles(tables, self.as_of)
+        return build_profiles(tables, self.as_of, program=self.program)
 
 
 
@@ -341,10 +342,13 @@ def spark_chunks(
         profiles = spark.read.parquet(str(request.profiles))
         profile_dtypes = pandas_dtypes_of(pq.read_schema(request.profiles).empty_table().to_pandas())
     else:
-        template = profile_template()
+        from pipelines.io import read_validated_program
+
+        program, _ = read_validated_program(data_dir)  # the profiles follow the data's program file
+        template = profile_template(program)
         packed = with_bucket(pack_tables(frames), "customer_id", n_buckets)
         built = apply_in_pandas(
-            packed, BUCKET_COLUMN, BucketProfiler(tables["offers"], request.as_of), arrow_schema_of(template),
+            packed, BUCKET_COLUMN, BucketProfiler(tables["offers"], request.as_of, program), arrow_schema_of(template),
             stage="profiles",
         )
         built.write.mode("overwrite").parquet(str(scratch / "profiles"))
@@ -371,11 +375,11 @@ def spark_chunks(
     yield from whole_customers(batches())
 
 
-def profile_template() -> pd.DataFrame:
-    """A zero-row profile frame with the catalogue's columns and dtypes (the Spark profile schema)."""
-    from features.catalogue import FEATURES
+def profile_template(program=None) -> pd.DataFrame:
+    """A zero-row profile frame with ``program``'s catalogue columns and dtypes (the Spark profile schema)."""
+    from features.catalogue import catalogue
 
     columns = {"customer_id": pd.Series(dtype="str")}
-    columns.update({f.name: pd.Series(dtype=f.dtype) for f in FEATURES})
+    columns.update({f.name: pd.Series(dtype=f.dtype) for f in catalogue(program).features})
     return pd.DataFrame(columns)
 

@@ -79,8 +79,9 @@ class TrainResult:
 def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, horizon_days: int = 60,
                 max_inactive_days: int = 180, margin: float = 0.0, max_ece: float = 0.05,
                 n_jobs: int = 2, params: dict | None = None, as_of=None, n_snapshots: int | None = None,
-                every_days: int | None = None, program_digest: str | None = None) -> TrainResult:
-    """Churn: snapshots every 30 days, out-of-time split, ChurnModel vs recency rule and BG/NBD."""
+                every_days: int | None = None, program_digest: str | None = None, program=None) -> TrainResult:
+    """Churn: snapshots every 30 days, out-of-time split, ChurnModel vs recency rule and BG/NBD; the
+    profiles are ``program``'s catalogue (default: the built-in program's)."""
     from features import make_manifest
     from features.manifest import absent_features, drop_absent
     from models.baselines import BGNBDBaseline, RecencyRuleBaseline
@@ -94,8 +95,9 @@ def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, h
     t0 = time.perf_counter()
     windows = churn_windows(tables, horizon_days, as_of=as_of, n_snapshots=n_snapshots, every_days=every_days)
     dates = windows.dates
-    X, y, meta = churn_training_set(tables, dates, horizon_days=horizon_days, max_inactive_days=max_inactive_days)
-    absent = absent_features(tables)
+    X, y, meta = churn_training_set(tables, dates, horizon_days=horizon_days, max_inactive_days=max_inactive_days,
+                                    program=program)
+    absent = absent_features(tables, program)
     X = drop_absent(X, absent)  # features of tables without rows are not learned from (nor zeros)
     timings["training_set_s"] = time.perf_counter() - t0
     train, valid = churn_time_split(meta, horizon_days)
@@ -135,7 +137,7 @@ def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, h
         },
         metrics=metrics, timings=timings, data_digest=data_digest,
         manifest=make_manifest(X.assign(customer_id=meta["customer_id"].to_numpy()).loc[valid], dates[-1], data_digest,
-                               program_digest, absent),
+                               program_digest, absent, program=program),
         program_digest=program_digest,
         X_example=X[valid].head(5), y_valid=yv, scores=scores, score_champion=score_champion, primary=primary,
         margin=margin, max_ece=max_ece, baselines=baselines,
@@ -259,16 +261,16 @@ def train_all(
     with tracking_uri_for(uri):
         return _train_kinds(tables, client, digest, kinds, seed=seed, horizon_days=horizon_days, margin=margin,
                             max_ece=max_ece, n_jobs=n_jobs, params=params, windows=windows,
-                            program_digest=program_digest(program))
+                            program_digest=program_digest(program), program=program)
 
 
 def _train_kinds(tables, client, digest, kinds, *, seed, horizon_days, margin, max_ece, n_jobs, params,
-                 windows=None, program_digest=None) -> dict:
+                 windows=None, program_digest=None, program=None) -> dict:
     out: dict[str, dict] = {}
     if CHURN in kinds:
         res = train_churn(tables, client=client, data_digest=digest, seed=seed, horizon_days=horizon_days,
                           margin=margin, max_ece=max_ece, n_jobs=n_jobs, params=(params or {}).get(CHURN),
-                          program_digest=program_digest, **(windows or {}))
+                          program_digest=program_digest, program=program, **(windows or {}))
         out[CHURN] = res.summary()
     if OFFERS in kinds and kinds != (OFFERS,) and (gap := offer_data_gap(tables)) is not None:
         out[OFFERS] = {"skipped": f"offer-response model skipped: {gap}"}

@@ -50,7 +50,7 @@ class ValidationResult:
     tables: dict[str, TableReport]
     errors: list[ContractError]
     program: Program
-    program_is_default: bool = False  # no program file given or found: the built-in coffee program
+    program_is_default: bool = False  # no program file given or found: the built-in sample program
     report_path: Path | None = None
     written: bool = False  # validated tables written (only when no table failed hard)
 
@@ -129,7 +129,7 @@ def _first_bad_utf8(path: Path) -> str:
 
 
 def resolve_program(raw_dir: Path, program_file: Path | None = None) -> tuple[Program, Path, bool]:
-    """``(program, its file, whether it is the built-in default)``: --program, else DIR/program.toml, else coffee."""
+    """``(program, its file, whether it is the built-in default)``: --program, else DIR/program.toml, else the built-in one."""
     if program_file is not None:
         return load_program(program_file), Path(program_file), False
     candidate = Path(raw_dir) / PROGRAM_FILE
@@ -158,7 +158,7 @@ def validate_directory(
 
     Valid tables are written to ``out_dir`` only when no table failed hard, so later steps never
     read a mix of fresh and stale tables. ``validator`` reuses a GX context (its run date and
-    program win); otherwise the program is ``program_file``, ``raw_dir/program.toml`` or coffee.
+    program win); otherwise the program is ``program_file``, ``raw_dir/program.toml`` or the built-in sample program.
     """
     from data_contracts.rules import validation_order
 
@@ -311,7 +311,7 @@ def validate_command(
     ] = 0.01,
     program: Annotated[
         Path | None,
-        typer.Option("--program", help="Program file (default: RAW_DIR/program.toml, else the built-in coffee program)."),
+        typer.Option("--program", help="Program file (default: RAW_DIR/program.toml, else the built-in sample program)."),
     ] = None,
 ) -> None:
     """Check raw tables against their data contracts; write valid rows, quarantine the rest.

@@ -63,7 +63,7 @@ def print_problems(result, raw_dir: Path) -> None:
         typer.echo(f"error: {err}" + (f" [{expectation}]" if expectation else ""), err=True)
     if result.program_is_default and (result.errors or result.rows_quarantined):
         typer.echo(
-            f"hint: '{raw_dir}' has no program.toml, so its tables were checked against the built-in coffee "
+            f"hint: '{raw_dir}' has no program.toml, so its tables were checked against the built-in sample "
             f"program ({result.program.source}). If this is another program, run `rewards init {raw_dir}` to "
             "write a program.toml from your tables, review it, and validate again.",
             err=True,

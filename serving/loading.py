@@ -207,7 +207,8 @@ def load_state(settings: Settings | None = None, previous: ServingState | None =
     compiled trees are reused (a reload of new profiles does not load or compile the models again)."""
     from features.manifest import manifest_feature_names
     from pipelines.config import CHURN_MODEL_NAME, OFFER_MODEL_NAME
-    from pipelines.io import read_validated
+    from models.policy import Vocabulary
+    from pipelines.io import read_validated, read_validated_program
     from pipelines.registry import load_champion
     from pipelines.train_uplift import UPLIFT_MODEL_NAME, UpliftObjectiveError, resolve_objective, uplift_for
 
@@ -264,6 +265,7 @@ def load_state(settings: Settings | None = None, previous: ServingState | None =
             tables, churn_model, offer_model, policy=policy, campaign=settings.campaign, profiles=profiles,
             feature_names=manifest_feature_names(manifest), predict=predict, precompute_max_mb=settings.max_scorer_mb,
             uplift_model=uplift_model,
+            vocabulary=Vocabulary.from_program(read_validated_program(settings.validated_dir)[0], tables["offers"]),
         )
     except Exception as err:  # noqa: BLE001 - any failure here means "cannot serve this snapshot"
         raise _fail("cannot set up decisions over the profiles, offers and history", err) from err

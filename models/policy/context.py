@@ -11,7 +11,7 @@ import pandas as pd
 from features.catalogue import daypart
 from models.policy.errors import PolicyError
 from models.policy.holdout import DEFAULT_HOLDOUT_SALT, holdout_salt, is_holdout
-from models.policy.vocabulary import SCHEMA_VOCABULARY
+from models.policy.vocabulary import SCHEMA_VOCABULARY, Vocabulary
 
 NAT_NS = np.iinfo(np.int64).max  # "never" for missing timestamps (sorts after any real time)
 DAY_NS = 86_400 * 10**9
@@ -40,13 +40,15 @@ class Context:
     timestamp: pd.Timestamp
     channel: str
     store_id: str | None = None
+    # The vocabulary the channel must belong to (default: the built-in program's).
+    vocabulary: Vocabulary | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         ts = pd.Timestamp(self.timestamp)
         if ts.tzinfo is not None:  # the data is in store-local naive time
             ts = ts.tz_localize(None)
         object.__setattr__(self, "timestamp", ts)
-        channels = SCHEMA_VOCABULARY.offer_channels
+        channels = (self.vocabulary or SCHEMA_VOCABULARY).offer_channels
         if self.channel not in channels:
             raise PolicyError(f"context.channel must be one of {list(channels)}, got {self.channel!r}")
 
@@ -85,7 +87,8 @@ class PolicyConfig:
     offer_type_levers: Mapping[str, float] = field(default_factory=dict)
     category_levers: Mapping[str, float] = field(default_factory=dict)
     min_priority: float = float("-inf")  # offers at or below this priority are never shown
-    cold_start_tier: str = "bronze"  # tier assumed for a customer we know nothing about
+    # Tier assumed for a customer whose tier is unknown; None: the vocabulary's lowest (no tier rule without tiers).
+    cold_start_tier: str | None = None
     popularity_prior: float = 20.0  # pseudo-sends shrinking cold-start rates towards the parent rate
     max_reasons: int = 3
     # expected_value: p * value * lever * (1 + churn_weight * churn) - p * cost; uplift: the uplift model's
@@ -112,8 +115,8 @@ class PolicyConfig:
                      "popularity_prior"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.cold_start_tier not in SCHEMA_VOCABULARY.tiers:
-            problems.append(f"cold_start_tier must be one of {list(SCHEMA_VOCABULARY.tiers)}, got {self.cold_start_tier!r}")
+        if self.cold_start_tier is not None and not str(self.cold_start_tier).strip():
+            problems.append("cold_start_tier must be a tier name (or None for the program's lowest tier), got ''")
         if problems:
             raise PolicyError("PolicyConfig: " + "; ".join(problems))
 

@@ -97,6 +97,8 @@ def recommend(
 
     # --- offer-level masks (the same for every customer in this context)
     offer_ok = (catalog.valid_from <= t) & (t <= catalog.valid_to)
+    if ctx.channel not in catalog.vocabulary.offer_channels:
+        raise PolicyError(f"context.channel must be one of {list(catalog.vocabulary.offer_channels)}, got {ctx.channel!r}")
     offer_ok &= catalog.channel_ok[:, catalog.vocabulary.offer_channels.index(ctx.channel)]
     offer_ok &= remaining_budget(catalog, hist, t) > 0
     if offer_ids is not None:
@@ -109,9 +111,15 @@ def recommend(
 
     # --- customer x offer eligibility
     codes = catalog.vocabulary.tier_code
-    default_tier = codes[config.cold_start_tier]
-    tier_code = np.fromiter((codes.get(x, default_tier) for x in batch.tier), dtype=np.int64, count=n_c)
-    eligible = catalog.tier_ok[:, tier_code].T & offer_ok[None, :]  # (n_c, n_o)
+    if codes:  # a program without (ordered) tiers has no tier rule
+        default_tier = codes.get(config.cold_start_tier or catalog.vocabulary.lowest_tier)
+        if default_tier is None:
+            raise PolicyError(f"PolicyConfig: cold_start_tier must be one of {list(catalog.vocabulary.tiers)}, "
+                              f"got {config.cold_start_tier!r}")
+        tier_code = np.fromiter((codes.get(x, default_tier) for x in batch.tier), dtype=np.int64, count=n_c)
+        eligible = catalog.tier_ok[:, tier_code].T & offer_ok[None, :]  # (n_c, n_o)
+    else:
+        eligible = np.repeat(offer_ok[None, :], n_c, axis=0)
 
     # --- customer-level rules and contact history
     status = np.full(n_c, STATUS_OK, dtype=object)

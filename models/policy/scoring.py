@@ -20,6 +20,7 @@ from models.policy.context import Context
 from models.policy.customers import CustomerBatch
 from models.policy.errors import PolicyError, ScorerMismatchError
 from models.policy.offers import OfferCatalog, prepare_offers
+from models.policy.vocabulary import SCHEMA_VOCABULARY, Vocabulary
 from models.reasons import BIAS_COLUMNS
 from models.tabular import numeric_matrix
 
@@ -253,7 +254,7 @@ def precompute_scorer(
     categories = {k: list(v) for k, v in model.categories_.items()}
     booster = model.booster_model_.booster_
     fills = {n: f for n, f in _context_fills().items() if n in names}
-    ref = Context(pd.Timestamp("2026-01-05 08:00"), "app")
+    ref = Context(pd.Timestamp("2026-01-05 08:00"), catalog.vocabulary.offer_channels[0], vocabulary=catalog.vocabulary)
     prof = profiles.reset_index(drop=True)
     n_c, n_o, n_f = len(prof), len(catalog), len(names)
     matrix = np.empty((n_c, n_o, n_f), dtype=np.float64)
@@ -281,12 +282,18 @@ def precompute_scorer(
     return scorer
 
 
-VERIFY_CONTEXTS: tuple[Context, ...] = (
-    Context(pd.Timestamp("2026-03-02 07:40"), "app"),  # Monday morning
-    Context(pd.Timestamp("2026-03-04 12:30"), "push"),  # Wednesday lunch
-    Context(pd.Timestamp("2026-03-07 15:10"), "email"),  # Saturday afternoon
-    Context(pd.Timestamp("2026-03-08 19:55"), "store"),  # Sunday evening
-)
+# Monday morning, Wednesday lunch, Saturday afternoon, Sunday evening: each on the next offer channel.
+VERIFY_TIMES = ("2026-03-02 07:40", "2026-03-04 12:30", "2026-03-07 15:10", "2026-03-08 19:55")
+
+
+def verify_contexts(vocabulary: Vocabulary = SCHEMA_VOCABULARY) -> tuple[Context, ...]:
+    """The sample contexts ``check_scorer`` compares scorers in, on the vocabulary's offer channels in turn."""
+    channels = vocabulary.offer_channels
+    return tuple(Context(pd.Timestamp(t), channels[i % len(channels)], vocabulary=vocabulary)
+                 for i, t in enumerate(VERIFY_TIMES))
+
+
+VERIFY_CONTEXTS: tuple[Context, ...] = verify_contexts()
 
 
 def check_scorer(
@@ -306,7 +313,7 @@ def check_scorer(
     n_c, n_o = len(prof), len(catalog)
     if not n_c or not n_o:
         return 0.0
-    contexts = list(contexts or VERIFY_CONTEXTS)
+    contexts = list(contexts or verify_contexts(catalog.vocabulary))
     sample = np.sort(np.random.default_rng(0).choice(n_c, size=min(customers, n_c), replace=False))
     batch = CustomerBatch(
         customer_id=prof["customer_id"].to_numpy(dtype=object)[sample], tier=np.full(len(sample), None),

@@ -41,6 +41,7 @@ def build_chunk_decider(
     setup = decision_setup(
         tables, churn_model, offer_model, policy=policy, campaign=request.campaign_spec,
         feature_names=feature_names, predict=compiled_predictor(offer_model), uplift_model=uplift_model,
+        vocabulary=policy_vocabulary(request.data, tables),
     )
     versions = {"offer": str(offer_version), "churn": str(churn_version)}
     if setup.uplift is not None:
@@ -54,6 +55,16 @@ def build_chunk_decider(
         k=request.k,
         offer_ids=request.offer_ids,
     )
+
+
+def policy_vocabulary(data_dir, tables: dict[str, pd.DataFrame]):
+    """The policy's vocabulary from the program file of the validated data (default folder: data/validated)."""
+    from models.policy import Vocabulary
+    from pipelines import config as paths
+    from pipelines.io import read_validated_program
+
+    program, _ = read_validated_program(Path(data_dir) if data_dir is not None else paths.validated_dir())
+    return Vocabulary.from_program(program, tables.get("offers"))
 
 
 def profile_feature_names(path: Path, as_of: pd.Timestamp) -> list[str]:

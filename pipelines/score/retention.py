@@ -74,9 +74,9 @@ def run_retention(request, tables: dict, churn: tuple, why: str, program_digest:
     started = time.perf_counter()
     churn_model, churn_version = churn
     customers = tables["customers"]
-    profiles = build_profiles(tables, request.as_of)
-    risk = churn_model.predict_proba(profiles)[:, 1] if len(profiles) else np.zeros(0)
     program, _ = read_validated_program(request.data) if request.data is not None else (None, None)
+    profiles = build_profiles(tables, request.as_of, program=program)  # the catalogue of the data's program
+    risk = churn_model.predict_proba(profiles)[:, 1] if len(profiles) else np.zeros(0)
     margin_rate = program.economics.gross_margin_rate if program is not None else 1.0
     rows = retention_rows(profiles, risk, customers, campaign=request.campaign, holdout_fraction=request.holdout,
                           margin_rate=margin_rate)

@@ -1,4 +1,4 @@
-"""The planted treatment effect of a continued coffee program: effect classes, their shares, the state.
+"""The planted treatment effect of a continued loyalty program: effect classes, their shares, the state.
 
 Everyone keeps visiting as the generator planted it (persona visit rate by weekday, persona baskets); the
 customers the list treats receive their offers, the holdout does not. Each (customer, offer) gets a planted

@@ -66,10 +66,18 @@ def _through_the_pipeline(tmp_path, log: pd.DataFrame):
     assert manifest["program_digest"] == digest
     assert "days_since_last_offer" not in names and "days_since_last_offer" in manifest["absent_tables"]["offer_events"]
     assert "last_nps_score" in manifest["absent_tables"]["feedback"] and "days_since_last_visit" in names
+    program = load_program(validated / "program.toml")
+    # the profiles follow the program file: its dayparts, no tier columns without listed tiers
+    assert {f"visit_share_{p.name}" for p in program.dayparts} <= names
+    assert "visit_share_before_9" not in names and ("tier_ordinal" in names) == (program.tiers.kind == "listed")
 
     train = _run("train", "--data", validated, "--max-ece", "1")
     assert train.exit_code == 0, train.output
     assert "== churn-risk version 1" in train.output
+    from pipelines.registry import load_champion
+
+    churn_model, _ = load_champion("churn-risk")
+    assert set(churn_model.feature_names_in_) <= names  # trained on the program's catalogue, as scored
     assert "offer-response model skipped: table 'offers' is absent or empty" in train.output
     offers = _run("train", "offers", "--data", validated)
     assert offers.exit_code == 2 and "Traceback" not in offers.output

@@ -33,7 +33,8 @@ def test_features_command_writes_profiles_and_manifest(tiny, as_of, tmp_path):
     assert result.exit_code == 0, result.output
     assert "3 customers x 147 features" in result.output
     written = pd.read_parquet(out)
-    assert written["habit_tags"].map(list).tolist() == [["app first"], ["new member"], ["afternoon snacker"]]
+    assert written["habit_tags"].map(list).tolist() == [
+        ["coffee regular", "app first"], ["new member"], ["web first", "drive thru first"]]
     pdt.assert_frame_equal(written.drop(columns="habit_tags"), build_profiles(tiny, as_of), check_dtype=False)
     manifest = read_manifest(out)
     assert manifest_path(out).name == "profiles.manifest.json"

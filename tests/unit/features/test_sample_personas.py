@@ -70,10 +70,11 @@ def test_habit_tags_name_the_planted_personas(sample_profiles):
     profiles, _ = sample_profiles
     tags = habit_tags(profiles)
     for tag, persona in [
-        ("morning coffee regular", "morning_commuter"),
-        ("lunch regular", "lunch_crowd"),
-        ("afternoon snacker", "afternoon_snacker"),
-        ("weekend family", "weekend_family"),
+        ("before 9 regular", "morning_commuter"),  # a daypart of the program file
+        ("11 to 14 regular", "lunch_crowd"),
+        ("14 to 17 regular", "afternoon_snacker"),
+        ("lunch regular", "lunch_crowd"),  # a category of the data
+        ("weekend visitor", "weekend_family"),
     ]:
         has = tags.map(lambda t: tag in t)
         precision = (profiles.loc[has, "persona"] == persona).mean()
