@@ -22,8 +22,6 @@ from pydantic import (
     field_validator,
 )
 
-from data_contracts.schema import OFFER_CHANNELS
-
 MAX_K = 10
 MAX_BATCH = 1000
 MAX_OFFER_IDS = 200
@@ -34,7 +32,9 @@ EARLIEST = datetime(1970, 1, 1)
 LATEST = datetime(2199, 12, 31, 23, 59, 59)
 STORE_TIMEZONE_ENV = "REWARDS_STORE_TIMEZONE"
 
-Channel = Literal[OFFER_CHANNELS]  # type: ignore[valid-type]
+# Any non-empty name: the program's offer channels are data (its program file), checked per request
+# against the serving generation's vocabulary (400 naming context.channel).
+Channel = Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_LENGTH)]
 CustomerIdItem = Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_LENGTH)]
 OfferIdItem = Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_LENGTH)]
 
@@ -92,7 +92,8 @@ class RequestContext(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     timestamp: Timestamp = Field(description=TIMESTAMP_DOC)
-    channel: Channel = Field(description=f"Touchpoint the offer is shown or sent on: one of {list(OFFER_CHANNELS)}.")
+    channel: Channel = Field(description="Touchpoint the offer is shown or sent on: one of the program's offer "
+                             "channels (its program file's `offer_channels`); another name is answered 400.")
     store_id: StrictStr | None = Field(default=None, max_length=MAX_ID_LENGTH, description="Store the customer is at, when known.")
 
     @field_validator("timestamp", mode="before")

@@ -22,6 +22,7 @@ import uuid
 import bentoml
 
 from models.policy import Context, PolicyError, UnknownOfferError
+from models.policy.errors import UnknownChannelError
 from serving.auth import ApiKeyMiddleware
 from serving.decision_log import DecisionLog
 from serving.errors import ApiError, log_client_error
@@ -254,8 +255,10 @@ class OfferService:
     def _decide(self, state: ServingState, customer_ids: list[str], k: int, context: RequestContext,
                 offer_ids: list[str] | None):
         try:
-            ctx = Context(context.timestamp, context.channel, context.store_id)
+            ctx = Context(context.timestamp, context.channel, context.store_id, vocabulary=state.catalog.vocabulary)
             return state.decide(customer_ids, ctx, k, offer_ids)
+        except UnknownChannelError as err:
+            raise ApiError(400, "invalid", str(err), "context.channel") from err
         except UnknownOfferError as err:
             raise ApiError(404, "unknown_offer", str(err), "offer_ids") from err
         except PolicyError as err:

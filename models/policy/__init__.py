@@ -39,7 +39,13 @@ from models.policy.decisions import (
     STATUS_OK,
     Decisions,
 )
-from models.policy.errors import MissingPolicyInputError, PolicyError, ScorerMismatchError, UnknownOfferError
+from models.policy.errors import (
+    MissingPolicyInputError,
+    PolicyError,
+    ScorerMismatchError,
+    UnknownChannelError,
+    UnknownOfferError,
+)
 from models.policy.holdout import DEFAULT_HOLDOUT_SALT, holdout_salt, holdout_unit, is_holdout
 from models.policy.offers import OfferCatalog, prepare_offers, remaining_budget
 from models.policy.recommend import recommend

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from features.catalogue import daypart
-from models.policy.errors import PolicyError
+from models.policy.errors import PolicyError, UnknownChannelError
 from models.policy.holdout import DEFAULT_HOLDOUT_SALT, holdout_salt, is_holdout
-from models.policy.vocabulary import SCHEMA_VOCABULARY, Vocabulary
+from models.policy.vocabulary import Vocabulary
 
 NAT_NS = np.iinfo(np.int64).max  # "never" for missing timestamps (sorts after any real time)
 DAY_NS = 86_400 * 10**9
@@ -40,7 +40,7 @@ class Context:
     timestamp: pd.Timestamp
     channel: str
     store_id: str | None = None
-    # The vocabulary the channel must belong to (default: the built-in program's).
+    # The vocabulary the channel must belong to (None: checked against the offers' vocabulary when deciding).
     vocabulary: Vocabulary | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
@@ -48,9 +48,11 @@ class Context:
         if ts.tzinfo is not None:  # the data is in store-local naive time
             ts = ts.tz_localize(None)
         object.__setattr__(self, "timestamp", ts)
-        channels = (self.vocabulary or SCHEMA_VOCABULARY).offer_channels
-        if self.channel not in channels:
-            raise PolicyError(f"context.channel must be one of {list(channels)}, got {self.channel!r}")
+        # Without a vocabulary the channel is checked where the offers' vocabulary is known (``recommend``).
+        channels = self.vocabulary.offer_channels if self.vocabulary is not None else None
+        if channels is not None and self.channel not in channels:
+            raise UnknownChannelError(f"context.channel must be one of the program's offer channels {list(channels)}, "
+                                      f"got {self.channel!r}")
 
     @property
     def hour(self) -> float:

@@ -11,6 +11,10 @@ class PolicyError(ValueError):
     """The inputs of the policy do not have the shape or values it needs."""
 
 
+class UnknownChannelError(PolicyError):
+    """A decision context names a channel outside the program's offer channels."""
+
+
 class UnknownOfferError(PolicyError):
     """Offer ids were asked for that are not in the offer catalogue."""
 

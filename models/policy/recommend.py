@@ -44,7 +44,7 @@ from models.policy.decisions import (
     STATUS_OK,
     Decisions,
 )
-from models.policy.errors import PolicyError, UnknownOfferError
+from models.policy.errors import PolicyError, UnknownChannelError, UnknownOfferError
 from models.policy.offers import OfferCatalog, prepare_offers, remaining_budget
 from models.policy.scoring import FeatureBuilder, FrameScorer, OfferModel, Scorer
 from models.policy.uplift import UpliftScorer
@@ -98,7 +98,8 @@ def recommend(
     # --- offer-level masks (the same for every customer in this context)
     offer_ok = (catalog.valid_from <= t) & (t <= catalog.valid_to)
     if ctx.channel not in catalog.vocabulary.offer_channels:
-        raise PolicyError(f"context.channel must be one of {list(catalog.vocabulary.offer_channels)}, got {ctx.channel!r}")
+        raise UnknownChannelError(f"context.channel must be one of the program's offer channels "
+                                  f"{list(catalog.vocabulary.offer_channels)}, got {ctx.channel!r}")
     offer_ok &= catalog.channel_ok[:, catalog.vocabulary.offer_channels.index(ctx.channel)]
     offer_ok &= remaining_budget(catalog, hist, t) > 0
     if offer_ids is not None:

@@ -17,7 +17,6 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from data_contracts.schema import OFFER_CHANNELS
 from models.campaign import CampaignSummary, budget_remaining_by_offer
 from pipelines.score.chunks import ChunkDecider, profile_chunks_from_file, table_chunks
 from pipelines.score.request import DEFAULT_CHUNK_SIZE, Engine, ScoreError, ScoreRequest
@@ -138,6 +137,10 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
     if tables is None:
         tables = read_driver_tables(data_dir, needs_history_tables=request.engine is Engine.local and request.profiles is None)
     names = profile_feature_names(request.profiles, request.as_of) if request.profiles is not None else None
+    channels = policy_vocabulary(data_dir, tables).offer_channels
+    if request.channel not in channels:
+        raise ScoreError(f"--channel must be one of the program's offer channels {list(channels)} (program file "
+                         f"'{data_dir / 'program.toml'}', key offer_channels), got {request.channel!r}")
     if request.objective is None:  # the default: uplift once an offer-uplift model is champion (or is given)
         from pipelines.train_uplift import OBJECTIVE_EXPECTED_VALUE, OBJECTIVE_UPLIFT, default_objective
 
@@ -300,7 +303,7 @@ def score_command(
     offers: str | None = typer.Option(None, "--offers", help="Comma-separated offer ids to choose from (default: all active)."),
     k: int = typer.Option(1, "--k", help="Offers per customer (at most one per reward category)."),
     holdout: float = typer.Option(0.05, help="Fraction of customers held out as control (no offer, flagged)."),
-    channel: str = typer.Option("email", help=f"Channel the campaign is sent on: one of {', '.join(OFFER_CHANNELS)}."),
+    channel: str = typer.Option("email", help="Channel the campaign is sent on: one of the program's offer channels (program.toml, offer_channels)."),
     send_at: str | None = typer.Option(None, "--send-at", help="Send time (context of the decision); default as_of 09:00."),
     engine: Engine = typer.Option(Engine.local, help="local: in process, in chunks; spark: on a Spark cluster."),
     spark_master: str = typer.Option("local[2]", "--spark-master", help="Spark master URL for --engine spark."),

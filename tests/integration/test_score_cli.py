@@ -209,3 +209,18 @@ def test_a_killed_run_leaves_no_process_and_the_next_run_no_temp_file(service_en
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "killed.exclusions.parquet", "killed.parquet", "killed.summary.json"
     ]
+
+
+def test_a_channel_outside_the_program_is_refused_naming_the_program_file(service_env, tmp_path):
+    args = [
+        sys.executable, "-m", "pipelines.cli", "score", "--as-of", service_env.as_of, "--campaign", "fax-blast",
+        "--channel", "fax", "--data", str(service_env.validated_dir), "--profiles", str(service_env.profiles_path),
+        "--out", str(tmp_path / "fax.parquet"),
+    ]
+    import os
+
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=600, env={**os.environ, **service_env.env()})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "--channel must be one of the program's offer channels" in proc.stderr and "'fax'" in proc.stderr
+    assert "program.toml" in proc.stderr and "offer_channels" in proc.stderr
+    assert not (tmp_path / "fax.parquet").exists()

@@ -15,6 +15,7 @@ from models.policy import (
     Context,
     PolicyConfig,
     PolicyError,
+    UnknownChannelError,
     UnknownOfferError,
     customer_book,
     index_history,
@@ -22,6 +23,8 @@ from models.policy import (
     prepare_offers,
     recommend,
 )
+
+from models.policy.vocabulary import SCHEMA_VOCABULARY  # noqa: E402
 
 T = pd.Timestamp("2026-06-29 08:30")
 NO_HOLDOUT = PolicyConfig(holdout_fraction=0.0)
@@ -256,8 +259,10 @@ def test_bad_inputs_raise_clear_errors():
     c = customers(("c1", "gold", True, {}))
     with pytest.raises(PolicyError, match=r"k must be a positive integer, got 0"):
         decide(c, offers, k=0)
-    with pytest.raises(PolicyError, match="context.channel must be one of"):
-        Context(T, "fax")
+    with pytest.raises(UnknownChannelError, match=r"context.channel must be one of the program's offer channels .*'fax'"):
+        Context(T, "fax", vocabulary=SCHEMA_VOCABULARY)
+    with pytest.raises(UnknownChannelError, match=r"context.channel must be one of the program's offer channels .*'fax'"):
+        decide(c, offers, ctx=Context(T, "fax"))  # no vocabulary on the context: the offers' is checked
     with pytest.raises(PolicyError, match=r"customers must contain columns \['tier'\]"):
         decide(c.drop(columns=["tier"]), offers)
     with pytest.raises(PolicyError, match="holdout_fraction must be in"):

@@ -263,7 +263,7 @@ def test_whole_customers_never_splits_a_customer_across_chunks(rows):
     [
         ({"holdout": 1.0}, "--holdout must be in"),
         ({"out": "list.txt"}, "must end in .parquet or .csv"),
-        ({"channel": "fax"}, "--channel must be one of"),
+        ({"channel": " "}, "--channel must not be empty"),
         ({"chunk_size": 0}, "--chunk-size must be >= 1"),
         ({"send_at": "2026-06-01"}, "must not be before --as-of"),
         ({"objective": "profit"}, r"--objective must be one of \['expected_value', 'uplift'\], got 'profit'"),
