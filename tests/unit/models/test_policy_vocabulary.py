@@ -77,9 +77,9 @@ def test_the_cold_start_tier_is_the_lowest_unless_set_and_a_wrong_one_is_named()
 
 def test_a_context_channel_outside_the_offers_vocabulary_is_named():
     vocab = Vocabulary.from_program(_program(**SHOP))
-    with pytest.raises(PolicyError, match=r"context.channel must be one of \['mail', 'email'\], got 'app'"):
+    with pytest.raises(PolicyError, match=r"context.channel must be one of the program's offer channels \['mail', 'email'\], got 'app'"):
         decide(customers(("c1", "none", True, {})), prepare_offers(offers_frame(offer("N1", "nappies")), vocab))
-    with pytest.raises(PolicyError, match=r"context.channel must be one of \['mail', 'email'\], got 'app'"):
+    with pytest.raises(PolicyError, match=r"context.channel must be one of the program's offer channels \['mail', 'email'\], got 'app'"):
         Context(T, "app", vocabulary=vocab)
 
 
