@@ -315,14 +315,18 @@ Machine load average {load_start:.1f} at the start, {load_end:.1f} at the end ({
 # --------------------------------------------------------------------------------------------------
 
 
-def run_score(folder: Path, profiles: Path, out: Path, offers: list[str] | None, workers: int,
-              kill_mb: float, kill_s: float) -> dict:
+def run_score(folder: Path, profiles: Path, out: Path, offers: list[str] | None, workers: int | None,
+              chunk: int | None, kill_mb: float, kill_s: float) -> dict:
     """One `rewards score` process: wall time, peak RSS of its process tree (sampled every 0.2 s), its summary."""
     from benchmarks.bench_score import _tree_rss
 
     args = [sys.executable, "-m", "pipelines.cli", "score", "--as-of", AS_OF, "--campaign", "bench", "--k", "3",
             "--channel", "app", "--holdout", "0.05", "--send-at", SEND_AT, "--data", str(folder), "--profiles",
-            str(profiles), "--out", str(out), "--no-progress", "--workers", str(workers)]
+            str(profiles), "--out", str(out), "--no-progress"]
+    if workers is not None:
+        args += ["--workers", str(workers)]
+    if chunk is not None:
+        args += ["--chunk-size", str(chunk)]
     if offers:
         args += ["--offers", ",".join(offers)]
     started = time.perf_counter()
@@ -368,7 +372,8 @@ def campaign_list(args, models: dict) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {}
     for label, subset in (("reference", reissued[:REFERENCE_OFFERS]), ("many", None)):
-        res = run_score(folder, profiles, out_dir / f"{label}.parquet", subset, args.workers, args.kill_mb, args.kill_s)
+        res = run_score(folder, profiles, out_dir / f"{label}.parquet", subset, args.score_workers, args.chunk_size,
+                        args.kill_mb, args.kill_s)
         print("list", label, json.dumps({k: v for k, v in res.items() if k != "summary"}),
               json.dumps(res["summary"], default=str)[:800], flush=True)
         results[label] = res
@@ -380,6 +385,9 @@ def campaign_list(args, models: dict) -> None:
                       for label, r in results.items() if r["killed"])
     load_end = os.getloadavg()[0]
 
+    settings = "".join(f" {flag} {v}" for flag, v in (("--workers", args.score_workers), ("--chunk-size", args.chunk_size))
+                       if v is not None)
+
     def row(label: str, n: int, r: dict) -> dict:
         s = r["summary"]
         return {"run": label, "active offers": f"{n:,}", "wall s": f"{r['wall_s']:.1f}" + (" (stopped)" if r["killed"] else ""),
@@ -390,7 +398,7 @@ def campaign_list(args, models: dict) -> None:
     table = [row(f"reference: `--offers` {REFERENCE_OFFERS} of them", REFERENCE_OFFERS, ref),
              row("all re-issued coupons", n_active, many)]
     text = f"""
-`rewards score --k 3 --channel app --holdout 0.05 --send-at {SEND_AT} --profiles ...`, one fresh process per run (models
+`rewards score --k 3 --channel app --holdout 0.05 --send-at {SEND_AT} --profiles ...{settings}`, one fresh process per run (models
 from MLflow included), peak RSS of the whole process tree (workers included) sampled every 0.2 s. Data: grocery,
 {args.customers:,} households x 365 days (seed 42), tables as `rewards validate` writes them (`benchmarks/grocery_data.py`,
 no GX){f', generated in {generated:.0f} s' if generated else ' (cached under data/bench/)'}; profiles by `rewards features`
@@ -422,7 +430,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000, help="households in the campaign list")
     parser.add_argument("--seconds", type=float, default=20.0, help="duration of each API run")
     parser.add_argument("--rounds", type=int, default=3, help="API rounds (each runs both servers)")
-    parser.add_argument("--workers", type=int, default=2, help="server workers (api) / scoring processes (list)")
+    parser.add_argument("--workers", type=int, default=2, help="server workers (api)")
+    parser.add_argument("--score-workers", type=int, default=None, help="list: rewards score --workers (default: its own)")
+    parser.add_argument("--chunk-size", type=int, default=None, help="list: rewards score --chunk-size (default: its own)")
     parser.add_argument("--kill-mb", type=float, default=12 * 1024,
                         help="stop a list run whose process tree passes this many MB (the machine is shared)")
     parser.add_argument("--kill-s", type=float, default=900, help="stop a list run after this many seconds")

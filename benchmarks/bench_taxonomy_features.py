@@ -163,6 +163,40 @@ def child(directory: Path, rounds: int) -> dict:
     return result
 
 
+PROFILED_CALLS = {  # where node_affinity_features spends its time: (file part, function) -> label
+    ("groupby/groupby.py", "sum"): "groupby(...).sum() on string keys",
+    ("groupby/groupby.py", "min"): "groupby(...).min() on string keys",
+    ("groupby/groupby.py", "size"): "groupby(...).size()",
+    ("groupby/generic.py", "nunique"): "groupby(...).nunique()",
+    ("pandas/core/series.py", "map"): "Series.map (product -> node, customer totals)",
+    ("features/node_affinity.py", "purchase_lines"): "purchase_lines (filters, string columns)",
+    ("pandas/core/frame.py", "sort_values"): "final sort_values",
+}
+
+
+def profile_node_affinity(directory: Path) -> dict:
+    """cProfile of one ``node_affinity_features`` call: cumulative seconds of its main pandas operations."""
+    import cProfile
+    import pstats
+
+    from features.hierarchy import product_nodes
+    from features.node_affinity import node_affinity_features
+
+    tables = _load(directory)
+    nodes = product_nodes(tables)
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.runcall(node_affinity_features, tables, AS_OF, None, nodes)
+    total = time.perf_counter() - started
+    stats = pstats.Stats(profiler).stats
+    node_fn = next(k for k in stats if k[0].endswith("features/node_affinity.py") and k[2] == "node_affinity_features")
+    callees = {k: v for k, v in stats.items() if node_fn in v[4]}  # functions called from node_affinity_features
+    out = {"total_s": round(total, 2)}
+    for (part, func), label in PROFILED_CALLS.items():
+        out[label] = round(sum(v[4][node_fn][3] for (f, _, name), v in callees.items() if part in f and name == func), 2)
+    return out
+
+
 def run_child(directory: Path, rounds: int) -> dict:
     cmd = [sys.executable, __file__, "--child", "--dir", str(directory), "--rounds", str(rounds)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -209,11 +243,22 @@ def main() -> None:
                         help="DuckDB/ours rounds, best kept (each costs ~6 min at 100k on a loaded machine)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--dir", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--profile", action="store_true",
+                        help="only profile node_affinity_features (cProfile, e.g. with --customers 20000) and print the shares")
     parser.add_argument("--write-saved", action="store_true", help="write the last saved result into docs/benchmarks.md")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(Path(args.dir), args.rounds)))
+        print(json.dumps(profile_node_affinity(Path(args.dir)) if args.profile else child(Path(args.dir), args.rounds)))
+        return
+    if args.profile:  # where the node features' time goes, under cProfile, in a fresh process
+        directory = grocery_data.by_construction(grocery_data.raw(args.customers, args.days, args.seed)[0])
+        cmd = [sys.executable, __file__, "--child", "--profile", "--dir", str(directory)]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        shares = json.loads(done.stdout.strip().splitlines()[-1])
+        total = shares.pop("total_s")
+        print(f"node_affinity_features on {args.customers:,} households under cProfile: {total:.1f} s; "
+              + ", ".join(f"{k} {v:.1f} s ({v / total:.0%})" for k, v in shares.items()))
         return
     saved = grocery_data.CACHE / f"grocery_{args.customers}_{args.days}_{args.seed}" / "taxonomy_section.md"
     if args.write_saved:  # publish the last run's section (e.g. when docs/benchmarks.md was busy)
