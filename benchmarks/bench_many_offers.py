@@ -17,8 +17,10 @@ rounds; p50/p95/p99 and errors; target p99 <= 25 ms, 0 errors with 1,000 offers.
 
 list: grocery data at N households (cached; tables as `rewards validate` writes them, see
 benchmarks/grocery_data.py), profiles by `rewards features`, then `rewards score --k 3 --channel app`
-once with the 10-offer subset (`--offers`) and once with all 1,000; wall time and peak RSS of the whole
-process tree (workers included); target <= 180 s and <= 8 GB with 1,000 offers.
+once with the 10-offer subset (`--offers`) and once with all 1,000, for each of --list-settings (the
+CLI's own chunking, then --workers 1 and 2 with --chunk-size 5000); wall time and peak RSS of the whole process
+tree (workers included); target <= 180 s and <= 8 GB with 1,000 offers; then a cProfile breakdown of
+one 2,000-household chunk.
 Writes the "many_offers_api" and "many_offers_list" sections of docs/benchmarks.md.
 """
 
@@ -197,6 +199,59 @@ def restored_note(restored: list[str], stopgap: bool) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
+API_PROFILED = {  # (file part, function) -> label: where one /recommend decision spends its time
+    ("models/offer_response.py", "offer_matrix"): "offer rows (models/offer_response.offer_matrix)",
+    ("models/tabular.py", "to_matrix"): "of which frame -> matrix (models/tabular.to_matrix)",
+    ("models/offer_response.py", "_interaction_columns"): "of which interaction columns (offer_response._interaction_columns)",
+    ("pipelines/compiled.py", "__call__"): "P(redeem), compiled trees",
+    ("models/policy/scoring.py", "explain_pairs"): "reasons (scoring.explain_pairs)",
+}
+
+
+def api_breakdown(folder: Path, profiles: Path, n: int = 100) -> tuple[float, str, str]:
+    """In process, the server's own state (serving.loading.load_state): ms per one-customer decision over ``n``
+    households, and a cProfile of ``n`` more (cumulative shares of API_PROFILED); the scorer note."""
+    import cProfile
+    import logging
+    import pstats
+
+    from models.policy import Context
+    from pipelines.config import environment
+    from serving.loading import Settings, load_state
+
+    notes: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "scorer" in record.getMessage():
+                notes.append(record.getMessage())
+
+    handler = Keep()
+    logging.getLogger().addHandler(handler)
+    try:
+        with environment(**mlflow_env(), REWARDS_VALIDATED_DIR=str(folder), REWARDS_PROFILES_PATH=str(profiles),
+                         REWARDS_DECISION_LOG=str(WORK / "serve" / "decisions-inproc.jsonl"), REWARDS_API_KEYS=API_KEY):
+            state = load_state(Settings.from_env())
+    finally:
+        logging.getLogger().removeHandler(handler)
+    ids = pd.read_parquet(profiles, columns=["customer_id"])["customer_id"].astype(str).tolist()
+    ctx = Context(pd.Timestamp(WHEN), "app", "S001")
+    state.decide(ids[:1], ctx, 3, None)  # warm-up
+    started = time.perf_counter()
+    for c in ids[:n]:
+        state.decide([c], ctx, 3, None)
+    per_ms = (time.perf_counter() - started) / n * 1000
+    profiler = cProfile.Profile()
+    t0 = time.perf_counter()
+    profiler.runcall(lambda: [state.decide([c], ctx, 3, None) for c in ids[n:2 * n]])
+    total = time.perf_counter() - t0
+    stats = pstats.Stats(profiler).stats
+    parts = {label: sum(v[3] for (f, _, name), v in stats.items() if part in f and name == func)
+             for (part, func), label in API_PROFILED.items()}
+    text = ", ".join(f"{label} {v / total:.0%}" for label, v in parts.items())
+    return per_ms, text, "; ".join(dict.fromkeys(notes))
+
+
 def api(args, models: dict) -> None:
     from benchmarks.bench_service import free_port, run_rate
     from pipelines.serve import start_server, stop_server, wait_ready
@@ -258,6 +313,8 @@ def api(args, models: dict) -> None:
         for proc, _, _ in servers.values():
             stop_server(proc)
     active = {n: active_offers(folder, WHEN) for n, folder in folders.items()}
+    inproc = {n: api_breakdown(folder, servers[n][2]) for n, folder in folders.items()}
+    print("in process", inproc, flush=True)
 
     def agg(n: int, key: str) -> float:
         return float(np.median([r[key] for r in rows if r["offers"] == n and r[key] is not None]))
@@ -292,6 +349,10 @@ Median p99: **{p99_many:.1f} ms with {active[1000]:,} offers, {p99_few:.1f} ms w
 {agg(1000, 'p50') / agg(REFERENCE_OFFERS, 'p50'):.2f}). Errors: {errors_many} with 1,000 offers,
 {sum(r['errors'] for r in few)} with {REFERENCE_OFFERS}. Target (p99 <= {TARGET_P99_MS:.0f} ms at {API_RATE:.0f} req/s, 0 errors, every
 1,000-offer run): **{'met' if ok else 'not met'}** (worst p99 {worst_many} ms).
+In process, on the server's own state (`serving.loading.load_state`), one decision takes **{inproc[1000][0]:.0f} ms with
+{active[1000]:,} offers, {inproc[REFERENCE_OFFERS][0]:.0f} ms with {active[REFERENCE_OFFERS]}** (mean of 100 households; at {API_RATE:.0f} req/s the
+{args.workers} workers have {1000 * args.workers / API_RATE:.0f} ms per decision). Scorer: {inproc[1000][2] or status[1000].get('scorer')}.
+Where a decision's time goes with 1,000 offers (cProfile, cumulative shares; parts overlap): {inproc[1000][1]}.
 Server memory (arbiter and workers): {rss[1000]:,.0f} MB with 1,000 offers, {rss[REFERENCE_OFFERS]:,.0f} MB with {REFERENCE_OFFERS}.
 Replies before the load (200 households each): {served[1000]['with_offers']} of {served[1000]['asked']} hold an offer
 ({served[1000]['offers']} offers) with 1,000 active, {served[REFERENCE_OFFERS]['with_offers']} of {served[REFERENCE_OFFERS]['asked']}
@@ -359,6 +420,38 @@ def run_score(folder: Path, profiles: Path, out: Path, offers: list[str] | None,
     return {"wall_s": wall, "peak_rss_mb": peak / 2**20, "summary": summary, "killed": None}
 
 
+def list_breakdown(n: int = 2000) -> tuple[dict, str]:
+    """Where one list chunk's time goes with 1,000 active offers: bench_score.time_breakdown (cProfile, one worker,
+    one thread) on ``n`` households resampled from the 3,000-household folder with the re-issued campaign."""
+    from benchmarks.bench_score import time_breakdown
+    from pipelines.io import read_validated
+
+    folder, _ = new_campaign(WORK / "train" / "validated", WORK / "breakdown" / "offers-1000", None)
+    profiles, _, _ = build_profiles(folder)
+    env = {"as_of": AS_OF, "profiles": profiles, "tables": read_validated(folder), "uri": mlflow_env()["MLFLOW_TRACKING_URI"]}
+    from pipelines.config import environment
+
+    with environment(**mlflow_env()):
+        parts = time_breakdown(env, n)
+    total = parts.pop("total")
+    text = (f"Where the time goes, one chunk of {n:,} households x 1,000 offers in one worker, one thread "
+            f"(`benchmarks/bench_score.time_breakdown`, cProfile, {total:.1f} s; parts overlap): "
+            + ", ".join(f"{k} {v:.1f} s ({v / total:.0%})" for k, v in parts.items()) + ".")
+    return parts, text
+
+
+def parse_settings(text: str) -> list[tuple[int | None, int | None]]:
+    """``"default,1x5000"`` -> [(None, None), (1, 5000)]: `rewards score` --workers x --chunk-size per setting."""
+    out = []
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        if item == "default":
+            out.append((None, None))
+        else:
+            workers, chunk = item.split("x")
+            out.append((int(workers), int(chunk)))
+    return out
+
+
 def campaign_list(args, models: dict) -> None:
     started = time.perf_counter()
     load_start = os.getloadavg()[0]
@@ -368,57 +461,69 @@ def campaign_list(args, models: dict) -> None:
     print(f"profiles for {args.customers:,} households in {profile_s:.0f} s; restored {restored}", flush=True)
     offers = pd.read_parquet(folder / "offers.parquet")
     reissued = sorted(offers.loc[offers["offer_id"].str.startswith("N-"), "offer_id"])
+    n_active = active_offers(folder, SEND_AT)
     out_dir = WORK / "lists"
     out_dir.mkdir(parents=True, exist_ok=True)
-    results = {}
-    for label, subset in (("reference", reissued[:REFERENCE_OFFERS]), ("many", None)):
-        res = run_score(folder, profiles, out_dir / f"{label}.parquet", subset, args.score_workers, args.chunk_size,
-                        args.kill_mb, args.kill_s)
-        print("list", label, json.dumps({k: v for k, v in res.items() if k != "summary"}),
-              json.dumps(res["summary"], default=str)[:800], flush=True)
-        results[label] = res
-    many, ref = results["many"], results["reference"]
-    n_active = active_offers(folder, SEND_AT)
-    time_ok = not many["killed"] and many["wall_s"] <= TARGET_LIST_S
-    mem_ok = not many["killed"] and many["peak_rss_mb"] <= TARGET_LIST_MB
-    stopped = "".join(f"The {label} run was **{r['killed']}**: it did not finish, its figures are lower bounds.\n"
-                      for label, r in results.items() if r["killed"])
+    runs = []  # (settings label, reference result, many result)
+    for workers, chunk in parse_settings(args.list_settings):
+        label = ("`rewards score` defaults" if workers is None else f"`--workers {workers} --chunk-size {chunk}`")
+        pair = {}
+        for kind, subset in (("reference", reissued[:REFERENCE_OFFERS]), ("many", None)):
+            res = run_score(folder, profiles, out_dir / f"{kind}.parquet", subset, workers, chunk, args.kill_mb, args.kill_s)
+            print("list", label, kind, json.dumps({k: v for k, v in res.items() if k != "summary"}),
+                  json.dumps(res["summary"], default=str)[:600], flush=True)
+            pair[kind] = res
+        runs.append((label, pair["reference"], pair["many"]))
+    breakdown = list_breakdown()[1] if args.breakdown else ""
+    print(breakdown, flush=True)
     load_end = os.getloadavg()[0]
 
-    settings = "".join(f" {flag} {v}" for flag, v in (("--workers", args.score_workers), ("--chunk-size", args.chunk_size))
-                       if v is not None)
+    def ok(r: dict) -> tuple[bool, bool]:
+        return (not r["killed"] and r["wall_s"] <= TARGET_LIST_S, not r["killed"] and r["peak_rss_mb"] <= TARGET_LIST_MB)
 
-    def row(label: str, n: int, r: dict) -> dict:
+    def row(label: str, n: int, r: dict, ref: dict) -> dict:
         s = r["summary"]
-        return {"run": label, "active offers": f"{n:,}", "wall s": f"{r['wall_s']:.1f}" + (" (stopped)" if r["killed"] else ""),
+        return {"settings": label, "active offers": f"{n:,}",
+                "wall s": f"{r['wall_s']:.1f}" + (" (stopped)" if r["killed"] else ""),
                 "x 10 offers": f"{r['wall_s'] / ref['wall_s']:.2f}", "peak RSS MB (tree)": f"{r['peak_rss_mb']:,.0f}",
                 "workers": s.get("workers", "-"), "customers with offers": f"{s.get('customers_with_offers', 0):,}",
                 "offers written": f"{s.get('offers', 0):,}"}
 
-    table = [row(f"reference: `--offers` {REFERENCE_OFFERS} of them", REFERENCE_OFFERS, ref),
-             row("all re-issued coupons", n_active, many)]
+    table = [row(label, n, r, ref) for label, ref, many in runs for n, r in ((REFERENCE_OFFERS, ref), (n_active, many))]
+    verdicts = []
+    for label, ref, many in runs:
+        time_ok, mem_ok = ok(many)
+        verdicts.append(f"{label}: time **{'met' if time_ok else 'not met'}** ({many['wall_s']:.0f} s"
+                        f"{', stopped' if many['killed'] else ''}), memory **{'met' if mem_ok else 'not met'}** "
+                        f"({many['peak_rss_mb']:,.0f} MB); 1,000 offers cost {many['wall_s'] / ref['wall_s']:.1f}x the "
+                        f"{REFERENCE_OFFERS}-offer list")
+    stopped = "".join(f"{label}, {kind}: **{r['killed']}**: it did not finish, its figures are lower bounds.\n"
+                      for label, ref, many in runs for kind, r in (("10 offers", ref), ("1,000 offers", many)) if r["killed"])
     text = f"""
-`rewards score --k 3 --channel app --holdout 0.05 --send-at {SEND_AT} --profiles ...{settings}`, one fresh process per run (models
-from MLflow included), peak RSS of the whole process tree (workers included) sampled every 0.2 s. Data: grocery,
-{args.customers:,} households x 365 days (seed 42), tables as `rewards validate` writes them (`benchmarks/grocery_data.py`,
-no GX){f', generated in {generated:.0f} s' if generated else ' (cached under data/bench/)'}; profiles by `rewards features`
-in {profile_s:.0f} s (not counted). A new campaign re-issues the 1,000 coupons (new ids) valid from {AS_OF}:
-**{n_active:,} active** at the send time; the reference scores the same households with `--offers` naming
-{REFERENCE_OFFERS} of them. Models: grocery, {TRAIN_CUSTOMERS:,} households, real `rewards validate` + `rewards train all`.
+`rewards score --k 3 --channel app --holdout 0.05 --send-at {SEND_AT} --profiles ...`, one fresh process per run (models
+from MLflow included), peak RSS of the whole process tree (workers included; psutil RSS summed, as in the batch-scoring
+section) sampled every 0.2 s, a run stopped past {args.kill_mb:,.0f} MB or {args.kill_s:.0f} s (the machine is shared). Data:
+grocery, {args.customers:,} households x 365 days (seed 42), tables as `rewards validate` writes them
+(`benchmarks/grocery_data.py`, no GX){f', generated in {generated:.0f} s' if generated else ' (cached under data/bench/)'};
+profiles by `rewards features` in {profile_s:.0f} s (not counted). A new campaign re-issues the 1,000 coupons (new ids)
+valid from {AS_OF}: **{n_active:,} active** at the send time; the reference scores the same households with `--offers`
+naming {REFERENCE_OFFERS} of them. Models: grocery, {TRAIN_CUSTOMERS:,} households, real `rewards validate` + `rewards train all`.
 
 {markdown_table(table)}
 
-Target ({args.customers:,} x {n_active:,} offers, top 3, <= {TARGET_LIST_S:.0f} s and <= {TARGET_LIST_MB / 1024:.0f} GB): time
-**{'met' if time_ok else 'not met'}** ({many['wall_s']:.0f} s), memory **{'met' if mem_ok else 'not met'}**
-({many['peak_rss_mb']:,.0f} MB); 1,000 offers cost {many['wall_s'] / ref['wall_s']:.1f}x the {REFERENCE_OFFERS}-offer list.
+Target ({args.customers:,} x {n_active:,} offers, top 3, <= {TARGET_LIST_S:.0f} s and <= {TARGET_LIST_MB / 1024:.0f} GB):
+""" + "".join(f"- {v}.\n" for v in verdicts) + f"""
 Machine load average {load_start:.1f} at the start, {load_end:.1f} at the end ({os.cpu_count()} cores{', shared with other jobs: compare the ratio' if max(load_start, load_end) > 1.5 else ''}).
+{breakdown}
 {stopped}{restored_note(restored, stopgap)}Whole run {time.perf_counter() - started:.0f} s (training {models.get('train_s', 0):.0f} s before it).
 """
     print(text)
-    print(f"VERDICT many_offers_list: {many['wall_s']:.0f} s, {many['peak_rss_mb']:,.0f} MB for {args.customers:,} x "
-          f"{n_active:,} offers (target <= {TARGET_LIST_S:.0f} s, <= {TARGET_LIST_MB / 1024:.0f} GB): time "
-          f"{'met' if time_ok else 'not met'}, memory {'met' if mem_ok else 'not met'}; reference {REFERENCE_OFFERS} offers "
-          f"{ref['wall_s']:.0f} s, ratio {many['wall_s'] / ref['wall_s']:.2f}", flush=True)
+    for label, ref, many in runs:
+        time_ok, mem_ok = ok(many)
+        print(f"VERDICT many_offers_list ({label}): {many['wall_s']:.0f} s{' (stopped)' if many['killed'] else ''}, "
+              f"{many['peak_rss_mb']:,.0f} MB for {args.customers:,} x {n_active:,} offers (target <= {TARGET_LIST_S:.0f} s, "
+              f"<= {TARGET_LIST_MB / 1024:.0f} GB): time {'met' if time_ok else 'not met'}, memory {'met' if mem_ok else 'not met'}; "
+              f"reference {REFERENCE_OFFERS} offers {ref['wall_s']:.0f} s, ratio {many['wall_s'] / ref['wall_s']:.2f}", flush=True)
     (WORK / "list_section.md").write_text(text)
     if not args.no_write:
         update_section("many_offers_list", "Campaign list with 1,000 active offers (grocery)", text)
@@ -431,13 +536,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="duration of each API run")
     parser.add_argument("--rounds", type=int, default=3, help="API rounds (each runs both servers)")
     parser.add_argument("--workers", type=int, default=2, help="server workers (api)")
-    parser.add_argument("--score-workers", type=int, default=None, help="list: rewards score --workers (default: its own)")
-    parser.add_argument("--chunk-size", type=int, default=None, help="list: rewards score --chunk-size (default: its own)")
+    parser.add_argument("--list-settings", default="default,1x5000,2x5000",
+                        help="list: `rewards score` settings to run, comma-separated: 'default' (its own) or WORKERSxCHUNK")
     parser.add_argument("--kill-mb", type=float, default=12 * 1024,
                         help="stop a list run whose process tree passes this many MB (the machine is shared)")
     parser.add_argument("--kill-s", type=float, default=900, help="stop a list run after this many seconds")
     parser.add_argument("--reuse-models", action="store_true",
                         help="score with the last run's models instead of retraining (quick reruns while the code is unchanged)")
+    parser.add_argument("--no-breakdown", dest="breakdown", action="store_false",
+                        help="list: skip the cProfile breakdown of one 2,000-household chunk")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
