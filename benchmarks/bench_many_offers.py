@@ -58,6 +58,7 @@ API_RATE, TARGET_P99_MS = 200.0, 25.0
 TARGET_LIST_S, TARGET_LIST_MB = 180.0, 8 * 1024
 API_KEY = "bench-key"
 CAMPAIGN_DAYS = 28
+TIER_STOPGAP = True  # --no-tier-stopgap turns it off (see new_campaign)
 
 
 def cli(*args: str, env: dict | None = None, log: Path | None = None) -> float:
@@ -120,7 +121,7 @@ def new_campaign(validated: Path, out: Path, n_offers: int | None) -> tuple[Path
     # every decision is "no_eligible_offer". Only while that holds, the re-issued coupons name every tier the
     # policy knows, so that the scoring work is measured at all.
     catalog = prepare_offers(again.reset_index(drop=True))
-    stopgap = not catalog.tier_ok.any()
+    stopgap = TIER_STOPGAP and not catalog.tier_ok.any()
     if stopgap:
         again = again.assign(eligible_tiers=[list(catalog.vocabulary.tiers)] * len(again))
     again_products = covered[covered["offer_id"].isin(issued["offer_id"])].assign(
@@ -565,8 +566,12 @@ def main() -> None:
                         help="score with the last run's models instead of retraining (quick reruns while the code is unchanged)")
     parser.add_argument("--no-breakdown", dest="breakdown", action="store_false",
                         help="list: skip the cProfile breakdown of one 2,000-household chunk")
+    parser.add_argument("--no-tier-stopgap", dest="tier_stopgap", action="store_false",
+                        help="never rewrite the re-issued coupons' eligible_tiers (once the policy takes its tiers from the program)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
+    global TIER_STOPGAP
+    TIER_STOPGAP = args.tier_stopgap
     WORK.mkdir(parents=True, exist_ok=True)
     if args.reuse_models and (WORK / "mlflow.db").exists():
         models = {"validated": WORK / "train" / "validated", "train_s": 0.0}
