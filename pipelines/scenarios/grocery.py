@@ -166,7 +166,7 @@ def generate(n_customers: int = 3000, days: int = 365, seed: int = 42, end_date:
     n_lines = 1 + rng.poisson(np.array(BASKET_LINES)[persona[visit_h]] - 1)
     line_visit = np.repeat(np.arange(len(visit_h)), n_lines)
     line_h = visit_h[line_visit]
-    slot = (rng.random(len(line_h))[:, None] > rep_cdf[line_h]).sum(axis=1).clip(0, REPERTOIRE - 1)
+    slot = _repertoire_slots(rng.random(len(line_h)), rep_cdf, line_h)
     product = np.where(rng.random(len(line_h)) < FROM_REPERTOIRE, repertoire[line_h, slot], rng.integers(0, n_prod, len(line_h)))
     product = np.where(is_baby_product[product] & ~has_baby[line_h], rng.integers(0, n_prod, len(line_h)), product)
     lines = pd.DataFrame({"visit": line_visit, "product": product}).drop_duplicates()
@@ -211,6 +211,18 @@ def generate(n_customers: int = 3000, days: int = 365, seed: int = 42, end_date:
     tables = {"customers": customers, "transactions": tx, "products": products, "offers": offers,
               "offer_products": offer_products, "offer_events": events}
     return ScenarioData(tables, program, {"households": households, "coupon_redemption": truth})
+
+
+def _repertoire_slots(draw: np.ndarray, rep_cdf: np.ndarray, line_h: np.ndarray, block: int = 500_000) -> np.ndarray:
+    """Each line's repertoire slot: how many of its household's cumulative weights its draw exceeds.
+
+    Computed in blocks of lines (the same figures as one comparison of every line with all
+    ``REPERTOIRE`` weights, without a lines x REPERTOIRE matrix: 8 GB at 100k households)."""
+    slot = np.empty(len(line_h), dtype=np.int64)
+    for lo in range(0, len(line_h), block):
+        hi = lo + block
+        slot[lo:hi] = (draw[lo:hi, None] > rep_cdf[line_h[lo:hi]]).sum(axis=1)
+    return slot.clip(0, REPERTOIRE - 1)
 
 
 def _coupons(rng, products: pd.DataFrame, start: pd.Timestamp, days: int, price: np.ndarray):
@@ -259,9 +271,11 @@ def _campaign_events(rng, offers, coupon_products, repertoire, has_baby, ids, ch
         hh.append(np.repeat(targeted, COUPONS_PER_HOUSEHOLD))
         cc.append(coupons[picks].ravel())
     h, c = np.concatenate(hh), np.concatenate(cc)
-    control_of = {}  # (household, campaign) -> control: one draw per household and campaign
+    # (household, campaign) -> control: one draw per event, the household's first event of the campaign decides
     keys = pd.Series(campaign[c]).str.cat(pd.Series(h).astype(str), sep="/")
-    control = keys.map(lambda key: control_of.setdefault(key, rng.random() < CONTROL_SHARE)).to_numpy(dtype=bool)
+    codes, _ = pd.factorize(keys)
+    first = np.unique(codes, return_index=True)[1]
+    control = (rng.random(len(keys)) < CONTROL_SHARE)[first][codes]
 
     # Share of each coupon's products in the household's repertoire (the planted product-level habit).
     in_repertoire = np.zeros((n, int(max(p.max() for p in coupon_products.values()) + 1)), dtype=bool)
