@@ -11,7 +11,11 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from models.bgnbd import BetaGeoModel
-from models.lgbm import LightGBMBinaryClassifier, check_binary_target, holdout_rows  # noqa: F401  (check_binary_target: old address)
+from models.lgbm import (  # noqa: F401  (check_binary_target: old address)
+    LightGBMBinaryClassifier,
+    check_binary_target,
+    holdout_rows,
+)
 from models.tabular import MissingFeaturesError, check_frame, to_matrix
 
 CALIBRATION_METHODS = ("isotonic", "sigmoid", "none")

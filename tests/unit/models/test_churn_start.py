@@ -76,7 +76,8 @@ def test_reference_scores_treat_a_customer_without_visits_as_silent_since_signup
 
 def test_bad_start_choices_fail_clearly():
     X, y = _weekly_shop(n=600)
-    with pytest.raises(ValueError, match=r"start must be one of \['auto', 'references', 'bgnbd', 'constant'\], got 'recency'"):
+    choices = r"\['auto', 'references', 'bgnbd', 'constant'\]"
+    with pytest.raises(ValueError, match=rf"start must be one of {choices}, got 'recency'"):
         ChurnModel(start="recency").fit(X, y)
     with pytest.raises(MissingFeaturesError, match=r"start='references'.*days_since_last_visit"):
         ChurnModel(start="references").fit(X.drop(columns="days_since_last_visit"), y)
