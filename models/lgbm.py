@@ -109,12 +109,21 @@ class LightGBMBinaryClassifier(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
 
-def _holdout_split(M, y, init, groups, fraction: float, seed: int, model: str):
-    """(M_fit, M_hold, y_fit, y_hold, init_fit, init_hold): stratified by y, or by whole groups when given."""
+def holdout_rows(y: np.ndarray, groups, fraction: float, seed: int, model: str) -> tuple[np.ndarray, np.ndarray]:
+    """(fit rows, held-out rows) as positions, the split ``_fit_booster`` makes: stratified by y, or made
+    of whole groups when given. A subclass that learns something before boosting (the churn model's
+    start) calls it to learn on the fit rows only."""
+    y = np.asarray(y)
     if groups is None:
-        return train_test_split(M, y, init, test_size=fraction, random_state=seed, stratify=y)
+        fit_rows, hold_rows = train_test_split(np.arange(len(y)), test_size=fraction, random_state=seed, stratify=y)
+        return fit_rows, hold_rows
     groups = np.asarray(groups)
     if groups.shape[0] != len(y):
         raise ValueError(f"{model}: groups must have one value per row of X ({len(y)}), got {groups.shape[0]}")
-    fit_rows, hold_rows = next(GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed).split(M, y, groups))
+    return next(GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed).split(y, y, groups))
+
+
+def _holdout_split(M, y, init, groups, fraction: float, seed: int, model: str):
+    """(M_fit, M_hold, y_fit, y_hold, init_fit, init_hold): stratified by y, or by whole groups when given."""
+    fit_rows, hold_rows = holdout_rows(y, groups, fraction, seed, model)
     return M.iloc[fit_rows], M.iloc[hold_rows], y[fit_rows], y[hold_rows], init[fit_rows], init[hold_rows]

@@ -170,7 +170,8 @@ def test_better_candidate_replaces_a_weak_champion(first_run, env, client):
 
     # A deliberately weak version, made champion by hand (the manual override is recorded) ...
     weak = train_all(env["validated"], env["uri"], seed=42, kinds=("churn",),
-                     params={"churn": {"n_estimators": 2, "num_leaves": 2, "early_stopping_rounds": 1}})["churn"]
+                     params={"churn": {"n_estimators": 2, "num_leaves": 2, "early_stopping_rounds": 1,
+                                       "start": "constant"}})["churn"]
     assert not weak["promoted"]
     out = CliRunner().invoke(app, ["promote", "--model", CHURN_MODEL_NAME, "--version", weak["version"],
                                    "--reason", "gate test"])
