@@ -193,7 +193,7 @@ def _basket(profiles: pd.DataFrame) -> pd.Series:
     return pd.to_numeric(profiles["avg_basket_365d"], errors="coerce").where(lambda s: s > 0)
 
 
-def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context, *, tables=None) -> pd.DataFrame:
+def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context, *, tables=None, as_of=None) -> pd.DataFrame:
     """Customer x offer x context rows: customer_id, offer_id, [as_of], then ``offer_feature_columns()``.
 
     ``profiles``: one row per customer (``features.build_profiles``), or several per customer with an
@@ -204,8 +204,8 @@ def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context, *, tab
     ``offer_matrix`` builds the same rows for a customers x offers grid as model-ready numbers.
     ``tables`` (validated tables, with ``products`` and ``offer_products`` when the program has them)
     adds ``models.offer_taxonomy.taxonomy_columns()``: the customer's history with the offer's node at
-    every level and with its own products, strictly before each row's ``as_of`` (the send timestamp
-    when the rows carry no ``as_of``).
+    every level and with its own products, strictly before each row's ``as_of`` (else ``as_of``, the
+    cut of the profiles being scored; else the send timestamp).
     """
     _check_inputs(profiles, offers)
     rows = _context_frame(context, profiles, offers)
@@ -247,7 +247,12 @@ def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context, *, tab
     if tables is not None:
         from models.offer_taxonomy import offer_taxonomy_features
 
-        cut = out["as_of"] if "as_of" in out.columns else pd.to_datetime(merged["timestamp"]).to_numpy()
+        if "as_of" in out.columns:
+            cut = out["as_of"]
+        elif as_of is not None:
+            cut = pd.Timestamp(as_of)
+        else:
+            cut = pd.to_datetime(merged["timestamp"]).to_numpy()
         keyed = pd.DataFrame({"customer_id": out["customer_id"], "offer_id": out["offer_id"], "as_of": cut})
         taxonomy = offer_taxonomy_features({**tables, "offers": offers}, keyed)  # the offers being scored
         out = pd.concat([out, taxonomy.set_axis(out.index)], axis=1)
@@ -263,7 +268,7 @@ def _as_slice(positions: list[int]):
 
 def offer_matrix(
     profiles: pd.DataFrame, offers: pd.DataFrame, context: Mapping, names: Sequence[str],
-    categories: Mapping[str, Sequence[str]],
+    categories: Mapping[str, Sequence[str]], taxonomy=None,
 ) -> np.ndarray:
     """The offer rows of every profile x offer pair in one context, as the model's numbers.
 
@@ -272,6 +277,8 @@ def offer_matrix(
     reshaped by customer then offer, but built by broadcasting: customer columns are converted once
     per customer, offer and context columns once per offer, and only the interaction columns are
     computed per pair. This is what batch scoring runs for millions of customers.
+    ``taxonomy`` (a ``models.offer_taxonomy.TaxonomyLookup`` of these customers and offers) gives the
+    taxonomy columns; they equal ``offer_features(..., tables=, as_of=lookup.as_of)``'s.
     """
     _check_inputs(profiles, offers)
     require_columns(context, CONTEXT_KEYS, "offer_matrix: context", what="keys", error=MissingContextError)
@@ -310,10 +317,15 @@ def offer_matrix(
     interactions = _interaction_columns(lookup, cat, otype, value.to_numpy()[None, :], min_spend.to_numpy()[None, :],
                                         basket, overall_rate)
 
-    groups = {"customer": [], "offer": [], "context": [], "pair": []}
+    from models.offer_taxonomy import taxonomy_columns
+
+    taxonomy_names = set(taxonomy_columns())
+    groups = {"customer": [], "offer": [], "context": [], "pair": [], "taxonomy": []}
     for j, name in enumerate(names):
         if name in interactions:
             groups["pair"].append(j)
+        elif name in taxonomy_names:
+            groups["taxonomy"].append(j)
         elif name in offer_part.columns:
             groups["offer"].append(j)
         elif name in context_part.columns:
@@ -333,6 +345,15 @@ def offer_matrix(
         # Stacked first: one block copy instead of a strided pass over the whole grid per column.
         pair = np.stack(np.broadcast_arrays(*[interactions[names[j]] for j in groups["pair"]]), axis=-1)
         M[:, :, _as_slice(groups["pair"])] = pair.reshape(n_c, n_o, len(groups["pair"]))
+    if groups["taxonomy"]:
+        if taxonomy is None:
+            raise MissingFeaturesError(
+                "offer_matrix (the offer model uses the taxonomy columns: give it a TaxonomyLookup of these "
+                "customers and offers, built from the transactions and products)",
+                [names[j] for j in groups["taxonomy"]], list(profiles.columns) + offer_feature_columns())
+        wanted = [names[j] for j in groups["taxonomy"]]
+        block = taxonomy.grid(profiles["customer_id"].to_numpy(), offers["offer_id"].to_numpy(), wanted)
+        M[:, :, _as_slice(groups["taxonomy"])] = np.stack([block[n] for n in wanted], axis=-1)
     return M
 
 

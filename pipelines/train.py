@@ -154,6 +154,7 @@ def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, 
     from models.baselines import PopularityBaseline
     from models.evaluation import PRIMARY_METRIC, offer_metrics, offer_time_split, run_baselines
     from models.offer_response import OfferResponseModel
+    from models.offer_taxonomy import has_hierarchy
     from models.training_sets import offer_response_training_set
     from pipelines.config import OFFER_MODEL_NAME
 
@@ -162,8 +163,11 @@ def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, 
         raise OfferDataError(f"cannot train the offer-response model: {gap}")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    # The taxonomy columns (the offer's node at every level, its own products) whenever the program has a
+    # category or a hierarchy: without a products table the transactions' category is the one level.
+    taxonomy = has_hierarchy(tables)
     X, y, meta = offer_response_training_set(tables, response_days=response_days,
-                                             snapshot_every_days=snapshot_every_days)
+                                             snapshot_every_days=snapshot_every_days, taxonomy=taxonomy)
     timings["training_set_s"] = time.perf_counter() - t0
     if y.nunique() < 2:
         raise OfferDataError(
@@ -199,6 +203,7 @@ def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, 
         params={
             "seed": seed, "response_days": response_days, "valid_days": valid_days,
             "snapshot_every_days": snapshot_every_days, "profile_builds": meta.attrs["profile_builds"],
+            "taxonomy_columns": taxonomy,
             "validation_from": str(meta.loc[valid, "sent_at"].min().date()),
             "rows_train": int(train.sum()), "rows_valid": int(valid.sum()),
             "rows_candidates": meta.attrs["candidates"],

@@ -162,10 +162,12 @@ def check_model_features(manifest: dict, churn_model, offer_model) -> None:
     """The features the models consume must all be in the snapshot's manifest."""
     from features.manifest import manifest_feature_names
     from models.offer_response import offer_feature_columns, profile_columns_used
+    from models.offer_taxonomy import taxonomy_columns
 
     have = set(manifest_feature_names(manifest))
     problems = []
-    buildable = set(offer_feature_columns())
+    # the taxonomy columns are computed from the validated tables at load (models.offer_taxonomy)
+    buildable = set(offer_feature_columns()) | set(taxonomy_columns())
     stale = [f for f in getattr(offer_model, "feature_names_in_", []) if f not in buildable]
     if stale:
         problems.append(
@@ -263,7 +265,7 @@ def load_state(settings: Settings | None = None, previous: ServingState | None =
         setup = decision_setup(
             tables, churn_model, offer_model, policy=policy, campaign=settings.campaign, profiles=profiles,
             feature_names=manifest_feature_names(manifest), predict=predict, precompute_max_mb=settings.max_scorer_mb,
-            uplift_model=uplift_model,
+            uplift_model=uplift_model, as_of=manifest.get("as_of"),
         )
     except Exception as err:  # noqa: BLE001 - any failure here means "cannot serve this snapshot"
         raise _fail("cannot set up decisions over the profiles, offers and history", err) from err
