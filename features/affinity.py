@@ -1,4 +1,6 @@
-"""Category affinity: what a customer buys, what goes together in their basket, how varied it is."""
+"""Category affinity: how concentrated and varied a customer's spend is over categories (per-category
+spend is long: ``features.node_affinity``), and the coffee vocabulary's visit shares and attach rates
+that habit tags read."""
 
 from __future__ import annotations
 
@@ -28,8 +30,12 @@ def affinity_features(h: History) -> pd.DataFrame:
     spend = per_customer_sums(h, cust, cat, len(CATEGORIES), amount)
     total = spend.sum(axis=1)
     out: dict[str, np.ndarray] = {}
-    for i, c in enumerate(CATEGORIES):
-        out[f"spend_share_{c}"] = safe_ratio(spend[:, i], total)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = spend / total[:, None]
+    out["top_category_spend_share_365d"] = safe_ratio(spend.max(axis=1) if spend.shape[1] else total * 0, total)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(share > 0, -share * np.log(np.where(share > 0, share, 1.0)), 0.0)
+    out["category_spend_entropy_365d"] = np.where(total > 0, terms.sum(axis=1) + 0.0, np.nan)
 
     v = h.visits
     recent = v["ts_ns"] >= start

@@ -139,11 +139,15 @@ def _habits() -> list[Feature]:
 def _affinity() -> list[Feature]:
     fam = "affinity"
     out = []
-    for cat in CATEGORIES:
-        out.append(
-            _f(f"spend_share_{cat}", f"Share of purchase spend (refunds excluded) on '{cat}'.", W365, fam)
-        )
-    for cat in CATEGORIES:
+    # Spend by category is kept long (features.node_affinity, every level of the program's hierarchy);
+    # the profile keeps only summaries whose width does not depend on the taxonomy.
+    out += [
+        _f("top_category_spend_share_365d", "Share of purchase spend (refunds excluded) on the customer's top "
+           "category.", W365, fam),
+        _f("category_spend_entropy_365d", "Entropy (nats) of purchase spend over categories: 0 when one category "
+           "takes it all.", W365, fam),
+    ]
+    for cat in CATEGORIES:  # visit shares and attach rates of the coffee vocabulary: read by habit tags only
         out.append(_f(f"visit_share_{cat}", f"Share of visits whose basket holds '{cat}'.", W365, fam))
     for target, given in ATTACH_PAIRS:
         out.append(
@@ -233,8 +237,7 @@ def _offer_history() -> list[Feature]:
     out = _offer_block("offers", "", fam)
     for t in OFFER_TYPES:
         out += _offer_block(f"offers_{t}", f" of type '{t}'", fam)
-    for cat in CATEGORIES:
-        out += _offer_block(f"offers_cat_{cat}", f" with reward category '{cat}'", fam)
+    # per reward category: long (features.catalogue.NODE_OFFER_FEATURES, joined at the offer's node)
     out += [
         _f("days_since_last_offer", "Days from the most recent sent offer to as_of.", ALL, fam),
         _f("days_since_last_redemption", "Days from the most recent redemption to as_of.", ALL, fam),
@@ -291,12 +294,29 @@ OFFER_PRODUCT_FEATURES: tuple[Feature, ...] = (
     _f("offer_products_bought_share", "Share of the offer's products the customer ever bought; NaN when the "
        "offer covers no product.", ALL, "offer_products", missing="0"),
 )
-LONG_FAMILIES: dict[str, tuple[Feature, ...]] = {"node_affinity": NODE_FEATURES, "offer_products": OFFER_PRODUCT_FEATURES}
+# Per (customer, reward node): the offers sent on the offer's own reward category (its node), kept long
+# instead of one profile block per category; the offer model reads them at the offer's node.
+NODE_OFFER_FEATURES: tuple[Feature, ...] = (
+    _count("cust_sent_reward_category", "Offers sent (not control) on the offer's reward category before as_of.",
+           ALL, "node_offer_history"),
+    _count("cust_redeemed_reward_category", "Of those, redeemed before as_of.", ALL, "node_offer_history"),
+    _f("cust_redeem_rate_reward_category", "Redeemed / sent on the offer's reward category; NaN when none sent.",
+       ALL, "node_offer_history"),
+    _f("cust_redeem_rate_reward_category_shrunk", "(redeemed + 3 x the customer's overall redeem rate) / (sent + 3): "
+       "stable with few sends; NaN when the customer was never sent an offer.", ALL, "node_offer_history"),
+)
+LONG_FAMILIES: dict[str, tuple[Feature, ...]] = {"node_affinity": NODE_FEATURES, "offer_products": OFFER_PRODUCT_FEATURES,
+                                                 "node_offer_history": NODE_OFFER_FEATURES}
 
 
 def node_feature_names() -> list[str]:
     """The columns of ``features.node_affinity.node_affinity_features`` after customer_id, level, node."""
     return [f.name for f in NODE_FEATURES]
+
+
+def node_offer_feature_names() -> list[str]:
+    """The offer-history columns per (customer, reward node) the offer model joins at the offer's node."""
+    return [f.name for f in NODE_OFFER_FEATURES]
 
 
 def offer_product_feature_names() -> list[str]:
@@ -344,7 +364,8 @@ def long_families_markdown() -> list[str]:
         "",
     ]
     funcs = {"node_affinity": "features.node_affinity.node_affinity_features",
-             "offer_products": "features.offer_products.offer_product_features"}
+             "offer_products": "features.offer_products.offer_product_features",
+             "node_offer_history": "models.offer_taxonomy.TaxonomyLookup (from offer_events and the offers' reward_category)"}
     for family, feats in LONG_FAMILIES.items():
         lines += [f"### {family} ({len(feats)} features)", "", f"Computed by `{funcs[family]}`.", "",
                   "| feature | dtype | window | missing | description |", "|---|---|---|---|---|"]

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from data_contracts.errors import MissingColumnsError
-from data_contracts.schema import OFFER_TYPES, OFFERS
-from features.catalogue import ATTACH_PAIRS, daypart_names, feature_names
+from data_contracts.schema import CATEGORIES, OFFER_TYPES, OFFERS
+from features.catalogue import daypart_names, feature_names
 from models.columns import MissingInputError, require_columns
 from models.lgbm import LightGBMBinaryClassifier
 from models.tabular import MissingFeaturesError, numeric_matrix, to_matrix
@@ -42,14 +42,9 @@ CONTEXT_COLUMNS: tuple[str, ...] = ("send_channel", "send_daypart", "send_weekda
 # How this customer relates to this offer: the columns that let the model generalise to new offers.
 # They depend on (customer, offer) only; CONTEXT_COLUMNS are the only ones that change with the
 # sending moment and channel (the policy's precomputed scorer relies on this).
+# The customer's history with the offer's category (its node at every level, its products, the offers sent
+# on it) is in the taxonomy columns (``models.offer_taxonomy``), computed from long data.
 INTERACTION_COLUMNS: tuple[str, ...] = (
-    "cust_share_of_reward_category",
-    "cust_visit_share_reward_category",
-    "cust_attach_rate_reward_category",
-    "cust_redeem_rate_reward_category",
-    "cust_sent_reward_category",
-    "cust_redeemed_reward_category",
-    "cust_redeem_rate_reward_category_shrunk",
     "cust_redeem_rate_offer_type",
     "cust_sent_offer_type",
     "cust_redeem_rate_offer_type_shrunk",
@@ -59,10 +54,12 @@ INTERACTION_COLUMNS: tuple[str, ...] = (
 
 
 def _is_per_offer_group_feature(name: str) -> bool:
-    # The per-category / per-type offer-history blocks enter through the interaction columns.
-    return name.startswith("offers_") and (name.startswith("offers_cat_") or any(
-        name.startswith(f"offers_{t}_") for t in OFFER_TYPES
-    ))
+    # The per-type offer-history blocks enter through the interaction columns; the per-category profile
+    # columns (one per category of the coffee vocabulary, kept for habit tags) are never the offer model's:
+    # it reads the offer's node from long data whatever the taxonomy.
+    if name.startswith("offers_") and any(name.startswith(f"offers_{t}_") for t in OFFER_TYPES):
+        return True
+    return name.startswith("attach_") or name in {f"visit_share_{c}" for c in CATEGORIES}
 
 
 def profile_columns_used() -> list[str]:
@@ -127,9 +124,13 @@ NEEDED_OFFER_COLUMNS: tuple[str, ...] = ("offer_id", "offer_type", "reward_categ
                                           "cost_per_redemption")
 
 
+# The profile columns the interaction columns cannot do without (the rest may be absent: features of
+# tables a program does not have are left out of its profiles, and of the models trained on them).
+NEEDED_PROFILE_COLUMNS: tuple[str, ...] = ("customer_id", "avg_basket_365d", "offers_redeem_rate")
+
+
 def _check_inputs(profiles: pd.DataFrame, offers: pd.DataFrame) -> None:
-    # All catalogue features: the per-category/type blocks feed the interaction columns.
-    need_profile = ["customer_id"] + feature_names()
+    need_profile = list(NEEDED_PROFILE_COLUMNS)
     missing = [c for c in need_profile if c not in profiles.columns]
     if missing:
         raise MissingColumnsError("profiles", missing, list(profiles.columns))
@@ -167,19 +168,9 @@ def _interaction_columns(lookup, cat: pd.Series, otype: pd.Series, value, min_sp
     each pair (NaN where the column does not exist); the arithmetic broadcasts, so the same code
     serves one row per pair (``offer_features``) and a customers x offers grid (``offer_matrix``).
     """
-    attach_col = {t: f"attach_{t}_given_{g}" for t, g in reversed(ATTACH_PAIRS)}  # first pair wins
-    sent_cat = lookup("offers_cat_" + cat + "_sent")
-    redeemed_cat = lookup("offers_cat_" + cat + "_redeemed")
     sent_type = lookup("offers_" + otype + "_sent")
     redeemed_type = lookup("offers_" + otype + "_redeemed")
     return {
-        "cust_share_of_reward_category": lookup("spend_share_" + cat),
-        "cust_visit_share_reward_category": lookup("visit_share_" + cat),
-        "cust_attach_rate_reward_category": lookup(cat.map(attach_col)),
-        "cust_redeem_rate_reward_category": lookup("offers_cat_" + cat + "_redeem_rate"),
-        "cust_sent_reward_category": sent_cat,
-        "cust_redeemed_reward_category": redeemed_cat,
-        "cust_redeem_rate_reward_category_shrunk": _shrunk_rate(redeemed_cat, sent_cat, overall_rate),
         "cust_redeem_rate_offer_type": lookup("offers_" + otype + "_redeem_rate"),
         "cust_sent_offer_type": sent_type,
         "cust_redeem_rate_offer_type_shrunk": _shrunk_rate(redeemed_type, sent_type, overall_rate),
@@ -234,7 +225,8 @@ def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context, *, tab
     out = pd.DataFrame({"customer_id": merged["customer_id"].astype("str"), "offer_id": merged["offer_id"].astype("str")})
     if keys == ["customer_id", "as_of"]:
         out["as_of"] = merged["as_of"]
-    out = pd.concat([out, merged[profile_columns_used()].reset_index(drop=True)], axis=1)
+    out = pd.concat([out, merged[[c for c in profile_columns_used() if c in merged.columns]].reset_index(drop=True)],
+                    axis=1)
     extra = {
         **_offer_columns(otype, cat, value, min_spend, merged["cost_per_redemption"].astype(float)),
         **_context_columns(pd.to_datetime(merged["timestamp"]), merged["channel"]),
@@ -254,7 +246,7 @@ def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context, *, tab
         else:
             cut = pd.to_datetime(merged["timestamp"]).to_numpy()
         keyed = pd.DataFrame({"customer_id": out["customer_id"], "offer_id": out["offer_id"], "as_of": cut})
-        taxonomy = offer_taxonomy_features({**tables, "offers": offers}, keyed)  # the offers being scored
+        taxonomy = offer_taxonomy_features(tables, keyed, offers)  # the offers being scored
         out = pd.concat([out, taxonomy.set_axis(out.index)], axis=1)
     return out
 
@@ -306,10 +298,12 @@ def offer_matrix(
         return numeric_cache[name]
 
     def lookup(column_names: pd.Series) -> np.ndarray:
+        # one assignment per distinct column (offer types are few), not one per offer
         out = np.full((n_c, n_o), np.nan)
-        for j, name in enumerate(column_names.tolist()):
+        codes, distinct = pd.factorize(column_names)
+        for k, name in enumerate(distinct.tolist()):
             if isinstance(name, str) and name in profiles.columns:
-                out[:, j] = column(name)
+                out[:, codes == k] = column(name)[:, None]
         return out
 
     basket = _basket(profiles).to_numpy(dtype=float)[:, None]

@@ -23,14 +23,15 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from features.catalogue import node_feature_names, offer_product_feature_names
+from features.catalogue import node_feature_names, node_offer_feature_names, offer_product_feature_names
 from features.hierarchy import offer_nodes, offer_products, product_nodes
-from features.node_affinity import node_affinity_features, purchase_lines
+from features.node_affinity import PurchaseLog, node_affinity_features
 from features.offer_products import RECENT_DAYS
 
 DEPTHS = 3  # levels joined, from the finest up; a deeper program's coarsest levels are not joined
 # What the lookups read of the validated tables (the rest of a folder is not needed for these columns).
-SOURCE_TABLES: tuple[str, ...] = ("customers", "transactions", "offers", "products", "offer_products")
+SOURCE_TABLES: tuple[str, ...] = ("customers", "transactions", "offers", "products", "offer_products", "offer_events")
+SHRINK_STRENGTH = 3.0  # sends' worth of the customer's overall rate in the shrunk category rate
 _RECENCY = "days_since_last_purchase"
 _PRODUCT_RECENCY = "days_since_offer_product_purchase"
 
@@ -38,7 +39,7 @@ _PRODUCT_RECENCY = "days_since_offer_product_purchase"
 def taxonomy_columns() -> list[str]:
     """The model-facing taxonomy columns, in order."""
     node = [f"node_d{d}_{name}" for d in range(DEPTHS) for name in node_feature_names()]
-    return node + offer_product_feature_names()
+    return node + offer_product_feature_names() + node_offer_feature_names()
 
 
 def uses_taxonomy(model_or_names) -> bool:
@@ -164,15 +165,18 @@ class TaxonomyLookup:
     """
 
     def __init__(self, tables: dict[str, pd.DataFrame], as_of, customer_ids, offers: pd.DataFrame,
-                 structure: OfferStructure | None = None):
+                 structure: OfferStructure | None = None, log: PurchaseLog | None = None):
+        every_offer = tables.get("offers", offers)  # what past events name (the scored offers may be fewer)
         tables = {**source_tables(tables), "offers": offers}
         self.as_of = pd.Timestamp(as_of)
         self.customers = pd.Index(pd.unique(np.asarray(customer_ids).astype(str)))
         self.offers = pd.Index(pd.unique(offers["offer_id"].astype(str).to_numpy()))
         n_c, n_o = len(self.customers), len(self.offers)
         structure = structure if structure is not None else offer_structure(tables)
-        nodes, levels, nodes_of_offer = structure.nodes, structure.levels, structure.nodes_of_offer
-        affinity = node_affinity_features(tables, self.as_of, self.customers, nodes)
+        nodes, levels = structure.nodes, structure.levels
+        nodes_of_offer = structure.nodes_of_offer[structure.nodes_of_offer["offer_id"].isin(self.offers)]
+        lines = (log if log is not None else PurchaseLog(tables)).lines(self.as_of, self.customers)
+        affinity = node_affinity_features(tables, self.as_of, self.customers, nodes, lines)
         self.has_visits = self.customers.isin(pd.unique(affinity["customer_id"].to_numpy()))
         sum_names = [n for n in node_feature_names() if n != _RECENCY]
         self.depths: list[_Items | None] = []
@@ -190,7 +194,6 @@ class TaxonomyLookup:
                 {n: _csr(aff[n], rows, cols, (n_c, len(index))) for n in sum_names},
                 _csr(aff[_RECENCY], rows, cols, (n_c, len(index))),
                 index.get_indexer(on["node"]), self.offers.get_indexer(on["offer_id"]), len(index)))
-        lines = purchase_lines(tables, self.as_of, self.customers)
         per_product = lines.assign(recent=lines["age_days"] <= RECENT_DAYS).groupby(
             ["customer_id", "product_id"], sort=False).agg(
             purchases=("age_days", "size"), recent=("recent", "sum"), youngest=("age_days", "min")).reset_index()
@@ -206,6 +209,39 @@ class TaxonomyLookup:
             _csr(per_product["youngest"], rows, cols, shape),
             index.get_indexer(covered["product_id"]), self.offers.get_indexer(covered["offer_id"]), len(index))
         self.n_covered = np.bincount(self.offers.get_indexer(covered["offer_id"]), minlength=n_o).astype(float)
+        self._offer_history(tables.get("offer_events"), every_offer, offers)
+
+    def _offer_history(self, events, every_offer: pd.DataFrame, offers: pd.DataFrame) -> None:
+        """Sends and redemptions per (customer, reward category) strictly before as_of (control hold-outs
+        were never sent; a redemption counts once it happened), and each customer's overall rate."""
+        cat_of = pd.Series(pd.concat([every_offer["reward_category"], offers["reward_category"]]).astype(str).to_numpy(),
+                           index=pd.concat([every_offer["offer_id"], offers["offer_id"]]).astype(str).to_numpy())
+        cat_of = cat_of[~cat_of.index.duplicated()]
+        scored = offers.drop_duplicates("offer_id").set_index(offers.drop_duplicates("offer_id")["offer_id"].astype(str))
+        scored_cat = scored["reward_category"].astype(str).reindex(self.offers).to_numpy(dtype=object)
+        n_c = len(self.customers)
+        if events is None or not len(events):
+            cust, cat, redeemed = np.zeros(0, np.int64), np.zeros(0, dtype=object), np.zeros(0, bool)
+        else:
+            at = self.as_of.to_datetime64()
+            keep = (events["sent_at"].to_numpy(dtype="datetime64[ns]") < at) & ~events["is_control"].to_numpy(dtype=bool)
+            ev = events[keep]
+            cust = self.customers.get_indexer(ev["customer_id"].astype(str))
+            cat = ev["offer_id"].astype(str).map(cat_of).to_numpy(dtype=object)
+            red = ev["redeemed_at"].to_numpy(dtype="datetime64[ns]")
+            redeemed = ~np.isnat(red) & (red < at)
+            mine = cust >= 0
+            cust, cat, redeemed = cust[mine], cat[mine], redeemed[mine]
+        sent_all = np.bincount(cust, minlength=n_c).astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.overall_rate = np.where(sent_all > 0, np.bincount(cust[redeemed], minlength=n_c) / sent_all, np.nan)
+        known = pd.notna(cat)
+        index = pd.Index(pd.unique(np.concatenate([scored_cat, cat[known]])))
+        cols = index.get_indexer(cat[known])
+        shape = (n_c, len(index))
+        self.sent = _csr(np.ones(int(known.sum())), cust[known], cols, shape)
+        self.redeemed = _csr(redeemed[known].astype(float), cust[known], cols, shape)
+        self.offer_category = index.get_indexer(scored_cat)
 
     def _items(self, sums, recency, item_of, offer_of, n_items) -> _Items:
         n_o = len(self.offers)
@@ -244,7 +280,15 @@ class TaxonomyLookup:
             return out
 
         visits = (self.has_visits[rows] & known)[:, None]
-        return self._columns(names, sums, smallest, visits, offer, (len(cust), len(offer)))
+
+        def history() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            cat = self.offer_category[offer]
+            sent = self.sent[rows].toarray()[:, cat]
+            redeemed = self.redeemed[rows].toarray()[:, cat]
+            sent[~known], redeemed[~known] = 0.0, 0.0
+            return sent, redeemed, np.where(known, self.overall_rate[rows], np.nan)[:, None]
+
+        return self._columns(names, sums, smallest, visits, offer, (len(cust), len(offer)), history)
 
     def pairs(self, customer_ids, offer_ids, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """``names`` (default all) for the pairs (customer_ids[k], offer_ids[k]), as 1-d arrays."""
@@ -260,9 +304,16 @@ class TaxonomyLookup:
             return np.where(known, _pair_min(items.recency, items.incidence_t, rows, offer), np.nan)
 
         visits = self.has_visits[rows] & known
-        return self._columns(names, sums, smallest, visits, offer, (len(cust),))
 
-    def _columns(self, names, sums, smallest, visits, offer, shape) -> dict[str, np.ndarray]:
+        def history() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            cat = self.offer_category[offer]
+            sent = np.where(known, np.asarray(self.sent[rows, cat]).ravel(), 0.0)
+            redeemed = np.where(known, np.asarray(self.redeemed[rows, cat]).ravel(), 0.0)
+            return sent, redeemed, np.where(known, self.overall_rate[rows], np.nan)
+
+        return self._columns(names, sums, smallest, visits, offer, (len(cust),), history)
+
+    def _columns(self, names, sums, smallest, visits, offer, shape, history) -> dict[str, np.ndarray]:
         """The rules, once for both shapes: shares capped at 1 and NaN without visits; NaN for an offer
         without a node at the level; counts summed, recency the smallest."""
         names = list(taxonomy_columns() if names is None else names)
@@ -299,6 +350,15 @@ class TaxonomyLookup:
             for col in product_cols:
                 if col in wanted:
                     out[col] = computed[col]()
+        if wanted & set(node_offer_feature_names()):
+            sent, redeemed, prior = history()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out.update({
+                    "cust_sent_reward_category": sent,
+                    "cust_redeemed_reward_category": redeemed,
+                    "cust_redeem_rate_reward_category": np.where(sent > 0, redeemed / sent, np.nan),
+                    "cust_redeem_rate_reward_category_shrunk": (redeemed + SHRINK_STRENGTH * prior) / (sent + SHRINK_STRENGTH),
+                })
         return {n: np.broadcast_to(out[n], shape) for n in names}
 
 
@@ -307,8 +367,10 @@ def _share(bought: np.ndarray, size: np.ndarray) -> np.ndarray:
         return np.where(size > 0, bought / size, np.nan)
 
 
-def offer_taxonomy_features(tables: dict[str, pd.DataFrame], rows: pd.DataFrame) -> pd.DataFrame:
-    """``taxonomy_columns()`` for each row of ``rows`` (customer_id, offer_id, as_of), same index order.
+def offer_taxonomy_features(tables: dict[str, pd.DataFrame], rows: pd.DataFrame,
+                            offers: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``taxonomy_columns()`` for each row of ``rows`` (customer_id, offer_id, as_of), same index order;
+    ``offers``: the offers the rows name (default ``tables["offers"]``, which past events are read against).
 
     Each row sees only history strictly before its own ``as_of`` (one ``TaxonomyLookup`` per as_of).
     """
@@ -316,9 +378,10 @@ def offer_taxonomy_features(tables: dict[str, pd.DataFrame], rows: pd.DataFrame)
     rows = rows.assign(customer_id=rows["customer_id"].astype("str"), offer_id=rows["offer_id"].astype("str"))
     names = taxonomy_columns()
     out = np.full((len(rows), len(names)), np.nan)
-    structure = offer_structure(tables)
+    offers = tables["offers"] if offers is None else offers
+    structure, log = offer_structure({**tables, "offers": offers}), PurchaseLog(tables)
     for as_of, group in rows.groupby("as_of", sort=True):
-        lookup = TaxonomyLookup(tables, as_of, group["customer_id"].unique(), tables["offers"], structure)
+        lookup = TaxonomyLookup(tables, as_of, group["customer_id"].unique(), offers, structure, log)
         block = lookup.pairs(group["customer_id"].to_numpy(), group["offer_id"].to_numpy(), names)
         out[group.index.to_numpy()] = np.column_stack([block[n] for n in names])
     return pd.DataFrame(out, columns=names, index=rows.index, dtype="float64")

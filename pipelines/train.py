@@ -168,6 +168,9 @@ def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, 
     taxonomy = has_hierarchy(tables)
     X, y, meta = offer_response_training_set(tables, response_days=response_days,
                                              snapshot_every_days=snapshot_every_days, taxonomy=taxonomy)
+    from features.manifest import absent_features, drop_absent
+
+    X = drop_absent(X, absent_features(tables))  # features of tables without rows are not learned from
     timings["training_set_s"] = time.perf_counter() - t0
     if y.nunique() < 2:
         raise OfferDataError(

@@ -176,7 +176,9 @@ def check_model_features(manifest: dict, churn_model, offer_model) -> None:
     churn_missing = [f for f in getattr(churn_model, "feature_names_in_", []) if f not in have]
     if churn_missing:
         problems.append(f"churn model expects features missing from the profiles: {churn_missing[:10]}")
-    offer_missing = [f for f in profile_columns_used() if f not in have]
+    used = set(profile_columns_used())
+    offer_missing = [f for f in getattr(offer_model, "feature_names_in_", profile_columns_used())
+                     if f in used and f not in have]
     if offer_missing:
         problems.append(f"offer model expects profile features missing from the profiles: {offer_missing[:10]}")
     if problems:

@@ -152,3 +152,12 @@ def test_the_lookup_grid_equals_the_pairs_on_the_toy_taxonomy():
         np.testing.assert_allclose(ref[name], np.delete(pairs[name], np.arange(4, 8)), equal_nan=True, err_msg=name)
     assert grid["node_d1_visits_180d"][2, 3] == 3 and np.isnan(grid["node_d1_spend_share_365d"][1, 0])
     assert grid["offer_product_purchases"][1].tolist() == [0, 0, 0, 0]
+
+
+def test_a_lookup_of_some_offers_ignores_the_product_rows_of_the_others():
+    from models.offer_taxonomy import TaxonomyLookup
+
+    t = toy()
+    some = t["offers"][t["offers"]["offer_id"] == "o_milk"]
+    lookup = TaxonomyLookup(t, AS_OF, ["a1"], some)  # offer_products still names o_m2
+    assert lookup.grid(["a1"], ["o_milk"])["node_d0_spend_share_365d"][0, 0] == pytest.approx(12 / 20)

@@ -33,11 +33,28 @@ def test_width_is_fixed_and_taxonomy_is_only_added(rows):
     assert with_taxonomy[list(without.columns)].equals(without)
 
 
-def test_node_columns_reproduce_the_per_category_columns(rows):
+def test_node_columns_reproduce_the_per_category_profile_columns(rows, sample):
+    """On coffee (one level: category) the long node columns equal the wide per-category profile columns
+    they replace in the offer model, and the long offer history equals the per-category sends."""
     got, _ = rows
-    assert got["cust_share_of_reward_category"].notna().sum() > 1000
-    np.testing.assert_allclose(got["node_d0_spend_share_365d"], got["cust_share_of_reward_category"], atol=1e-9)
-    np.testing.assert_allclose(got["node_d0_visit_share_365d"], got["cust_visit_share_reward_category"], atol=1e-9)
+    ids = got["customer_id"].unique()
+    small = {k: (v[v["customer_id"].isin(ids)] if "customer_id" in v.columns else v) for k, v in sample.tables.items()}
+    profiles = build_profiles(small, AS_OF).set_index("customer_id")
+    seen = got[got["offer_id"] != "never_seen"]
+    wide = np.array([profiles.at[c, f"visit_share_{cat}"] for c, cat in zip(seen["customer_id"], seen["reward_category"])])
+    assert np.isfinite(wide).sum() > 1000
+    np.testing.assert_allclose(seen["node_d0_visit_share_365d"], wide, atol=1e-9)
+    events = small["offer_events"].merge(small["offers"][["offer_id", "reward_category"]], on="offer_id")
+    events = events[(events["sent_at"] < AS_OF) & ~events["is_control"]]
+    sent = events.groupby(["customer_id", "reward_category"]).size()
+    redeemed = events[events["redeemed_at"] < AS_OF].groupby(["customer_id", "reward_category"]).size()
+    key = pd.MultiIndex.from_arrays([seen["customer_id"], seen["reward_category"]])
+    np.testing.assert_array_equal(seen["cust_sent_reward_category"], sent.reindex(key).fillna(0).to_numpy())
+    np.testing.assert_array_equal(seen["cust_redeemed_reward_category"], redeemed.reindex(key).fillna(0).to_numpy())
+    assert seen["cust_sent_reward_category"].sum() > 100
+    overall = profiles.loc[seen["customer_id"], "offers_redeem_rate"].to_numpy()
+    s, r = seen["cust_sent_reward_category"].to_numpy(), seen["cust_redeemed_reward_category"].to_numpy()
+    np.testing.assert_allclose(seen["cust_redeem_rate_reward_category_shrunk"], (r + 3 * overall) / (s + 3), equal_nan=True)
     assert got[[c for c in got.columns if c.startswith("node_d1_")]].isna().all().all()  # coffee has one level
 
 
