@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import pandas.api.types as ptypes
 
 from data_contracts.errors import MissingColumnsError
 from data_contracts.schema import CATEGORIES, OFFER_TYPES, OFFERS
@@ -260,7 +261,7 @@ def _as_slice(positions: list[int]):
 
 def offer_matrix(
     profiles: pd.DataFrame, offers: pd.DataFrame, context: Mapping, names: Sequence[str],
-    categories: Mapping[str, Sequence[str]], taxonomy=None,
+    categories: Mapping[str, Sequence[str]], taxonomy=None, offer_numbers: np.ndarray | None = None,
 ) -> np.ndarray:
     """The offer rows of every profile x offer pair in one context, as the model's numbers.
 
@@ -271,6 +272,8 @@ def offer_matrix(
     computed per pair. This is what batch scoring runs for millions of customers.
     ``taxonomy`` (a ``models.offer_taxonomy.TaxonomyLookup`` of these customers and offers) gives the
     taxonomy columns; they equal ``offer_features(..., tables=, as_of=lookup.as_of)``'s.
+    ``offer_numbers``: ``offer_attribute_numbers(offers, names, categories)`` when the caller keeps them
+    (the offer attributes of a catalogue do not change between calls).
     """
     _check_inputs(profiles, offers)
     require_columns(context, CONTEXT_KEYS, "offer_matrix: context", what="keys", error=MissingContextError)
@@ -284,8 +287,19 @@ def offer_matrix(
     min_spend = offers["min_spend"].astype(float)
 
     def numbers(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
-        cats = {c: categories[c] for c in cols if c in categories}
-        return numeric_matrix(to_matrix(frame, cols, cats, "offer_matrix"))
+        # plain numeric columns in one conversion (what to_matrix + numeric_matrix give them: float64,
+        # NaN where missing); only categorical and other columns go through to_matrix, one by one
+        plain = [c for c in cols if c not in categories and c in frame.columns
+                 and (ptypes.is_numeric_dtype(frame[c].dtype) and not ptypes.is_bool_dtype(frame[c].dtype))]
+        out = np.empty((len(frame), len(cols)), dtype=np.float64)
+        at = {c: j for j, c in enumerate(cols)}
+        if plain:
+            out[:, [at[c] for c in plain]] = frame[plain].to_numpy(dtype=np.float64, na_value=np.nan)
+        rest = [c for c in cols if c not in set(plain)]
+        if rest:
+            cats = {c: categories[c] for c in rest if c in categories}
+            out[:, [at[c] for c in rest]] = numeric_matrix(to_matrix(frame, rest, cats, "offer_matrix"))
+        return out
 
     offer_part = pd.DataFrame(_offer_columns(otype, cat, value, min_spend, offers["cost_per_redemption"].astype(float)))
     when = pd.Series([pd.Timestamp(context["timestamp"])])
@@ -332,7 +346,9 @@ def offer_matrix(
     if groups["customer"]:
         M[:, :, _as_slice(groups["customer"])] = numbers(profiles, [names[j] for j in groups["customer"]])[:, None, :]
     if groups["offer"]:
-        M[:, :, _as_slice(groups["offer"])] = numbers(offer_part, [names[j] for j in groups["offer"]])[None, :, :]
+        if offer_numbers is None:
+            offer_numbers = numbers(offer_part, [names[j] for j in groups["offer"]])
+        M[:, :, _as_slice(groups["offer"])] = offer_numbers[None, :, :]
     if groups["context"]:
         M[:, :, _as_slice(groups["context"])] = numbers(context_part, [names[j] for j in groups["context"]])[0]
     if groups["pair"]:
@@ -349,6 +365,16 @@ def offer_matrix(
         block = taxonomy.grid(profiles["customer_id"].to_numpy(), offers["offer_id"].to_numpy(), wanted)
         M[:, :, _as_slice(groups["taxonomy"])] = np.stack([block[n] for n in wanted], axis=-1)
     return M
+
+
+def offer_attribute_numbers(offers: pd.DataFrame, names: Sequence[str], categories: Mapping[str, Sequence[str]]) -> np.ndarray:
+    """The OFFER_ATTRIBUTE_COLUMNS among ``names`` (in that order) of each offer, as ``offer_matrix`` codes them."""
+    wanted = [n for n in names if n in OFFER_ATTRIBUTE_COLUMNS]
+    part = pd.DataFrame(_offer_columns(offers["offer_type"].astype("str"), offers["reward_category"].astype("str"),
+                                       offers["value"].astype(float), offers["min_spend"].astype(float),
+                                       offers["cost_per_redemption"].astype(float)))
+    cats = {c: categories[c] for c in wanted if c in categories}
+    return numeric_matrix(to_matrix(part.reset_index(drop=True), wanted, cats, "offer_matrix"))
 
 
 class OfferResponseModel(LightGBMBinaryClassifier):

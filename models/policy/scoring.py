@@ -142,6 +142,7 @@ class MatrixScorer:
         self.max_threads = 2  # LightGBM threads for big batches (1 where processes are the parallelism)
         self._col = {n: i for i, n in enumerate(self.names)}
         self.taxonomy = None  # models.offer_taxonomy.TaxonomyLookup of the customers scored (taxonomy models)
+        self._offers = None  # (catalog, its offer attribute numbers): converted once per catalogue
         if paths is None:
             paths = tree_paths(self.booster)
         self.paths = paths  # models.tree_paths.TreePaths; False -> the booster's pred_contrib (TreeSHAP, slower)
@@ -152,9 +153,13 @@ class MatrixScorer:
 
         if batch.profiles is None:
             raise PolicyError("MatrixScorer needs the customers' profile rows (CustomerBook.batch(with_profiles=True))")
+        from models.offer_response import offer_attribute_numbers
+
         profiles = batch.profiles.iloc[np.searchsorted(np.flatnonzero(batch.known), rows)]
+        if self._offers is None or self._offers[0] is not offers:
+            self._offers = (offers, offer_attribute_numbers(offers.frame, self.names, self.categories))
         return offer_matrix(profiles, offers.frame.iloc[cols], ctx.as_dict(), self.names, self.categories,
-                            taxonomy=self.taxonomy)
+                            taxonomy=self.taxonomy, offer_numbers=self._offers[1][cols])
 
     def with_taxonomy(self, lookup) -> MatrixScorer:
         """This scorer reading the taxonomy columns from ``lookup`` (a ``TaxonomyLookup``)."""
