@@ -28,15 +28,17 @@ class PurchaseLog:
         tx = tables["transactions"]
         buys = tx.loc[~tx["is_refund"].to_numpy(dtype=bool), ["customer_id", "transaction_id", "product_id", "amount", "ts"]]
         cust = buys["customer_id"].astype("str").to_numpy(dtype=object)
-        order = np.argsort(cust, kind="stable")
+        codes, uniques = pd.factorize(cust)
+        order = np.argsort(codes, kind="stable")  # integer sort: fast (by first appearance, then row order)
         self.customer_id = cust[order]
         self.transaction_id = buys["transaction_id"].astype("str").to_numpy(dtype=object)[order]
         self.product_id = buys["product_id"].astype("str").to_numpy(dtype=object)[order]
         self.amount = buys["amount"].to_numpy(dtype="float64")[order]
         self.ts = buys["ts"].to_numpy(dtype="datetime64[ns]").view("int64")[order]
-        self.customers = pd.Index(pd.unique(self.customer_id))
-        self.starts = np.searchsorted(self.customer_id, self.customers.to_numpy(dtype=object), side="left")
-        self.ends = np.searchsorted(self.customer_id, self.customers.to_numpy(dtype=object), side="right")
+        self.customers = pd.Index(uniques)
+        sorted_codes = codes[order]
+        self.starts = np.searchsorted(sorted_codes, np.arange(len(uniques)), side="left")
+        self.ends = np.searchsorted(sorted_codes, np.arange(len(uniques)), side="right")
         signup = tables["customers"][["customer_id", "signup_date"]]
         self.signup = pd.Series(signup["signup_date"].to_numpy(), index=signup["customer_id"].astype("str"))
 
@@ -96,7 +98,8 @@ def node_affinity_features(
                 [visits["customer_id"], visits["node"]]).sum().astype("int64")
         in_window = at[at["age_days"] <= SHARE_WINDOW_DAYS]
         spend = in_window.groupby(["customer_id", "node"])["amount"].sum()
-        n365 = visits[visits["age_days"] <= SHARE_WINDOW_DAYS].groupby(["customer_id", "node"]).size()
+        window = visits[visits["age_days"] <= SHARE_WINDOW_DAYS]
+        n365 = window.groupby(["customer_id", "node"]).size()
         out = out.reset_index()
         idx = pd.MultiIndex.from_frame(out[["customer_id", "node"]])
         cust = out["customer_id"]

@@ -77,11 +77,24 @@ class TaxonomySource:
 
     def lookup(self, customer_ids, offers: pd.DataFrame, tables: dict[str, pd.DataFrame] | None = None) -> TaxonomyLookup:
         """The lookup of ``customer_ids`` x ``offers`` from ``tables`` (default: this source's)."""
-        tables = tables if tables is not None else self.tables
-        if tables is None:
+        if tables is None and self.tables is None:
             raise ValueError("taxonomy columns: no tables to compute them from (give the chunk's tables, or a "
                              "TaxonomySource with the validated transactions, customers and products)")
-        return TaxonomyLookup(tables, self.as_of, customer_ids, offers)
+        if tables is not None:
+            return TaxonomyLookup(tables, self.as_of, customer_ids, offers)
+        # this source's own tables: the purchase log is indexed once, whatever the number of lookups
+        if "log" not in self._cache:
+            self._cache["log"] = PurchaseLog(self.tables)
+        return TaxonomyLookup(self.tables, self.as_of, customer_ids, offers, log=self._cache["log"])
+
+    @property
+    def _cache(self) -> dict:
+        if "_memo" not in self.__dict__:
+            object.__setattr__(self, "_memo", {})
+        return self.__dict__["_memo"]
+
+    def __getstate__(self):  # the cache is rebuilt where it is needed, never shipped
+        return {"tables": self.tables, "as_of": self.as_of}
 
 
 def source_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
