@@ -289,8 +289,9 @@ def offer_matrix(
     def numbers(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
         # plain numeric columns in one conversion (what to_matrix + numeric_matrix give them: float64,
         # NaN where missing); only categorical and other columns go through to_matrix, one by one
-        plain = [c for c in cols if c not in categories and c in frame.columns
-                 and (ptypes.is_numeric_dtype(frame[c].dtype) and not ptypes.is_bool_dtype(frame[c].dtype))]
+        dtypes = frame.dtypes
+        plain = [c for c in cols if c not in categories and c in dtypes.index
+                 and (ptypes.is_numeric_dtype(dtypes[c]) and not ptypes.is_bool_dtype(dtypes[c]))]
         out = np.empty((len(frame), len(cols)), dtype=np.float64)
         at = {c: j for j, c in enumerate(cols)}
         if plain:
@@ -301,7 +302,8 @@ def offer_matrix(
             out[:, [at[c] for c in rest]] = numeric_matrix(to_matrix(frame, rest, cats, "offer_matrix"))
         return out
 
-    offer_part = pd.DataFrame(_offer_columns(otype, cat, value, min_spend, offers["cost_per_redemption"].astype(float)))
+    offer_part = None if offer_numbers is not None else pd.DataFrame(
+        _offer_columns(otype, cat, value, min_spend, offers["cost_per_redemption"].astype(float)))
     when = pd.Series([pd.Timestamp(context["timestamp"])])
     context_part = pd.DataFrame(_context_columns(when, pd.Series([str(context["channel"])])))
     numeric_cache: dict[str, np.ndarray] = {}
@@ -334,7 +336,7 @@ def offer_matrix(
             groups["pair"].append(j)
         elif name in taxonomy_names:
             groups["taxonomy"].append(j)
-        elif name in offer_part.columns:
+        elif name in OFFER_ATTRIBUTE_COLUMNS:
             groups["offer"].append(j)
         elif name in context_part.columns:
             groups["context"].append(j)

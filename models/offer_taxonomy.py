@@ -281,14 +281,21 @@ class TaxonomyLookup:
         offer = self.offer_positions(offer_ids)
         known = cust >= 0
         rows = np.where(known, cust, 0)
+        everything = len(offer) == len(self.offers) and bool((offer == np.arange(len(offer))).all())
+        columns: dict[int, sparse.csc_matrix] = {}  # each level's incidence cut to these offers, once
+
+        def incidence(items: _Items) -> sparse.csc_matrix:
+            if id(items) not in columns:
+                columns[id(items)] = items.incidence if everything else items.incidence[:, offer]
+            return columns[id(items)]
 
         def sums(m: sparse.csr_matrix, items: _Items) -> np.ndarray:
-            out = (m[rows] @ items.incidence[:, offer]).toarray()
+            out = (m[rows] @ incidence(items)).toarray()
             out[~known] = 0.0
             return out
 
         def smallest(items: _Items) -> np.ndarray:
-            out = _grid_min(items.recency[rows], items.incidence[:, offer], len(offer))
+            out = _grid_min(items.recency[rows], incidence(items), len(offer))
             out[~known] = np.nan
             return out
 
