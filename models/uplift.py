@@ -223,7 +223,11 @@ def uplift_training_set(tables: dict[str, pd.DataFrame], window_days: int = 30, 
     has = pd.MultiIndex.from_frame(events[["customer_id", "as_of"]]).isin(
         pd.MultiIndex.from_frame(profiles[["customer_id", "as_of"]]))
     events, y, t, redeemed = events[has].reset_index(drop=True), y[has], t[has], redeemed[has]
-    rows = offer_features(profiles, offers, events[["customer_id", "offer_id", "as_of", "sent_at", "channel"]])
+    from models.offer_taxonomy import has_hierarchy
+
+    # the taxonomy columns too, as the response model has them (they are compared on the same rows)
+    rows = offer_features(profiles, offers, events[["customer_id", "offer_id", "as_of", "sent_at", "channel"]],
+                          tables=tables if has_hierarchy(tables) else None)
     X = rows[[c for c in rows.columns if c not in KEY_COLUMNS]]
     meta = pd.DataFrame({"customer_id": events["customer_id"].to_numpy(), "offer_id": events["offer_id"].astype(str).to_numpy(),
                          "sent_at": events["sent_at"].to_numpy(), "treated": t, "redeemed": redeemed, "outcome": y})

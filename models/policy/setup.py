@@ -30,7 +30,8 @@ from models.policy.decisions import Decisions
 from models.policy.errors import PolicyError, ScorerMismatchError
 from models.policy.offers import OfferCatalog, prepare_offers, remaining_budget
 from models.policy.recommend import recommend
-from models.policy.scoring import FrameScorer, MatrixScorer, PrecomputedScorer, Scorer, check_scorer, precompute_scorer
+from models.policy.scoring import (FrameScorer, MatrixScorer, PrecomputedScorer, Scorer, _default_feature_builder,
+                                   check_scorer, precompute_scorer)
 from models.policy.uplift import UpliftScorer
 from models.policy.vocabulary import SCHEMA_VOCABULARY, Vocabulary
 from models.offer_taxonomy import TaxonomyLookup, TaxonomySource, uses_taxonomy
@@ -185,7 +186,10 @@ class DecisionSetup:
             scorer = scorer.with_taxonomy(lookup)
         elif self.taxonomy is not None and isinstance(scorer, FrameScorer) and tables is not None:
             scorer = FrameScorer(self.offer_model, source=TaxonomySource(tables, self.taxonomy.as_of))
-        return replace(self, book=book, scorer=scorer)
+        uplift = self.uplift
+        if uplift is not None and tables is not None and uses_taxonomy(uplift.model) and self.taxonomy is not None:
+            uplift = UpliftScorer(uplift.model, _default_feature_builder(TaxonomySource(tables, self.taxonomy.as_of)))
+        return replace(self, book=book, scorer=scorer, uplift=uplift)
 
     def verify(self, profiles: pd.DataFrame, tables: dict[str, pd.DataFrame] | None = None) -> None:
         """A fast scorer must give the model's own numbers on ``profiles`` (ScorerMismatchError if not).
@@ -238,6 +242,8 @@ def decision_setup(
         raise PolicyError("decision set-up: the policy's objective is 'uplift' but no uplift model was given; "
                           "train one with `rewards train uplift` or set objective 'expected_value'")
     uplift = UpliftScorer(uplift_model) if config.objective == OBJECTIVE_UPLIFT else None
+    if uplift is not None and uses_taxonomy(uplift_model) and as_of is not None and "transactions" in tables:
+        uplift = UpliftScorer(uplift_model, _default_feature_builder(TaxonomySource(tables, as_of)))
     catalog = prepare_offers(tables["offers"], vocabulary)
     history = index_history(tables["offer_events"])
     features = customer_features(profiles, feature_names) if profiles is not None else None
