@@ -15,7 +15,7 @@ import re
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
@@ -183,6 +183,36 @@ class Economics(_Strict):
         return 1.0 if currency == self.currency else self.exchange_rates.get(currency)
 
 
+class HabitFeatures(_Strict):
+    """Optional wide profile columns a program asks for by name (default: none, so the profile's width does not
+    depend on the taxonomy; per-node history is long in any case)."""
+
+    visit_share_nodes: list[str] = Field(
+        default_factory=list, max_length=62,
+        description="Nodes (values of transactions.category) that get a `visit_share_<node>` profile column "
+        "(share of visits whose basket holds the node); habit tags read them.",
+    )
+    attach_pairs: list[Annotated[list[str], Field(min_length=2, max_length=2)]] = Field(
+        default_factory=list, max_length=30,
+        description="[target, given] node pairs that get an `attach_<target>_given_<given>` profile column: "
+        "P(target in basket | given in basket).",
+    )
+
+    @model_validator(mode="after")
+    def _distinct_nodes(self) -> HabitFeatures:
+        twice = sorted({n for n in self.visit_share_nodes if self.visit_share_nodes.count(n) > 1})
+        if twice:
+            raise ValueError(f"visit_share_nodes must not repeat a node, found {twice}")
+        if len(self.nodes) > 62:
+            raise ValueError(f"visit_share_nodes and attach_pairs may name at most 62 nodes in all, found {len(self.nodes)}")
+        return self
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        """Every node these columns read, in declaration order (visit-share nodes first)."""
+        return tuple(dict.fromkeys([*self.visit_share_nodes, *(n for pair in self.attach_pairs for n in pair)]))
+
+
 class CustomerDefaults(_Strict):
     """What is assumed about members when the customers table (or a column of it) is absent."""
 
@@ -202,6 +232,7 @@ class Program(_Strict):
     offer_types: Vocabulary = Field(description="Kinds of reward (offers.offer_type).")
     dayparts: list[Daypart] = Field(min_length=1, description="Parts of the day habits and reasons are named by.")
     customers: CustomerDefaults = Field(default_factory=CustomerDefaults)
+    habits: HabitFeatures = Field(default_factory=HabitFeatures)
     economics: Economics
 
     _source: str = PrivateAttr(default="<in memory>")

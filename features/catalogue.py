@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from data_contracts.program import coffee_program, program_digest
-from data_contracts.schema import CATEGORIES, OFFER_TYPES
 
 if TYPE_CHECKING:
     from data_contracts.program import Program
@@ -76,14 +75,6 @@ def daypart(hour: float, dayparts: Dayparts | None = None) -> str:
     parts = DAYPARTS if dayparts is None else dayparts
     return parts[int(np.searchsorted(_starts(parts), hour, side="right"))][0]
 
-# Basket attach rates P(target in basket | given in basket): (target, given).
-ATTACH_PAIRS: tuple[tuple[str, str], ...] = (
-    ("bakery", "coffee"),
-    ("breakfast", "coffee"),
-    ("bakery", "tea"),
-    ("snacks", "cold_drinks"),
-    ("cold_drinks", "lunch"),
-)
 
 FAMILIES: tuple[str, ...] = ("recency", "habits", "affinity", "rhythm", "loyalty", "offer_history", "gaps")
 
@@ -163,16 +154,22 @@ def _habits(program: Program) -> list[Feature]:
     return out
 
 
-def _affinity() -> list[Feature]:
+def _affinity(program: Program) -> list[Feature]:
     fam = "affinity"
     out = []
-    for cat in CATEGORIES:
-        out.append(
-            _f(f"spend_share_{cat}", f"Share of purchase spend (refunds excluded) on '{cat}'.", W365, fam)
-        )
-    for cat in CATEGORIES:
+    # Spend by category is kept long (features.node_affinity, every level of the program's hierarchy);
+    # the profile keeps only summaries whose width does not depend on the taxonomy.
+    out += [
+        _f("top_category_spend_share_365d", "Share of purchase spend (refunds excluded) on the customer's top "
+           "category.", W365, fam),
+        _f("category_spend_entropy_365d", "Entropy (nats) of purchase spend over categories: 0 when one category "
+           "takes it all.", W365, fam),
+    ]
+    # Visit shares and attach rates of the nodes the program file names under [habits] (none by default):
+    # habit tags read them; the offer model reads the long per-node features instead.
+    for cat in program.habits.visit_share_nodes:
         out.append(_f(f"visit_share_{cat}", f"Share of visits whose basket holds '{cat}'.", W365, fam))
-    for target, given in ATTACH_PAIRS:
+    for target, given in program.habits.attach_pairs:
         out.append(
             _f(
                 f"attach_{target}_given_{given}",
@@ -260,13 +257,12 @@ def _offer_block(prefix: str, what: str, fam: str) -> list[Feature]:
     ]
 
 
-def _offer_history() -> list[Feature]:
+def _offer_history(program: Program) -> list[Feature]:
     fam = "offer_history"
     out = _offer_block("offers", "", fam)
-    for t in OFFER_TYPES:
+    for t in program.allowed("offer_types") or ():  # listed offer types; an open vocabulary has no per-type block
         out += _offer_block(f"offers_{t}", f" of type '{t}'", fam)
-    for cat in CATEGORIES:
-        out += _offer_block(f"offers_cat_{cat}", f" with reward category '{cat}'", fam)
+    # per reward category: long (features.catalogue.NODE_OFFER_FEATURES, joined at the offer's node)
     out += [
         _f("days_since_last_offer", "Days from the most recent sent offer to as_of.", ALL, fam),
         _f("days_since_last_redemption", "Days from the most recent redemption to as_of.", ALL, fam),
@@ -326,7 +322,7 @@ def catalogue(program: Program | None = None) -> Catalogue:
     program = default_program() if program is None else program
     digest = program_digest(program)
     if digest not in _CATALOGUES:  # cached by the program's digest (a program is not hashable)
-        features = _recency() + _habits(program) + _affinity() + _rhythm() + _loyalty(program) + _offer_history() + _gaps()
+        features = _recency() + _habits(program) + _affinity(program) + _rhythm() + _loyalty(program) + _offer_history(program) + _gaps()
         names = [f.name for f in features]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
@@ -366,12 +362,29 @@ OFFER_PRODUCT_FEATURES: tuple[Feature, ...] = (
     _f("offer_products_bought_share", "Share of the offer's products the customer ever bought; NaN when the "
        "offer covers no product.", ALL, "offer_products", missing="0"),
 )
-LONG_FAMILIES: dict[str, tuple[Feature, ...]] = {"node_affinity": NODE_FEATURES, "offer_products": OFFER_PRODUCT_FEATURES}
+# Per (customer, reward node): the offers sent on the offer's own reward category (its node), kept long
+# instead of one profile block per category; the offer model reads them at the offer's node.
+NODE_OFFER_FEATURES: tuple[Feature, ...] = (
+    _count("cust_sent_reward_category", "Offers sent (not control) on the offer's reward category before as_of.",
+           ALL, "node_offer_history"),
+    _count("cust_redeemed_reward_category", "Of those, redeemed before as_of.", ALL, "node_offer_history"),
+    _f("cust_redeem_rate_reward_category", "Redeemed / sent on the offer's reward category; NaN when none sent.",
+       ALL, "node_offer_history"),
+    _f("cust_redeem_rate_reward_category_shrunk", "(redeemed + 3 x the customer's overall redeem rate) / (sent + 3): "
+       "stable with few sends; NaN when the customer was never sent an offer.", ALL, "node_offer_history"),
+)
+LONG_FAMILIES: dict[str, tuple[Feature, ...]] = {"node_affinity": NODE_FEATURES, "offer_products": OFFER_PRODUCT_FEATURES,
+                                                 "node_offer_history": NODE_OFFER_FEATURES}
 
 
 def node_feature_names() -> list[str]:
     """The columns of ``features.node_affinity.node_affinity_features`` after customer_id, level, node."""
     return [f.name for f in NODE_FEATURES]
+
+
+def node_offer_feature_names() -> list[str]:
+    """The offer-history columns per (customer, reward node) the offer model joins at the offer's node."""
+    return [f.name for f in NODE_OFFER_FEATURES]
 
 
 def offer_product_feature_names() -> list[str]:
@@ -417,7 +430,8 @@ def long_families_markdown() -> list[str]:
         "",
     ]
     funcs = {"node_affinity": "features.node_affinity.node_affinity_features",
-             "offer_products": "features.offer_products.offer_product_features"}
+             "offer_products": "features.offer_products.offer_product_features",
+             "node_offer_history": "models.offer_taxonomy.TaxonomyLookup (from offer_events and the offers' reward_category)"}
     for family, feats in LONG_FAMILIES.items():
         lines += [f"### {family} ({len(feats)} features)", "", f"Computed by `{funcs[family]}`.", "",
                   "| feature | dtype | window | missing | description |", "|---|---|---|---|---|"]

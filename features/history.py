@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from data_contracts.errors import MissingColumnsError, MissingTableError
-from data_contracts.schema import CATEGORIES, TABLES
+from data_contracts.schema import TABLES
 
 if TYPE_CHECKING:
     from data_contracts.program import Program
@@ -43,12 +43,13 @@ class History:
     customers: pd.DataFrame  # signed up before as_of, sorted by customer_id, RangeIndex = customer code
     # One row per visit (receipt with a purchase line), sorted by (cust, ts): cust, ts_ns, store,
     # channel (code in the program's listed purchase channels; a code per distinct value when open),
-    # cat_mask (bit i = CATEGORIES[i] bought).
+    # cat_mask (bit i = the program's i-th habit node, ``program.habits.nodes``, bought).
     visits: Arrays
-    # One row per receipt line: cust, cat, amount, is_refund, product, ts_ns.
+    # One row per receipt line: cust, cat (a code per distinct category, -1 when missing), amount, is_refund,
+    # product, ts_ns.
     lines: Arrays
-    # Offer events sent (not control) before as_of: cust, sent_ns, viewed, redeemed, redeemed_ns,
-    # offer_type and reward_category codes (-1 for an offer missing from the offers table).
+    # Offer events sent (not control) before as_of: cust, sent_ns, viewed, redeemed, redeemed_ns, offer_type
+    # (code in the program's listed offer types; -1 for another type or an offer missing from the offers table).
     offer_events: Arrays
     feedback: Arrays  # submitted before as_of: cust, ts_ns, nps_score; sorted by (cust, ts_ns)
     # The program whose vocabularies (dayparts, channels, tiers) the families follow.
@@ -160,8 +161,9 @@ def prepare_history(tables: dict[str, pd.DataFrame], as_of, program: Program | N
     cust = cust.sort_values("customer_id", kind="stable").reset_index(drop=True)
     ids = cust["customer_id"]
 
-    lines, visits = _purchases(tables["transactions"], ids, as_of_ns, program.allowed("purchase_channels"))
-    events = _offer_events(tables["offer_events"], tables["offers"], ids, as_of_ns)
+    lines, visits = _purchases(tables["transactions"], ids, as_of_ns, program.allowed("purchase_channels"),
+                               program.habits.nodes)
+    events = _offer_events(tables["offer_events"], tables["offers"], ids, as_of_ns, program.allowed("offer_types") or ())
 
     fb = tables["feedback"]
     fb_ts = _ns(fb["submitted_at"])
@@ -172,14 +174,16 @@ def prepare_history(tables: dict[str, pd.DataFrame], as_of, program: Program | N
     return History(as_of, as_of_ns, cust, visits, lines, events, feedback, program)
 
 
-def _purchases(tx: pd.DataFrame, ids: pd.Series, as_of_ns: int, channels: tuple[str, ...] | None) -> tuple[Arrays, Arrays]:
+def _purchases(tx: pd.DataFrame, ids: pd.Series, as_of_ns: int, channels: tuple[str, ...] | None,
+               habit_nodes: tuple[str, ...]) -> tuple[Arrays, Arrays]:
     ts = _ns(tx["ts"])
     cust = codes(tx["customer_id"], ids)
     # Lines of customers not profiled at as_of (none in validated data) are not used.
     keep = _select((ts < as_of_ns) & (cust >= 0))
     lines: Arrays = {
         "cust": cust[keep],
-        "cat": codes(tx["category"], CATEGORIES).astype("int8")[keep],
+        "cat": np.where(tx["category"].isna().to_numpy(), -1, factorize(tx["category"])).astype("int32")[keep],
+        "habit": codes(tx["category"], habit_nodes).astype("int8")[keep],
         "amount": tx["amount"].to_numpy(dtype="float64")[keep],
         "is_refund": tx["is_refund"].to_numpy(dtype=bool)[keep],
         "product": factorize(tx["product_id"]).astype("int32")[keep],
@@ -192,13 +196,13 @@ def _purchases(tx: pd.DataFrame, ids: pd.Series, as_of_ns: int, channels: tuple[
     if len(receipt) and (np.diff(receipt) < 0).any():
         order = np.argsort(receipt, kind="stable")
         receipt, row = receipt[order], row[order]
-        by_receipt = {k: lines[k][order] for k in ("cat", "is_refund")}
+        by_receipt = {k: lines[k][order] for k in ("habit", "is_refund")}
     else:
         by_receipt = lines
     if len(receipt):
         starts = np.flatnonzero(np.r_[True, receipt[1:] != receipt[:-1]])
-        cat, is_refund = by_receipt["cat"], by_receipt["is_refund"]
-        bit = np.where(is_refund | (cat < 0), 0, np.left_shift(1, cat.astype("int64")))
+        habit, is_refund = by_receipt["habit"], by_receipt["is_refund"]
+        bit = np.where(is_refund | (habit < 0), 0, np.left_shift(1, habit.astype("int64")))
         mask = np.bitwise_or.reduceat(bit, starts)
         # A visit is a receipt with at least one purchase line (refund-only receipts are not visits).
         is_visit = np.add.reduceat((~is_refund).astype("int64"), starts) > 0
@@ -221,15 +225,13 @@ def _purchases(tx: pd.DataFrame, ids: pd.Series, as_of_ns: int, channels: tuple[
     return lines, visits
 
 
-def _offer_events(ev: pd.DataFrame, offers: pd.DataFrame, ids: pd.Series, as_of_ns: int) -> Arrays:
-    from data_contracts.schema import OFFER_TYPES
-
+def _offer_events(ev: pd.DataFrame, offers: pd.DataFrame, ids: pd.Series, as_of_ns: int,
+                  offer_types: tuple[str, ...]) -> Arrays:
     sent_ns = _ns(ev["sent_at"])
     cust = codes(ev["customer_id"], ids)
     keep = _select((sent_ns < as_of_ns) & ~ev["is_control"].to_numpy(dtype=bool) & (cust >= 0))
     offer_pos = codes(ev["offer_id"], offers["offer_id"])[keep]
-    offer_type = codes(offers["offer_type"], OFFER_TYPES)
-    reward_cat = codes(offers["reward_category"], CATEGORIES)
+    offer_type = codes(offers["offer_type"], offer_types)
     has_offer = offer_pos >= 0
     viewed_ns = _ns(ev["viewed_at"])[keep]
     redeemed_ns = _ns(ev["redeemed_at"])[keep]
@@ -242,7 +244,6 @@ def _offer_events(ev: pd.DataFrame, offers: pd.DataFrame, ids: pd.Series, as_of_
         "redeemed": redeemed,
         "redeemed_ns": np.where(redeemed, redeemed_ns, nat),
         "offer_type": np.where(has_offer, offer_type[offer_pos], -1),
-        "reward_category": np.where(has_offer, reward_cat[offer_pos], -1),
     }
 
 

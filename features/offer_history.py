@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from data_contracts.schema import CATEGORIES, OFFER_TYPES
 from features.history import History, days_since, per_customer_max, per_customer_sum, safe_ratio
 
 
@@ -20,12 +19,9 @@ def offer_history_features(h: History) -> pd.DataFrame:
     viewed, redeemed = ev["viewed"], ev["redeemed"]
     out: dict[str, np.ndarray] = {}
     _block(h, out, "offers", cust, viewed, redeemed)
-    for i, t in enumerate(OFFER_TYPES):
+    for i, t in enumerate(h.program.allowed("offer_types") or ()):
         sel = ev["offer_type"] == i
         _block(h, out, f"offers_{t}", cust[sel], viewed[sel], redeemed[sel])
-    for i, c in enumerate(CATEGORIES):
-        sel = ev["reward_category"] == i
-        _block(h, out, f"offers_cat_{c}", cust[sel], viewed[sel], redeemed[sel])
     out["days_since_last_offer"] = days_since(h, per_customer_max(h, cust, ev["sent_ns"]))
     out["days_since_last_redemption"] = days_since(
         h, per_customer_max(h, cust[redeemed], ev["redeemed_ns"][redeemed])

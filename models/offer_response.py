@@ -13,10 +13,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import pandas.api.types as ptypes
 
 from data_contracts.errors import MissingColumnsError
-from data_contracts.schema import OFFER_TYPES, OFFERS
-from features.catalogue import ATTACH_PAIRS, daypart_names, feature_names
+from data_contracts.schema import OFFERS
+from features.catalogue import FEATURES, daypart_names, feature_names
 from models.columns import MissingInputError, require_columns
 from models.lgbm import LightGBMBinaryClassifier
 from models.tabular import MissingFeaturesError, numeric_matrix, to_matrix
@@ -42,14 +43,9 @@ CONTEXT_COLUMNS: tuple[str, ...] = ("send_channel", "send_daypart", "send_weekda
 # How this customer relates to this offer: the columns that let the model generalise to new offers.
 # They depend on (customer, offer) only; CONTEXT_COLUMNS are the only ones that change with the
 # sending moment and channel (the policy's precomputed scorer relies on this).
+# The customer's history with the offer's category (its node at every level, its products, the offers sent
+# on it) is in the taxonomy columns (``models.offer_taxonomy``), computed from long data.
 INTERACTION_COLUMNS: tuple[str, ...] = (
-    "cust_share_of_reward_category",
-    "cust_visit_share_reward_category",
-    "cust_attach_rate_reward_category",
-    "cust_redeem_rate_reward_category",
-    "cust_sent_reward_category",
-    "cust_redeemed_reward_category",
-    "cust_redeem_rate_reward_category_shrunk",
     "cust_redeem_rate_offer_type",
     "cust_sent_offer_type",
     "cust_redeem_rate_offer_type_shrunk",
@@ -58,20 +54,32 @@ INTERACTION_COLUMNS: tuple[str, ...] = (
 )
 
 
+# The all-offers block of the offer history; any other ``offers_<type>_*`` column is a per-type block.
+_ALL_OFFERS_BLOCK = frozenset(f"offers_{s}" for s in ("sent", "viewed", "redeemed", "view_rate", "redeem_rate"))
+# Profile columns that are not features, and those read from the current customers table (not point in time).
+_NOT_FEATURES = frozenset(("customer_id", "as_of", "habit_tags"))
+_SNAPSHOT = frozenset(f.name for f in FEATURES if not f.point_in_time) | {"tier_ordinal", "points_balance",
+                                                                            "points_to_next_tier"}
+
+
 def _is_per_offer_group_feature(name: str) -> bool:
-    # The per-category / per-type offer-history blocks enter through the interaction columns.
-    return name.startswith("offers_") and (name.startswith("offers_cat_") or any(
-        name.startswith(f"offers_{t}_") for t in OFFER_TYPES
-    ))
+    # The per-type offer-history blocks enter through the interaction columns; the attach rates of the
+    # program's [habits] pairs are for habit tags, and per-category spend shares are long (the offer model
+    # reads the offer's node from the taxonomy columns, whatever the taxonomy).
+    return ((name.startswith("offers_") and name not in _ALL_OFFERS_BLOCK) or name.startswith("attach_")
+            or name.startswith("spend_share_"))
 
 
-def profile_columns_used() -> list[str]:
-    """The profile features copied as they are into offer rows (catalogue order).
+def profile_columns_used(columns: Sequence[str] | None = None) -> list[str]:
+    """The profile features copied as they are into offer rows, in the profiles' (catalogue) order.
 
-    Point-in-time features only: tier and points are read from the current customers table, so in
-    past training rows they would carry the future.
+    ``columns``: a profile frame's columns (its program's catalogue); default: the built-in program's
+    catalogue. Point-in-time features only: tier and points are read from the current customers table,
+    so in past training rows they would carry the future.
     """
-    return [n for n in feature_names(point_in_time_only=True) if not _is_per_offer_group_feature(n)]
+    names = feature_names(point_in_time_only=True) if columns is None else [  # any program's catalogue
+        c for c in columns if c not in _NOT_FEATURES and c not in _SNAPSHOT]
+    return [n for n in names if not _is_per_offer_group_feature(n)]
 
 
 def offer_feature_columns() -> list[str]:
@@ -127,9 +135,13 @@ NEEDED_OFFER_COLUMNS: tuple[str, ...] = ("offer_id", "offer_type", "reward_categ
                                           "cost_per_redemption")
 
 
+# The profile columns the interaction columns cannot do without (the rest may be absent: features of
+# tables a program does not have are left out of its profiles, and of the models trained on them).
+NEEDED_PROFILE_COLUMNS: tuple[str, ...] = ("customer_id", "avg_basket_365d", "offers_redeem_rate")
+
+
 def _check_inputs(profiles: pd.DataFrame, offers: pd.DataFrame) -> None:
-    # All catalogue features: the per-category/type blocks feed the interaction columns.
-    need_profile = ["customer_id"] + feature_names()
+    need_profile = list(NEEDED_PROFILE_COLUMNS)
     missing = [c for c in need_profile if c not in profiles.columns]
     if missing:
         raise MissingColumnsError("profiles", missing, list(profiles.columns))
@@ -167,19 +179,9 @@ def _interaction_columns(lookup, cat: pd.Series, otype: pd.Series, value, min_sp
     each pair (NaN where the column does not exist); the arithmetic broadcasts, so the same code
     serves one row per pair (``offer_features``) and a customers x offers grid (``offer_matrix``).
     """
-    attach_col = {t: f"attach_{t}_given_{g}" for t, g in reversed(ATTACH_PAIRS)}  # first pair wins
-    sent_cat = lookup("offers_cat_" + cat + "_sent")
-    redeemed_cat = lookup("offers_cat_" + cat + "_redeemed")
     sent_type = lookup("offers_" + otype + "_sent")
     redeemed_type = lookup("offers_" + otype + "_redeemed")
     return {
-        "cust_share_of_reward_category": lookup("spend_share_" + cat),
-        "cust_visit_share_reward_category": lookup("visit_share_" + cat),
-        "cust_attach_rate_reward_category": lookup(cat.map(attach_col)),
-        "cust_redeem_rate_reward_category": lookup("offers_cat_" + cat + "_redeem_rate"),
-        "cust_sent_reward_category": sent_cat,
-        "cust_redeemed_reward_category": redeemed_cat,
-        "cust_redeem_rate_reward_category_shrunk": _shrunk_rate(redeemed_cat, sent_cat, overall_rate),
         "cust_redeem_rate_offer_type": lookup("offers_" + otype + "_redeem_rate"),
         "cust_sent_offer_type": sent_type,
         "cust_redeem_rate_offer_type_shrunk": _shrunk_rate(redeemed_type, sent_type, overall_rate),
@@ -193,7 +195,7 @@ def _basket(profiles: pd.DataFrame) -> pd.Series:
     return pd.to_numeric(profiles["avg_basket_365d"], errors="coerce").where(lambda s: s > 0)
 
 
-def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context, *, tables=None) -> pd.DataFrame:
+def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context, *, tables=None, as_of=None) -> pd.DataFrame:
     """Customer x offer x context rows: customer_id, offer_id, [as_of], then ``offer_feature_columns()``.
 
     ``profiles``: one row per customer (``features.build_profiles``), or several per customer with an
@@ -204,8 +206,8 @@ def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context, *, tab
     ``offer_matrix`` builds the same rows for a customers x offers grid as model-ready numbers.
     ``tables`` (validated tables, with ``products`` and ``offer_products`` when the program has them)
     adds ``models.offer_taxonomy.taxonomy_columns()``: the customer's history with the offer's node at
-    every level and with its own products, strictly before each row's ``as_of`` (the send timestamp
-    when the rows carry no ``as_of``).
+    every level and with its own products, strictly before each row's ``as_of`` (else ``as_of``, the
+    cut of the profiles being scored; else the send timestamp).
     """
     _check_inputs(profiles, offers)
     rows = _context_frame(context, profiles, offers)
@@ -234,7 +236,8 @@ def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context, *, tab
     out = pd.DataFrame({"customer_id": merged["customer_id"].astype("str"), "offer_id": merged["offer_id"].astype("str")})
     if keys == ["customer_id", "as_of"]:
         out["as_of"] = merged["as_of"]
-    out = pd.concat([out, merged[profile_columns_used()].reset_index(drop=True)], axis=1)
+    out = pd.concat([out, merged[profile_columns_used(profiles.columns)].reset_index(drop=True)],
+                    axis=1)
     extra = {
         **_offer_columns(otype, cat, value, min_spend, merged["cost_per_redemption"].astype(float)),
         **_context_columns(pd.to_datetime(merged["timestamp"]), merged["channel"]),
@@ -247,9 +250,14 @@ def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context, *, tab
     if tables is not None:
         from models.offer_taxonomy import offer_taxonomy_features
 
-        cut = out["as_of"] if "as_of" in out.columns else pd.to_datetime(merged["timestamp"]).to_numpy()
+        if "as_of" in out.columns:
+            cut = out["as_of"]
+        elif as_of is not None:
+            cut = pd.Timestamp(as_of)
+        else:
+            cut = pd.to_datetime(merged["timestamp"]).to_numpy()
         keyed = pd.DataFrame({"customer_id": out["customer_id"], "offer_id": out["offer_id"], "as_of": cut})
-        taxonomy = offer_taxonomy_features({**tables, "offers": offers}, keyed)  # the offers being scored
+        taxonomy = offer_taxonomy_features(tables, keyed, offers)  # the offers being scored
         out = pd.concat([out, taxonomy.set_axis(out.index)], axis=1)
     return out
 
@@ -263,7 +271,7 @@ def _as_slice(positions: list[int]):
 
 def offer_matrix(
     profiles: pd.DataFrame, offers: pd.DataFrame, context: Mapping, names: Sequence[str],
-    categories: Mapping[str, Sequence[str]],
+    categories: Mapping[str, Sequence[str]], taxonomy=None, offer_numbers: np.ndarray | None = None,
 ) -> np.ndarray:
     """The offer rows of every profile x offer pair in one context, as the model's numbers.
 
@@ -272,6 +280,10 @@ def offer_matrix(
     reshaped by customer then offer, but built by broadcasting: customer columns are converted once
     per customer, offer and context columns once per offer, and only the interaction columns are
     computed per pair. This is what batch scoring runs for millions of customers.
+    ``taxonomy`` (a ``models.offer_taxonomy.TaxonomyLookup`` of these customers and offers) gives the
+    taxonomy columns; they equal ``offer_features(..., tables=, as_of=lookup.as_of)``'s.
+    ``offer_numbers``: ``offer_attribute_numbers(offers, names, categories)`` when the caller keeps them
+    (the offer attributes of a catalogue do not change between calls).
     """
     _check_inputs(profiles, offers)
     require_columns(context, CONTEXT_KEYS, "offer_matrix: context", what="keys", error=MissingContextError)
@@ -285,10 +297,23 @@ def offer_matrix(
     min_spend = offers["min_spend"].astype(float)
 
     def numbers(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
-        cats = {c: categories[c] for c in cols if c in categories}
-        return numeric_matrix(to_matrix(frame, cols, cats, "offer_matrix"))
+        # plain numeric columns in one conversion (what to_matrix + numeric_matrix give them: float64,
+        # NaN where missing); only categorical and other columns go through to_matrix, one by one
+        dtypes = frame.dtypes
+        plain = [c for c in cols if c not in categories and c in dtypes.index
+                 and (ptypes.is_numeric_dtype(dtypes[c]) and not ptypes.is_bool_dtype(dtypes[c]))]
+        out = np.empty((len(frame), len(cols)), dtype=np.float64)
+        at = {c: j for j, c in enumerate(cols)}
+        if plain:
+            out[:, [at[c] for c in plain]] = frame[plain].to_numpy(dtype=np.float64, na_value=np.nan)
+        rest = [c for c in cols if c not in set(plain)]
+        if rest:
+            cats = {c: categories[c] for c in rest if c in categories}
+            out[:, [at[c] for c in rest]] = numeric_matrix(to_matrix(frame, rest, cats, "offer_matrix"))
+        return out
 
-    offer_part = pd.DataFrame(_offer_columns(otype, cat, value, min_spend, offers["cost_per_redemption"].astype(float)))
+    offer_part = None if offer_numbers is not None else pd.DataFrame(
+        _offer_columns(otype, cat, value, min_spend, offers["cost_per_redemption"].astype(float)))
     when = pd.Series([pd.Timestamp(context["timestamp"])])
     context_part = pd.DataFrame(_context_columns(when, pd.Series([str(context["channel"])])))
     numeric_cache: dict[str, np.ndarray] = {}
@@ -299,10 +324,12 @@ def offer_matrix(
         return numeric_cache[name]
 
     def lookup(column_names: pd.Series) -> np.ndarray:
+        # one assignment per distinct column (offer types are few), not one per offer
         out = np.full((n_c, n_o), np.nan)
-        for j, name in enumerate(column_names.tolist()):
+        codes, distinct = pd.factorize(column_names)
+        for k, name in enumerate(distinct.tolist()):
             if isinstance(name, str) and name in profiles.columns:
-                out[:, j] = column(name)
+                out[:, codes == k] = column(name)[:, None]
         return out
 
     basket = _basket(profiles).to_numpy(dtype=float)[:, None]
@@ -310,11 +337,16 @@ def offer_matrix(
     interactions = _interaction_columns(lookup, cat, otype, value.to_numpy()[None, :], min_spend.to_numpy()[None, :],
                                         basket, overall_rate)
 
-    groups = {"customer": [], "offer": [], "context": [], "pair": []}
+    from models.offer_taxonomy import taxonomy_columns
+
+    taxonomy_names = set(taxonomy_columns())
+    groups = {"customer": [], "offer": [], "context": [], "pair": [], "taxonomy": []}
     for j, name in enumerate(names):
         if name in interactions:
             groups["pair"].append(j)
-        elif name in offer_part.columns:
+        elif name in taxonomy_names:
+            groups["taxonomy"].append(j)
+        elif name in OFFER_ATTRIBUTE_COLUMNS:
             groups["offer"].append(j)
         elif name in context_part.columns:
             groups["context"].append(j)
@@ -326,14 +358,35 @@ def offer_matrix(
     if groups["customer"]:
         M[:, :, _as_slice(groups["customer"])] = numbers(profiles, [names[j] for j in groups["customer"]])[:, None, :]
     if groups["offer"]:
-        M[:, :, _as_slice(groups["offer"])] = numbers(offer_part, [names[j] for j in groups["offer"]])[None, :, :]
+        if offer_numbers is None:
+            offer_numbers = numbers(offer_part, [names[j] for j in groups["offer"]])
+        M[:, :, _as_slice(groups["offer"])] = offer_numbers[None, :, :]
     if groups["context"]:
         M[:, :, _as_slice(groups["context"])] = numbers(context_part, [names[j] for j in groups["context"]])[0]
     if groups["pair"]:
         # Stacked first: one block copy instead of a strided pass over the whole grid per column.
         pair = np.stack(np.broadcast_arrays(*[interactions[names[j]] for j in groups["pair"]]), axis=-1)
         M[:, :, _as_slice(groups["pair"])] = pair.reshape(n_c, n_o, len(groups["pair"]))
+    if groups["taxonomy"]:
+        if taxonomy is None:
+            raise MissingFeaturesError(
+                "offer_matrix (the offer model uses the taxonomy columns: give it a TaxonomyLookup of these "
+                "customers and offers, built from the transactions and products)",
+                [names[j] for j in groups["taxonomy"]], list(profiles.columns) + offer_feature_columns())
+        wanted = [names[j] for j in groups["taxonomy"]]
+        block = taxonomy.grid(profiles["customer_id"].to_numpy(), offers["offer_id"].to_numpy(), wanted)
+        M[:, :, _as_slice(groups["taxonomy"])] = np.stack([block[n] for n in wanted], axis=-1)
     return M
+
+
+def offer_attribute_numbers(offers: pd.DataFrame, names: Sequence[str], categories: Mapping[str, Sequence[str]]) -> np.ndarray:
+    """The OFFER_ATTRIBUTE_COLUMNS among ``names`` (in that order) of each offer, as ``offer_matrix`` codes them."""
+    wanted = [n for n in names if n in OFFER_ATTRIBUTE_COLUMNS]
+    part = pd.DataFrame(_offer_columns(offers["offer_type"].astype("str"), offers["reward_category"].astype("str"),
+                                       offers["value"].astype(float), offers["min_spend"].astype(float),
+                                       offers["cost_per_redemption"].astype(float)))
+    cats = {c: categories[c] for c in wanted if c in categories}
+    return numeric_matrix(to_matrix(part.reset_index(drop=True), wanted, cats, "offer_matrix"))
 
 
 class OfferResponseModel(LightGBMBinaryClassifier):

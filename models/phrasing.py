@@ -144,6 +144,44 @@ _TEMPLATES = {
 }
 
 
+def _taxonomy_templates() -> dict:
+    """The taxonomy columns (``models.offer_taxonomy``): the offer's own node (``node_d0_*``) is named as the
+    data names the offer's reward category; the levels above as its wider category; the offer's products."""
+    out = {}
+    for d in range(3):
+        where = (lambda cat: cat) if d == 0 else (lambda cat: f"{cat}'s wider category")
+        out[f"node_d{d}_spend_share_365d"] = (
+            lambda v, cat, otype, w=where: f"{_pct(v)} of spend goes to {w(cat)}",
+            lambda v, cat, otype: (_pct_shown(v), cat))
+        out[f"node_d{d}_visit_share_365d"] = (
+            lambda v, cat, otype, w=where: (f"buys {w(cat)} on {_pct(v)} of visits" if v >= 0.1
+                                            else f"rarely buys {w(cat)}: room to grow"),
+            lambda v, cat, otype: (_pct_shown(v), v >= 0.1, cat))
+        out[f"node_d{d}_days_since_last_purchase"] = (
+            lambda v, cat, otype, w=where: f"last bought {w(cat)} {v:.0f} days ago",
+            lambda v, cat, otype: (_int_shown(v), cat))
+        for days in (30, 90, 180):
+            out[f"node_d{d}_visits_{days}d"] = (
+                lambda v, cat, otype, w=where, days=days: f"bought {w(cat)} on {v:.0f} visits in the last {days} days",
+                lambda v, cat, otype: (_int_shown(v), cat))
+    out.update({
+        "offer_product_purchases": (lambda v, cat, otype: f"bought this offer's products {v:.0f} times before",
+                                    lambda v, cat, otype: _int_shown(v)),
+        "offer_product_purchases_90d": (
+            lambda v, cat, otype: f"bought this offer's products {v:.0f} times in the last 90 days",
+            lambda v, cat, otype: _int_shown(v)),
+        "days_since_offer_product_purchase": (
+            lambda v, cat, otype: f"last bought this offer's products {v:.0f} days ago",
+            lambda v, cat, otype: _int_shown(v)),
+        "offer_products_bought_share": (lambda v, cat, otype: f"has bought {_pct(v)} of this offer's products",
+                                        lambda v, cat, otype: _pct_shown(v)),
+    })
+    return out
+
+
+_TEMPLATES.update(_taxonomy_templates())
+
+
 @lru_cache(maxsize=4096)
 def _phraser(name: str):
     """The function phrasing feature ``name`` from (value, category words, offer-type words), or None."""
@@ -203,6 +241,8 @@ def phrase(name: str, value, category, offer_type, descriptions: Mapping[str, st
 @lru_cache(maxsize=4096)
 def speaks(name: str) -> bool:
     """Whether a feature can be phrased as a reason about the customer (offer mechanics and timing cannot)."""
+    if name.startswith("offer_product"):  # the customer's history with the offer's own products
+        return True
     return not (name.startswith(("send_", "offer_")) or name in ("reward_category", "offer_type"))
 
 

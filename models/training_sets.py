@@ -303,7 +303,7 @@ def budget_used_up(events: pd.DataFrame, offers: pd.DataFrame, at: pd.Series) ->
 
 def offer_response_training_set(
     tables: dict[str, pd.DataFrame], response_days: int = 30, snapshot_every_days: int = 1, *,
-    taxonomy: bool = False,
+    taxonomy: bool = False, program=None,
 ) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
     """(X offer_features columns, y redeemed, meta: customer_id, offer_id, sent_at, as_of, reward_category,
     offer_type, label_end).
@@ -313,6 +313,7 @@ def offer_response_training_set(
     earlier history, slightly staler) to cut the number of profile builds on big data.
     ``taxonomy`` adds the columns of ``models.offer_taxonomy`` (the offer's node at every level and its
     own products; ``tables`` may hold ``products`` and ``offer_products``), each as of its row's as_of.
+    Profiles are ``program``'s catalogue (default: the built-in program's).
     """
     from features import build_profiles
 
@@ -336,7 +337,7 @@ def offer_response_training_set(
     sent["customer_id"] = sent["customer_id"].astype("str")
     profiles = []
     for as_of, group in sent.groupby("as_of", sort=True):
-        prof = build_profiles(_subset(tables, group["customer_id"].unique()), as_of)
+        prof = build_profiles(_subset(tables, group["customer_id"].unique()), as_of, program=program)
         profiles.append(pd.concat([prof, pd.DataFrame({"as_of": pd.Series(as_of, index=prof.index)})], axis=1))
     profiles = pd.concat(profiles, ignore_index=True)
     profiles["customer_id"] = profiles["customer_id"].astype("str")

@@ -178,12 +178,14 @@ def _window_sums(transactions: pd.DataFrame, values: np.ndarray, customers: pd.S
 
 
 def uplift_training_set(tables: dict[str, pd.DataFrame], window_days: int = 30, margin_rate: float = 0.65,
-                        since: pd.Timestamp | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, pd.DataFrame]:
+                        since: pd.Timestamp | None = None, program=None,
+                        ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, pd.DataFrame]:
     """(X offer_features columns, y outcome, treatment, meta) from the offer events with a randomised control.
 
     One row per event (sent, or held back as control) sent at or after ``since`` whose window is observed.
     y = gross margin in [sent_at, sent_at + window) - the reward cost when this offer was redeemed in it -
-    the gross margin in the same-length window before; profiles as of the send date's midnight.
+    the gross margin in the same-length window before; profiles as of the send date's midnight, in
+    ``program``'s catalogue (default: the built-in program's).
     """
     from features import build_profiles
     from models.offer_response import offer_features
@@ -216,14 +218,18 @@ def uplift_training_set(tables: dict[str, pd.DataFrame], window_days: int = 30, 
                "transactions": tx[tx["customer_id"].isin(ids)],
                "offer_events": tables["offer_events"][tables["offer_events"]["customer_id"].isin(ids)],
                "feedback": tables["feedback"][tables["feedback"]["customer_id"].isin(ids)]}
-        prof = build_profiles(sub, as_of)
+        prof = build_profiles(sub, as_of, program=program)
         profiles.append(prof.assign(as_of=as_of))
     profiles = pd.concat(profiles, ignore_index=True)
     profiles["customer_id"] = profiles["customer_id"].astype(str)
     has = pd.MultiIndex.from_frame(events[["customer_id", "as_of"]]).isin(
         pd.MultiIndex.from_frame(profiles[["customer_id", "as_of"]]))
     events, y, t, redeemed = events[has].reset_index(drop=True), y[has], t[has], redeemed[has]
-    rows = offer_features(profiles, offers, events[["customer_id", "offer_id", "as_of", "sent_at", "channel"]])
+    from models.offer_taxonomy import has_hierarchy
+
+    # the taxonomy columns too, as the response model has them (they are compared on the same rows)
+    rows = offer_features(profiles, offers, events[["customer_id", "offer_id", "as_of", "sent_at", "channel"]],
+                          tables=tables if has_hierarchy(tables) else None)
     X = rows[[c for c in rows.columns if c not in KEY_COLUMNS]]
     meta = pd.DataFrame({"customer_id": events["customer_id"].to_numpy(), "offer_id": events["offer_id"].astype(str).to_numpy(),
                          "sent_at": events["sent_at"].to_numpy(), "treated": t, "redeemed": redeemed, "outcome": y})

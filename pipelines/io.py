@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from data_contracts.errors import MissingTableError
-from data_contracts.schema import TABLE_NAMES
+from data_contracts.schema import CATALOGUE_TABLES, TABLE_NAMES
 
 SUPPORTED_SUFFIXES = (".parquet", ".csv")
 
@@ -114,7 +114,8 @@ def read_validated_table(directory: Path, name: str) -> pd.DataFrame:
 
 
 def read_validated(directory: Path) -> dict[str, pd.DataFrame]:
-    """Read the validated tables (Parquet, canonical dtypes) written by ``rewards validate``."""
+    """Read the validated tables (Parquet, canonical dtypes) written by ``rewards validate``: every table
+    of ``TABLE_NAMES``, and the catalogue tables (``products``, ``offer_products``) when present."""
     directory = Path(directory)
     tables: dict[str, pd.DataFrame] = {}
     missing = []
@@ -129,6 +130,10 @@ def read_validated(directory: Path) -> dict[str, pd.DataFrame]:
             ", ".join(n for n in TABLE_NAMES if str(directory / f"{n}.parquet") in missing),
             f"validated data in '{directory}' is incomplete: missing {missing}; run `rewards validate` first"
         )
+    for name in CATALOGUE_TABLES:
+        path = directory / f"{name}.parquet"
+        if path.exists():
+            tables[name] = pd.read_parquet(path)
     return tables
 
 

@@ -150,12 +150,14 @@ def train_churn(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, h
 def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, response_days: int = 30,
                  valid_days: int = 60, margin: float = 0.0, max_ece: float = 0.05, n_jobs: int = 2,
                  snapshot_every_days: int = 1, params: dict | None = None,
-                 program_digest: str | None = None) -> TrainResult:
-    """Offer response: one row per sent offer, out-of-time split, OfferResponseModel vs popularity baselines."""
+                 program_digest: str | None = None, program=None) -> TrainResult:
+    """Offer response: one row per sent offer, out-of-time split, OfferResponseModel vs popularity baselines;
+    profiles are ``program``'s catalogue (default: the built-in program's)."""
     from features import make_manifest
     from models.baselines import PopularityBaseline
     from models.evaluation import PRIMARY_METRIC, offer_metrics, offer_time_split, run_baselines
     from models.offer_response import OfferResponseModel
+    from models.offer_taxonomy import has_hierarchy
     from models.training_sets import offer_response_training_set
     from pipelines.config import OFFER_MODEL_NAME
 
@@ -164,8 +166,15 @@ def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, 
         raise OfferDataError(f"cannot train the offer-response model: {gap}")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    # The taxonomy columns (the offer's node at every level, its own products) whenever the program has a
+    # category or a hierarchy: without a products table the transactions' category is the one level.
+    taxonomy = has_hierarchy(tables)
     X, y, meta = offer_response_training_set(tables, response_days=response_days,
-                                             snapshot_every_days=snapshot_every_days)
+                                             snapshot_every_days=snapshot_every_days, taxonomy=taxonomy,
+                                             program=program)
+    from features.manifest import absent_features, drop_absent
+
+    X = drop_absent(X, absent_features(tables, program))  # features of tables without rows are not learned from
     timings["training_set_s"] = time.perf_counter() - t0
     if y.nunique() < 2:
         raise OfferDataError(
@@ -201,6 +210,7 @@ def train_offers(tables, *, client, data_digest: str, seed: int = DEFAULT_SEED, 
         params={
             "seed": seed, "response_days": response_days, "valid_days": valid_days,
             "snapshot_every_days": snapshot_every_days, "profile_builds": meta.attrs["profile_builds"],
+            "taxonomy_columns": taxonomy,
             "validation_from": str(meta.loc[valid, "sent_at"].min().date()),
             "rows_train": int(train.sum()), "rows_valid": int(valid.sum()),
             "rows_candidates": meta.attrs["candidates"],
@@ -276,7 +286,8 @@ def _train_kinds(tables, client, digest, kinds, *, seed, horizon_days, margin, m
         out[OFFERS] = {"skipped": f"offer-response model skipped: {gap}"}
     elif OFFERS in kinds:
         res = train_offers(tables, client=client, data_digest=digest, seed=seed, margin=margin, max_ece=max_ece,
-                           n_jobs=n_jobs, params=(params or {}).get(OFFERS), program_digest=program_digest)
+                           n_jobs=n_jobs, params=(params or {}).get(OFFERS), program_digest=program_digest,
+                           program=program)
         out[OFFERS] = res.summary()
     return out
 

@@ -52,7 +52,8 @@ def _champion_qini(client, X, y, t) -> tuple[float | None, str | None]:
 
 def train_uplift(tables: dict[str, pd.DataFrame], tracking_uri: str, *, seed: int = 42, window_days: int = 30,
                  since: pd.Timestamp | None = None, valid_sends: int = 1, margin_rate: float = 0.65,
-                 margin: float = 0.0, evaluation_out: Path | None = None, params: dict | None = None) -> dict:
+                 margin: float = 0.0, evaluation_out: Path | None = None, params: dict | None = None,
+                 program=None) -> dict:
     """Train, evaluate out of time against the champion response model, log, register and gate."""
     import mlflow
     import mlflow.sklearn
@@ -65,7 +66,8 @@ def train_uplift(tables: dict[str, pd.DataFrame], tracking_uri: str, *, seed: in
 
     timings = {}
     t0 = time.perf_counter()
-    X, y, t, meta = uplift_training_set(tables, window_days=window_days, margin_rate=margin_rate, since=since)
+    X, y, t, meta = uplift_training_set(tables, window_days=window_days, margin_rate=margin_rate, since=since,
+                                        program=program)
     timings["training_set_s"] = time.perf_counter() - t0
     valid = out_of_time_split(meta, valid_sends)
     t0 = time.perf_counter()
@@ -182,7 +184,7 @@ def run_uplift_cli(data_dir: Path, *, seed: int, margin: float, since: str | Non
         res = train_uplift(tables, tracking_uri(), seed=seed, margin=margin, window_days=window_days,
                            margin_rate=program.economics.gross_margin_rate,
                            since=pd.Timestamp(since) if since else None,
-                           evaluation_out=reports_dir() / "uplift_evaluation.json")
+                           evaluation_out=reports_dir() / "uplift_evaluation.json", program=program)
     except (FileNotFoundError, UpliftError, NoChampionError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None

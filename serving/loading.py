@@ -161,11 +161,14 @@ def load_profiles(path: Path) -> tuple[pd.DataFrame, dict]:
 def check_model_features(manifest: dict, churn_model, offer_model) -> None:
     """The features the models consume must all be in the snapshot's manifest."""
     from features.manifest import manifest_feature_names
-    from models.offer_response import offer_feature_columns, profile_columns_used
+    from models.offer_response import CONTEXT_COLUMNS, INTERACTION_COLUMNS, OFFER_ATTRIBUTE_COLUMNS, profile_columns_used
+    from models.offer_taxonomy import taxonomy_columns
 
     have = set(manifest_feature_names(manifest))
     problems = []
-    buildable = set(offer_feature_columns())
+    # the taxonomy columns are computed from the validated tables at load (models.offer_taxonomy)
+    used = set(profile_columns_used(manifest_feature_names(manifest)))  # the snapshot's program's catalogue
+    buildable = used | set(OFFER_ATTRIBUTE_COLUMNS) | set(CONTEXT_COLUMNS) | set(INTERACTION_COLUMNS) | set(taxonomy_columns())
     stale = [f for f in getattr(offer_model, "feature_names_in_", []) if f not in buildable]
     if stale:
         problems.append(
@@ -174,7 +177,7 @@ def check_model_features(manifest: dict, churn_model, offer_model) -> None:
     churn_missing = [f for f in getattr(churn_model, "feature_names_in_", []) if f not in have]
     if churn_missing:
         problems.append(f"churn model expects features missing from the profiles: {churn_missing[:10]}")
-    offer_missing = [f for f in profile_columns_used() if f not in have]
+    offer_missing = [f for f in getattr(offer_model, "feature_names_in_", sorted(used)) if f in used and f not in have]
     if offer_missing:
         problems.append(f"offer model expects profile features missing from the profiles: {offer_missing[:10]}")
     if problems:
@@ -264,7 +267,7 @@ def load_state(settings: Settings | None = None, previous: ServingState | None =
         setup = decision_setup(
             tables, churn_model, offer_model, policy=policy, campaign=settings.campaign, profiles=profiles,
             feature_names=manifest_feature_names(manifest), predict=predict, precompute_max_mb=settings.max_scorer_mb,
-            uplift_model=uplift_model,
+            uplift_model=uplift_model, as_of=manifest.get("as_of"),
             vocabulary=Vocabulary.from_program(read_validated_program(settings.validated_dir)[0], tables["offers"]),
         )
     except Exception as err:  # noqa: BLE001 - any failure here means "cannot serve this snapshot"

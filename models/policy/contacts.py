@@ -146,7 +146,7 @@ def contact_rules(hist, rows, ev_cust, n_c, catalog, t, config):
     )
     if ignored.any():
         cat = catalog.category[offer_pos[ignored]]
-        counts = np.zeros((n_c, len(catalog.vocabulary.categories)), dtype=np.int64)
+        counts = np.zeros((n_c, len(catalog.categories)), dtype=np.int64)
         np.add.at(counts, (ev_cust[ignored], cat), 1)
         suppressed = counts >= config.max_ignored_per_category  # (n_c, n_categories)
         blocked |= suppressed[:, np.clip(catalog.category, 0, None)] & (catalog.category >= 0)[None, :]

@@ -31,7 +31,7 @@ class OfferCatalog:
     valid_to: np.ndarray
     tier_ok: np.ndarray  # (n_offers, n_tiers) bool
     channel_ok: np.ndarray  # (n_offers, n_channels) bool
-    category: np.ndarray  # int codes into vocabulary.categories
+    category: np.ndarray  # int codes into ``categories``
     budget: np.ndarray  # float, inf when unlimited
     min_spend: np.ndarray
     cost: np.ndarray  # cost of one redemption to the business
@@ -41,6 +41,9 @@ class OfferCatalog:
     offer_type: np.ndarray
     positions: Mapping[str, int]
     vocabulary: Vocabulary = SCHEMA_VOCABULARY  # the tiers, categories and channels the arrays are coded in
+    # The reward categories ``category`` codes into: the vocabulary's, then any other the offers name (a
+    # node of the program's own taxonomy is a category of its own, never lumped with the rest).
+    categories: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -59,13 +62,17 @@ def prepare_offers(offers: pd.DataFrame, vocabulary: Vocabulary = SCHEMA_VOCABUL
     tier_ok = np.zeros((n, len(vocabulary.tiers)), dtype=bool)
     channel_ok = np.zeros((n, len(vocabulary.offer_channels)), dtype=bool)
     for i, (tiers, channels) in enumerate(zip(frame["eligible_tiers"], frame["channels"], strict=True)):
+        if tiers is None or not len(tiers):  # no tier named (a program without tiers): open to every tier
+            tier_ok[i, :] = True
         for t in tiers if tiers is not None else ():
             if t in tier_pos:
                 tier_ok[i, tier_pos[t]] = True
         for c in channels if channels is not None else ():
             if c in chan_pos:
                 channel_ok[i, chan_pos[c]] = True
-    cat_pos = {c: i for i, c in enumerate(vocabulary.categories)}
+    named = frame["reward_category"].astype(str)
+    categories = tuple(vocabulary.categories) + tuple(c for c in pd.unique(named) if c not in vocabulary.categories)
+    cat_pos = {c: i for i, c in enumerate(categories)}
     budget = pd.to_numeric(frame["budget_redemptions"], errors="coerce").astype("float64").fillna(np.inf)
     return OfferCatalog(
         frame=frame,
@@ -84,6 +91,7 @@ def prepare_offers(offers: pd.DataFrame, vocabulary: Vocabulary = SCHEMA_VOCABUL
         offer_type=frame["offer_type"].astype(str).to_numpy(dtype=object),
         positions={str(o): i for i, o in enumerate(frame["offer_id"])},
         vocabulary=vocabulary,
+        categories=categories,
     )
 
 

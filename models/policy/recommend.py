@@ -167,7 +167,7 @@ def recommend(
     status[active & ~ok.any(axis=1)] = STATUS_NO_OFFER
 
     # --- top-k, one offer per reward_category
-    picked_c, picked_o, picked_rank = _top_k_per_category(priority, ok, catalog.category, len(catalog.vocabulary.categories), k)
+    picked_c, picked_o, picked_rank = _top_k_per_category(priority, ok, catalog.category, len(catalog.categories), k)
 
     # --- reasons for the chosen pairs
     reasons: list[list[str]] = [[] for _ in picked_c]

@@ -67,9 +67,10 @@ class FrameScorer:
     estimator of ours, else from ``model.contributions``.
     """
 
-    def __init__(self, model: OfferModel, feature_builder: FeatureBuilder | None = None):
+    def __init__(self, model: OfferModel, feature_builder: FeatureBuilder | None = None, source=None):
         self.model = model
-        self.feature_builder = feature_builder
+        self.feature_builder = feature_builder if feature_builder is not None or source is None else (
+            _default_feature_builder(source))
         self._ours = all(hasattr(model, a) for a in ("booster_model_", "feature_names_in_", "categories_"))
 
     @property
@@ -141,6 +142,8 @@ class MatrixScorer:
         self.predict = predict
         self.max_threads = 2  # LightGBM threads for big batches (1 where processes are the parallelism)
         self._col = {n: i for i, n in enumerate(self.names)}
+        self.taxonomy = None  # models.offer_taxonomy.TaxonomyLookup of the customers scored (taxonomy models)
+        self._offers = None  # (catalog, its offer attribute numbers): converted once per catalogue
         if paths is None:
             paths = tree_paths(self.booster)
         self.paths = paths  # models.tree_paths.TreePaths; False -> the booster's pred_contrib (TreeSHAP, slower)
@@ -151,8 +154,21 @@ class MatrixScorer:
 
         if batch.profiles is None:
             raise PolicyError("MatrixScorer needs the customers' profile rows (CustomerBook.batch(with_profiles=True))")
+        from models.offer_response import offer_attribute_numbers
+
         profiles = batch.profiles.iloc[np.searchsorted(np.flatnonzero(batch.known), rows)]
-        return offer_matrix(profiles, offers.frame.iloc[cols], ctx.as_dict(), self.names, self.categories)
+        if self._offers is None or self._offers[0] is not offers:
+            self._offers = (offers, offer_attribute_numbers(offers.frame, self.names, self.categories))
+        return offer_matrix(profiles, offers.frame.iloc[cols], ctx.as_dict(), self.names, self.categories,
+                            taxonomy=self.taxonomy, offer_numbers=self._offers[1][cols])
+
+    def with_taxonomy(self, lookup) -> MatrixScorer:
+        """This scorer reading the taxonomy columns from ``lookup`` (a ``TaxonomyLookup``)."""
+        import copy
+
+        other = copy.copy(self)
+        other.taxonomy = lookup
+        return other
 
     def _threads(self, n_rows: int) -> int:
         return self.max_threads if n_rows >= 5000 else 1  # big batches: more threads
@@ -238,6 +254,8 @@ def precompute_scorer(
     verify_contexts: Sequence[Context] | None = None,
     explain_with_paths: bool = True,
     predict: Callable[[np.ndarray], np.ndarray] | None = None,
+    source=None,
+    taxonomy=None,
 ) -> PrecomputedScorer:
     """Build a PrecomputedScorer for ``model`` (an OfferResponseModel) over ``profiles`` x ``offers``.
 
@@ -246,10 +264,18 @@ def precompute_scorer(
     Reasons use path contributions (``TreePaths``: exact additive, as fast as a prediction) unless
     ``explain_with_paths=False`` asks for TreeSHAP (``pred_contrib``, a few ms per row).
     ``predict`` replaces the booster's own prediction (e.g. compiled trees); the check covers it too.
+    A model using the taxonomy columns needs ``source`` (``models.offer_taxonomy.TaxonomySource``: the
+    reference path computes them from its tables) and takes them from ``taxonomy`` (a ``TaxonomyLookup``
+    of these customers and offers; built from ``source`` when not given).
     """
     from models.offer_response import offer_matrix
+    from models.offer_taxonomy import uses_taxonomy
 
     catalog = offers if isinstance(offers, OfferCatalog) else prepare_offers(offers)
+    if uses_taxonomy(model) and taxonomy is None:
+        if source is None:
+            raise ScorerMismatchError("the offer model uses the taxonomy columns but no TaxonomySource was given")
+        taxonomy = source.lookup(profiles["customer_id"], catalog.frame)
     names = list(model.feature_names_in_)
     categories = {k: list(v) for k, v in model.categories_.items()}
     booster = model.booster_model_.booster_
@@ -260,7 +286,8 @@ def precompute_scorer(
     matrix = np.empty((n_c, n_o, n_f), dtype=np.float64)
     for lo in range(0, n_c, chunk_customers):
         part = prof.iloc[lo: lo + chunk_customers]
-        matrix[lo: lo + len(part)] = offer_matrix(part, catalog.frame, ref.as_dict(), names, categories)
+        matrix[lo: lo + len(part)] = offer_matrix(part, catalog.frame, ref.as_dict(), names, categories,
+                                                  taxonomy=taxonomy)
     shares = None
     if "cust_visit_share_send_daypart" in names:
         share_cols = [f"visit_share_{d}" for d in DAYPART_NAMES]
@@ -278,7 +305,7 @@ def precompute_scorer(
                 raise ScorerMismatchError(str(err)) from err
     scorer = PrecomputedScorer(model, matrix, catalog.index.tolist(), fills, shares, paths, predict=predict)
 
-    check_scorer(scorer, model, prof, catalog, customers=verify_customers, contexts=verify_contexts)
+    check_scorer(scorer, model, prof, catalog, customers=verify_customers, contexts=verify_contexts, source=source)
     return scorer
 
 
@@ -298,7 +325,7 @@ VERIFY_CONTEXTS: tuple[Context, ...] = verify_contexts()
 
 def check_scorer(
     scorer: Scorer, model, profiles: pd.DataFrame, catalog: OfferCatalog, *, customers: int = 25,
-    contexts: Sequence[Context] | None = None, atol: float = 1e-9,
+    contexts: Sequence[Context] | None = None, atol: float = 1e-9, source=None,
 ) -> float:
     """The largest gap between ``scorer`` and the model's own path (``model.predict_proba`` over
     ``offer_features``, i.e. ``FrameScorer``) on a fixed-size seeded sample of ``customers`` rows of
@@ -308,6 +335,8 @@ def check_scorer(
     A consistency check, not a computation: its cost does not grow with the profiles (a reload of
     3,000 or 3 million customers checks the same 25), and the reference rows of every context are
     built by one ``offer_features`` call (a context frame) and scored by one ``predict_proba``.
+    ``source`` (``models.offer_taxonomy.TaxonomySource``) gives the reference the tables and the cut of
+    the taxonomy columns (needed when the model uses them).
     """
     prof = profiles.reset_index(drop=True)
     n_c, n_o = len(prof), len(catalog)
@@ -323,7 +352,7 @@ def check_scorer(
     )
     cols, rows = np.arange(n_o), np.arange(len(sample))
     fast = [scorer.score_pairs(batch, rows, catalog, cols, ctx)[0] for ctx in contexts]
-    slow = _reference_scores(model, batch.profiles, catalog.frame.reset_index(drop=True), contexts)
+    slow = _reference_scores(model, batch.profiles, catalog.frame.reset_index(drop=True), contexts, source)
     worst = 0.0
     for ctx, f, r in zip(contexts, fast, slow, strict=True):
         diff = float(np.nanmax(np.abs(np.asarray(f, dtype=float) - r)))
@@ -336,7 +365,8 @@ def check_scorer(
     return worst
 
 
-def _reference_scores(model, profiles: pd.DataFrame, offers: pd.DataFrame, contexts: Sequence[Context]) -> list[np.ndarray]:
+def _reference_scores(model, profiles: pd.DataFrame, offers: pd.DataFrame, contexts: Sequence[Context],
+                      source=None) -> list[np.ndarray]:
     """``FrameScorer``'s P(redeem) (customers x offers, customer-major) in each of ``contexts``, from one
     ``offer_features`` call over a context frame holding every (context, customer, offer) row."""
     from models.offer_response import offer_features
@@ -346,13 +376,19 @@ def _reference_scores(model, profiles: pd.DataFrame, offers: pd.DataFrame, conte
         [pairs.assign(timestamp=pd.Timestamp(ctx.timestamp), channel=str(ctx.channel)) for ctx in contexts],
         ignore_index=True,
     )
-    p = np.asarray(model.predict_proba(offer_features(profiles, offers, frame)))[:, 1]
+    p = np.asarray(model.predict_proba(_default_feature_builder(source)(profiles, offers, frame)))[:, 1]
     shape = (len(profiles), len(offers))
     return [part.reshape(shape) for part in np.split(p, len(contexts))]
 
 
-def _default_feature_builder() -> FeatureBuilder:
+def _default_feature_builder(source=None) -> FeatureBuilder:
+    """``offer_features``; with a ``TaxonomySource`` (whose tables are given), with the taxonomy columns
+    computed from its tables as of its cut."""
     from models.offer_response import offer_features
 
-    return offer_features
+    if source is None or source.tables is None:
+        return offer_features
+    import functools
+
+    return functools.partial(offer_features, tables=source.tables, as_of=source.as_of)
 

@@ -30,9 +30,11 @@ from models.policy.decisions import Decisions
 from models.policy.errors import PolicyError, ScorerMismatchError
 from models.policy.offers import OfferCatalog, prepare_offers, remaining_budget
 from models.policy.recommend import recommend
-from models.policy.scoring import FrameScorer, MatrixScorer, PrecomputedScorer, Scorer, check_scorer, precompute_scorer
+from models.policy.scoring import (FrameScorer, MatrixScorer, PrecomputedScorer, Scorer, _default_feature_builder,
+                                   check_scorer, precompute_scorer)
 from models.policy.uplift import UpliftScorer
 from models.policy.vocabulary import SCHEMA_VOCABULARY, Vocabulary
+from models.offer_taxonomy import TaxonomyLookup, TaxonomySource, uses_taxonomy
 
 # Customers decided at a time when the budget allocation runs over a whole book.
 ALLOCATION_CHUNK = 20_000
@@ -83,6 +85,8 @@ def offer_scorer(
     profiles: pd.DataFrame | None = None,
     catalog: OfferCatalog | None = None,
     precompute_max_mb: float = 0.0,
+    source: TaxonomySource | None = None,
+    lookup: TaxonomyLookup | None = None,
 ) -> ScorerChoice:
     """The P(redeem) scorer for ``offer_model``: the one place the kind is chosen.
 
@@ -90,19 +94,23 @@ def offer_scorer(
     only. With ``profiles`` and a grid within ``precompute_max_mb``, every customer x offer row is
     built once (``PrecomputedScorer``: the API); else rows are broadcast per call (``MatrixScorer``:
     the lists); any other model is scored through its own ``predict_proba`` (``FrameScorer``).
+    A model using the taxonomy columns reads them from ``lookup`` (the profiles' ``TaxonomyLookup``)
+    on the fast paths and computes them from ``source``'s tables on its own path.
     """
     compiled = predict is not None and bool(getattr(predict, "compiled", False))
     suffix = ", compiled trees" if compiled else ""
     if predict is None:
-        return ScorerChoice(FrameScorer(offer_model), "frame")
+        return ScorerChoice(FrameScorer(offer_model, source=source), "frame")
     note = ""
     if profiles is not None and catalog is not None:
         size_mb = len(profiles) * len(catalog) * len(getattr(offer_model, "feature_names_in_", [])) * 8 / 2**20
         if size_mb <= precompute_max_mb:
             try:
-                return ScorerChoice(precompute_scorer(offer_model, profiles, catalog, predict=predict), "precomputed" + suffix)
+                return ScorerChoice(precompute_scorer(offer_model, profiles, catalog, predict=predict, source=source,
+                                                      taxonomy=lookup), "precomputed" + suffix)
             except ScorerMismatchError as err:
-                return ScorerChoice(FrameScorer(offer_model), "frame", f"precomputed scorer unavailable: {err}")
+                return ScorerChoice(FrameScorer(offer_model, source=source), "frame",
+                                    f"precomputed scorer unavailable: {err}")
         note = f"precomputed scorer would need {size_mb:.0f} MB > {precompute_max_mb:.0f} MB"
     return ScorerChoice(MatrixScorer(offer_model, predict=predict), "matrix" + suffix, note)
 
@@ -144,6 +152,8 @@ class DecisionSetup:
     withdrawn: frozenset = field(default_factory=frozenset)  # (customer_id, offer_id) withdrawn for budget
     scorer_note: str = ""
     uplift: UpliftScorer | None = None  # the incremental-value scorer, when config.objective is uplift
+    # Where the offer model's taxonomy columns come from (None: the model does not use them).
+    taxonomy: TaxonomySource | None = None
 
     @property
     def objective(self) -> str:
@@ -161,14 +171,35 @@ class DecisionSetup:
         left = remaining_budget(self.catalog, self.history, pd.Timestamp(at).value)
         return pd.Series(left, index=self.catalog.index, name="budget_remaining")
 
-    def for_customers(self, profiles: pd.DataFrame, customers: pd.DataFrame) -> DecisionSetup:
-        """This set-up with the customer book of ``profiles`` (their tier and consent from ``customers``)."""
-        return replace(self, book=book_for(profiles, customers, self.churn_model, self.feature_names))
+    def for_customers(self, profiles: pd.DataFrame, customers: pd.DataFrame,
+                      tables: dict[str, pd.DataFrame] | None = None, lookup: TaxonomyLookup | None = None) -> DecisionSetup:
+        """This set-up with the customer book of ``profiles`` (their tier and consent from ``customers``).
 
-    def verify(self, profiles: pd.DataFrame) -> None:
-        """A fast scorer must give the model's own numbers on ``profiles`` (ScorerMismatchError if not)."""
+        With a taxonomy model and a broadcast scorer, the taxonomy columns of these customers are indexed
+        here once (``lookup``, else built from ``tables``: a list chunk's own tables, else the source's)."""
+        book = book_for(profiles, customers, self.churn_model, self.feature_names)
+        scorer = self.scorer
+        if (self.taxonomy is not None and isinstance(scorer, MatrixScorer)
+                and not isinstance(scorer, PrecomputedScorer)):
+            if lookup is None:
+                lookup = self.taxonomy.lookup(profiles["customer_id"], self.catalog.frame, tables)
+            scorer = scorer.with_taxonomy(lookup)
+        elif self.taxonomy is not None and isinstance(scorer, FrameScorer) and tables is not None:
+            scorer = FrameScorer(self.offer_model, source=TaxonomySource(tables, self.taxonomy.as_of))
+        uplift = self.uplift
+        if uplift is not None and tables is not None and uses_taxonomy(uplift.model) and self.taxonomy is not None:
+            uplift = UpliftScorer(uplift.model, _default_feature_builder(TaxonomySource(tables, self.taxonomy.as_of)))
+        return replace(self, book=book, scorer=scorer, uplift=uplift)
+
+    def verify(self, profiles: pd.DataFrame, tables: dict[str, pd.DataFrame] | None = None) -> None:
+        """A fast scorer must give the model's own numbers on ``profiles`` (ScorerMismatchError if not).
+        ``tables`` (a list chunk's) give the reference its taxonomy columns when the source has none."""
         if isinstance(self.scorer, MatrixScorer) and not isinstance(self.scorer, PrecomputedScorer):
-            check_scorer(self.scorer, self.offer_model, customer_features(profiles, self.feature_names), self.catalog)
+            source = self.taxonomy
+            if source is not None and tables is not None:
+                source = TaxonomySource(tables, source.as_of)
+            check_scorer(self.scorer, self.offer_model, customer_features(profiles, self.feature_names), self.catalog,
+                         source=source)
 
     def decide(self, customer_ids: Sequence[str], context: Context, k: int,
                offer_ids: Sequence[str] | None = None, explain: bool = True) -> Decisions:
@@ -194,37 +225,58 @@ def decision_setup(
     precompute_max_mb: float = 0.0,
     vocabulary: Vocabulary = SCHEMA_VOCABULARY,
     uplift_model=None,
+    as_of=None,
+    taxonomy_tables: bool = True,
 ) -> DecisionSetup:
     """The decision set-up from the tables (offers, offer_events; customers with ``profiles``) and models.
 
     ``campaign`` sets the holdout (fraction and salt) over ``policy``; with ``profiles`` too, the
     campaign's budget allocation over all of them is made here (see the module docstring).
     ``uplift_model`` (``models.uplift.UpliftModel``) is required when ``policy.objective`` is ``uplift``
-    and unused otherwise.
+    and unused otherwise. An offer model using the taxonomy columns (``models.offer_taxonomy``) needs
+    ``as_of`` (the profiles' cut) and the transactions (and products, offer_products) in ``tables``;
+    ``taxonomy_tables=False`` keeps no tables in the set-up (a list then gives each chunk's own).
     """
     config = campaign.policy(policy) if campaign is not None else (policy or PolicyConfig())
     if config.objective == OBJECTIVE_UPLIFT and uplift_model is None:
         raise PolicyError("decision set-up: the policy's objective is 'uplift' but no uplift model was given; "
                           "train one with `rewards train uplift` or set objective 'expected_value'")
     uplift = UpliftScorer(uplift_model) if config.objective == OBJECTIVE_UPLIFT else None
+    if uplift is not None and uses_taxonomy(uplift_model) and as_of is not None and "transactions" in tables:
+        uplift = UpliftScorer(uplift_model, _default_feature_builder(TaxonomySource(tables, as_of)))
     catalog = prepare_offers(tables["offers"], vocabulary)
     history = index_history(tables["offer_events"])
     features = customer_features(profiles, feature_names) if profiles is not None else None
-    choice = offer_scorer(offer_model, predict, profiles=features, catalog=catalog, precompute_max_mb=precompute_max_mb)
+    source = lookup = None
+    if uses_taxonomy(offer_model):
+        if as_of is None:
+            raise PolicyError("decision set-up: the offer model uses the taxonomy columns (the customer's history "
+                              "with the offer's node and products), which need as_of, the profiles' cut")
+        missing = [t for t in ("transactions", "customers") if t not in tables]
+        if missing and (taxonomy_tables or profiles is not None):
+            raise PolicyError(f"decision set-up: the offer model uses the taxonomy columns, computed from tables "
+                              f"{missing} that were not given; read the validated tables with pipelines.io.read_validated")
+        with_tables = TaxonomySource(tables, as_of) if not missing else None
+        if profiles is not None:
+            lookup = with_tables.lookup(profiles["customer_id"], catalog.frame)
+        source = with_tables if taxonomy_tables else TaxonomySource(None, as_of)
+    choice = offer_scorer(offer_model, predict, profiles=features, catalog=catalog, precompute_max_mb=precompute_max_mb,
+                          source=source, lookup=lookup)
     setup = DecisionSetup(
         catalog=catalog, history=history, scorer=choice.scorer, scorer_kind=choice.kind, config=config,
         churn_model=churn_model, offer_model=offer_model,
         feature_names=tuple(feature_names) if feature_names is not None else None, campaign=campaign,
-        scorer_note=choice.note, uplift=uplift,
+        scorer_note=choice.note, uplift=uplift, taxonomy=source,
     )
     if profiles is None:
         return setup
+    setup = setup.for_customers(profiles, tables["customers"], lookup=lookup)
     if choice.kind.startswith("matrix"):
         try:
-            setup.verify(profiles)
+            setup.verify(profiles, tables if source is not None and source.tables is None else None)
         except ScorerMismatchError as err:
-            setup = replace(setup, scorer=FrameScorer(offer_model), scorer_kind="frame", scorer_note=str(err))
-    setup = setup.for_customers(profiles, tables["customers"])
+            setup = replace(setup, scorer=FrameScorer(offer_model, source=source), scorer_kind="frame",
+                            scorer_note=str(err))
     if campaign is not None:
         setup = replace(setup, withdrawn=campaign_withdrawals(setup, campaign))
     return setup

@@ -50,15 +50,17 @@ class ChunkDecider:
     def config(self):
         return self.setup.config
 
-    def __call__(self, chunk: pd.DataFrame) -> pd.DataFrame:
+    def __call__(self, chunk: pd.DataFrame, tables: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+        """List rows of ``chunk``; ``tables`` (the chunk's own, when it was cut from the tables) give the
+        offer model's taxonomy columns, else the set-up's tables do."""
         if not len(chunk):
             return empty_rows()
         chunk = chunk.reset_index(drop=True)
+        setup = self.setup.for_customers(chunk, chunk[["customer_id", *ATTRIBUTE_COLUMNS]], tables=tables)
         if not self.checked:
             # The fast scorer must give the model's own numbers on this data before it scores anything.
-            self.setup.verify(chunk)
+            setup.verify(chunk, tables)
             self.checked = True
-        setup = self.setup.for_customers(chunk, chunk[["customer_id", *ATTRIBUTE_COLUMNS]])
         decisions = setup.decide(chunk["customer_id"].astype(str).tolist(), self.context, self.k, offer_ids=self.offer_ids)
         rows = campaign_rows(decisions, self.campaign, self.as_of, self.model_versions)
         return sort_rows(rows)
@@ -75,22 +77,24 @@ class TableChunk:
 
     tables: dict[str, pd.DataFrame]
     as_of: pd.Timestamp
+    program: object = None  # the data's program (its catalogue); None: the built-in program
 
     def profiles(self) -> pd.DataFrame:
         from features import build_profiles
 
-        return build_profiles(self.tables, self.as_of)
+        return build_profiles(self.tables, self.as_of, program=self.program)
 
     def scoring_input(self) -> pd.DataFrame:
         return with_attributes(self.profiles(), self.tables["customers"])
 
 
-def table_chunks(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, chunk_size: int) -> Iterator[TableChunk]:
+def table_chunks(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, chunk_size: int,
+                 program=None) -> Iterator[TableChunk]:
     """The tables cut into chunks of ``chunk_size`` customers (sorted ids; ``features.profiles.customer_chunks``)."""
     from features.profiles import customer_chunks
 
     for part in customer_chunks(tables, chunk_size):
-        yield TableChunk(part, as_of)
+        yield TableChunk(part, as_of, program)
 
 
 def profile_chunks_from_file(path: Path, chunk_size: int) -> Iterator[pa.Table]:

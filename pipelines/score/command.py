@@ -37,10 +37,13 @@ def build_chunk_decider(
     (offer_model, offer_version), (churn_model, churn_version) = models["offer"], models["churn"]
     uplift_model, uplift_version = models.get("uplift", (None, None))
     policy = PolicyConfig(**{**request.policy, **({"objective": request.objective} if request.objective else {})})
+    # Chunks cut from the tables bring their own tables (taxonomy columns); profile files and Spark
+    # partitions do not, so the set-up keeps the tables the taxonomy columns are computed from.
     setup = decision_setup(
         tables, churn_model, offer_model, policy=policy, campaign=request.campaign_spec,
         feature_names=feature_names, predict=compiled_predictor(offer_model), uplift_model=uplift_model,
         vocabulary=policy_vocabulary(request.data, tables),
+        as_of=request.as_of, taxonomy_tables=request.profiles is not None or request.engine is not Engine.local,
     )
     versions = {"offer": str(offer_version), "churn": str(churn_version)}
     if setup.uplift is not None:
@@ -156,6 +159,13 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
     else:
         digest, _ = check_same_program({}, data_dir)
     why = no_offers_reason(tables, models)
+    from models.offer_taxonomy import SOURCE_TABLES, uses_taxonomy
+
+    if why is None and uses_taxonomy(models["offer"][0]) and "transactions" not in tables:
+        from pipelines.io import read_validated  # the taxonomy columns read the purchase log (and products)
+
+        full = read_validated(data_dir)
+        tables = {**tables, **{n: full[n] for n in SOURCE_TABLES if n in full}}
     if why is not None:
         from pipelines.io import read_validated
         from pipelines.score.retention import run_retention
@@ -190,7 +200,9 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
             chunks = profile_chunks_from_file(request.profiles, request.chunk_size)
             total = _count_rows(request.profiles)
         else:
-            chunks = table_chunks(tables, request.as_of, request.chunk_size)
+            from pipelines.io import read_validated_program
+
+            chunks = table_chunks(tables, request.as_of, request.chunk_size, read_validated_program(data_dir)[0])
             total = int((tables["customers"]["signup_date"] < request.as_of).sum())
         n_chunks = -(-total // request.chunk_size)
         workers = min(request.workers or default_workers(), max(n_chunks, 1))

@@ -85,8 +85,8 @@ def _attributes(customers: pd.DataFrame | None) -> pd.DataFrame | None:
 def _score_chunk(decider: ChunkDecider, chunk, attrs: pd.DataFrame | None) -> tuple[pd.DataFrame, int]:
     if isinstance(chunk, TableChunk):
         frame = chunk.scoring_input()
-    else:
-        frame = with_attributes(chunk.to_pandas() if isinstance(chunk, pa.Table) else chunk, attrs)
+        return decider(frame, tables=chunk.tables), len(frame)
+    frame = with_attributes(chunk.to_pandas() if isinstance(chunk, pa.Table) else chunk, attrs)
     return decider(frame), len(frame)
 
 

@@ -138,7 +138,7 @@ def test_morning_commuters_are_likelier_to_redeem_a_bakery_offer(first_run, env,
     bakery = offers[(offers["reward_category"] == "bakery") & (offers["offer_type"] != "informational")].head(1)
     assert len(bakery) == 1
     rows = offer_features(profiles, bakery, {"timestamp": pd.Timestamp(SAMPLE_END_DATE) + pd.Timedelta(hours=9),
-                                             "channel": "app"})
+                                             "channel": "app"}, tables=tables, as_of=SAMPLE_END_DATE)
     scored = pd.DataFrame({"customer_id": rows["customer_id"], "p": model.predict_proba(rows)[:, 1]})
     scored = scored.merge(sample.ground_truth["customers"][["customer_id", "persona"]], on="customer_id")
     commuters = scored.loc[scored["persona"] == "morning_commuter", "p"].mean()

@@ -143,9 +143,12 @@ def test_score_objective_uplift_ranks_the_list_by_the_champions_incremental_valu
     # The score of every listed offer is the uplift model's incremental value, computed here independently.
     profiles = pd.read_parquet(uplift_env.profiles_path)
     some = sorted(set(offered["customer_id"]))[:200]
+    from pipelines.io import read_validated
+
     offers = read_validated_table(uplift_env.validated_dir, "offers")
     rows = offer_features(profiles[profiles["customer_id"].isin(some)], offers,
-                          {"timestamp": pd.Timestamp(DECISION_TIME), "channel": CONTEXT["channel"]})
+                          {"timestamp": pd.Timestamp(DECISION_TIME), "channel": CONTEXT["channel"]},
+                          tables=read_validated(uplift_env.validated_dir), as_of=uplift_env.as_of)
     value = pd.Series(incremental_value(trained["model"], rows),
                       index=pd.MultiIndex.from_frame(rows[["customer_id", "offer_id"]]))
     got = offered[offered["customer_id"].isin(some)]

@@ -31,11 +31,7 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "a department of the grocery scenario's own program file, which its generator writes",
 }
 # Helper TAXO replaces the attach pairs with per-node features in the same round; drop these at the merge.
-PENDING: dict[tuple[str, str], str] = {
-    ("features/catalogue.py", '("bakery", "coffee"),'): "ATTACH_PAIRS (being replaced by per-node features)",
-    ("features/catalogue.py", '("breakfast", "coffee"),'): "ATTACH_PAIRS (being replaced by per-node features)",
-    ("features/catalogue.py", '("bakery", "tea"),'): "ATTACH_PAIRS (being replaced by per-node features)",
-}
+PENDING: dict[tuple[str, str], str] = {}  # nothing left pending: the attach pairs are in the program file
 
 
 def _scanned() -> list[Path]:

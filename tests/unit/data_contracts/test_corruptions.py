@@ -98,7 +98,9 @@ def test_clean_tables_pass_and_validated_dtypes_match_the_schema(clean, make_tab
     result, quarantined, tmp = clean
     assert (result.exit_code, result.errors, quarantined, result.written) == (0, [], {}, True)
     validated = read_validated(tmp / "validated")
-    for name, frame in validated.items():
+    assert set(validated) == set(TABLES) | {"products", "offer_products"}  # the catalogue tables too, when written
+    assert len(validated["products"]) == len(validated["offer_products"]) == 0
+    for name, frame in ((n, validated[n]) for n in TABLES):
         assert {c: str(d) for c, d in frame.dtypes.items()} == {c.name: pandas_dtype(c) for c in TABLES[name].columns}
         assert len(frame) == len(make_tables()[name])
     assert validated["offers"]["eligible_tiers"].map(list).tolist() == [["bronze", "silver"], ["gold", "platinum"]]

@@ -50,11 +50,21 @@ def test_bakery_attach_rate_differs_between_personas_as_planted(sample_profiles)
     assert attach["morning_commuter"] < 0.25
 
 
-def test_bakery_offer_redemption_is_highest_for_morning_commuters(sample_profiles):
+def test_bakery_offer_redemption_is_highest_for_morning_commuters(sample, sample_profiles):
     # Planted: morning commuters have the strongest bakery-offer affinity despite rarely buying bakery.
+    # The offer history per reward category is long (the offer model's taxonomy columns).
+    from models.offer_taxonomy import TaxonomyLookup
+
     profiles, _ = sample_profiles
-    sent = profiles.groupby("persona")[["offers_cat_bakery_sent", "offers_cat_bakery_redeemed"]].sum()
-    rate = sent["offers_cat_bakery_redeemed"] / sent["offers_cat_bakery_sent"]
+    offers = sample.tables["offers"]
+    bakery = offers[offers["reward_category"] == "bakery"].head(1)
+    lookup = TaxonomyLookup(sample.tables, SAMPLE_END_DATE, profiles["customer_id"], bakery)
+    names = ["cust_sent_reward_category", "cust_redeemed_reward_category"]
+    grid = lookup.grid(profiles["customer_id"], bakery["offer_id"], names)
+    frame = pd.DataFrame({n: grid[n][:, 0] for n in names}).assign(persona=profiles["persona"].to_numpy())
+    sent = frame.groupby("persona")[names].sum()
+    rate = sent["cust_redeemed_reward_category"] / sent["cust_sent_reward_category"]
+    assert sent["cust_sent_reward_category"].min() > 10
     assert rate.idxmax() == "morning_commuter"
 
 

@@ -128,3 +128,36 @@ def test_without_a_products_table_the_category_is_the_one_level():
     assert set(got["level"]) == {"category"}
     milk = got.set_index(["customer_id", "node"]).loc[("a1", "milk")]
     assert milk["spend_share_365d"] == pytest.approx(12 / 20)
+
+
+def test_the_lookup_grid_equals_the_pairs_on_the_toy_taxonomy():
+    """offer_matrix's grid (customers x offers) and the reference rows (one per pair) agree cell for cell,
+    with a customer unknown to the lookup reading as one without purchases."""
+    from models.offer_taxonomy import TaxonomyLookup
+
+    t = toy()
+    t["offers"] = pd.concat([t["offers"], pd.DataFrame({"offer_id": ["o_bakery"], "reward_category": ["bakery"]})],
+                            ignore_index=True)
+    lookup = TaxonomyLookup(t, AS_OF, ["a1", "a2"], t["offers"])
+    customers, offers = ["a2", "nobody", "a1"], ["o_m2", "o_bakery", "o_milk", "o_dairy"]
+    grid = lookup.grid(customers, offers)
+    cust = np.repeat(customers, len(offers))
+    pairs = lookup.pairs(cust, np.tile(offers, len(customers)))
+    for name in taxonomy_columns():
+        np.testing.assert_allclose(grid[name].ravel(), pairs[name], equal_nan=True, err_msg=name)
+    rows = pd.DataFrame({"customer_id": cust, "offer_id": np.tile(offers, len(customers)), "as_of": AS_OF})
+    rows = rows[rows["customer_id"] != "nobody"]
+    ref = offer_taxonomy_features(t, rows)
+    for name in taxonomy_columns():
+        np.testing.assert_allclose(ref[name], np.delete(pairs[name], np.arange(4, 8)), equal_nan=True, err_msg=name)
+    assert grid["node_d1_visits_180d"][2, 3] == 3 and np.isnan(grid["node_d1_spend_share_365d"][1, 0])
+    assert grid["offer_product_purchases"][1].tolist() == [0, 0, 0, 0]
+
+
+def test_a_lookup_of_some_offers_ignores_the_product_rows_of_the_others():
+    from models.offer_taxonomy import TaxonomyLookup
+
+    t = toy()
+    some = t["offers"][t["offers"]["offer_id"] == "o_milk"]
+    lookup = TaxonomyLookup(t, AS_OF, ["a1"], some)  # offer_products still names o_m2
+    assert lookup.grid(["a1"], ["o_milk"])["node_d0_spend_share_365d"][0, 0] == pytest.approx(12 / 20)

@@ -29,7 +29,7 @@ def fitted(sample):
     profiles = build_profiles(tables, SAMPLE_END_DATE)
     offers = sample.tables["offers"]
     X = offer_features(profiles, offers, {"timestamp": pd.Timestamp("2026-06-30 08:15"), "channel": "app"})
-    z = -1.0 + 3.0 * X["cust_share_of_reward_category"].fillna(0).to_numpy()
+    z = -1.0 + 3.0 * X["cust_redeem_rate_offer_type_shrunk"].fillna(0).to_numpy()
     y = (np.random.default_rng(0).random(len(X)) < 1 / (1 + np.exp(-z))).astype(int)
     model = OfferResponseModel(n_estimators=30, min_child_samples=10).fit(X, y)
     return model, profiles, prepare_offers(offers)
@@ -55,7 +55,7 @@ def test_the_precomputed_scorer_reproduces_the_model_on_the_checked_sample(fitte
 def test_a_real_mismatch_fails_loudly_naming_the_scorer_and_the_context(fitted):
     model, profiles, catalog = fitted
     scorer = precompute_scorer(model, profiles, catalog)
-    j = scorer.names.index("cust_share_of_reward_category")
+    j = scorer.names.index("cust_redeem_rate_offer_type_shrunk")
     scorer.matrix[:, :, j] += 0.5  # the fast rows no longer hold what the model is fed
     with pytest.raises(ScorerMismatchError,
                        match=r"PrecomputedScorer offer scores differ from model\.predict_proba\(offer_features\(\.\.\.\)\) "

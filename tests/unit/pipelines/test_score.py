@@ -33,10 +33,10 @@ N_CUSTOMERS = 900  # a slice of the sample keeps each scoring run around a secon
 
 
 class OfferStandIn:
-    """P(redeem) rises with the customer's share of spend in the offer's category."""
+    """P(redeem) rises with the customer's (shrunk) redemption rate of the offer's type."""
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        z = -2.5 + 4.0 * X["cust_share_of_reward_category"].fillna(0).to_numpy() + 0.1 * X["offer_value"].to_numpy()
+        z = -2.5 + 4.0 * X["cust_redeem_rate_offer_type_shrunk"].fillna(0).to_numpy() + 0.1 * X["offer_value"].to_numpy()
         p = 1 / (1 + np.exp(-z))
         return np.column_stack([1 - p, p])
 
