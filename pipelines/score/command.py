@@ -140,10 +140,6 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
     if tables is None:
         tables = read_driver_tables(data_dir, needs_history_tables=request.engine is Engine.local and request.profiles is None)
     names = profile_feature_names(request.profiles, request.as_of) if request.profiles is not None else None
-    channels = policy_vocabulary(data_dir, tables).offer_channels
-    if request.channel not in channels:
-        raise ScoreError(f"--channel must be one of the program's offer channels {list(channels)} (program file "
-                         f"'{data_dir / 'program.toml'}', key offer_channels), got {request.channel!r}")
     if request.objective is None:  # the default: uplift once an offer-uplift model is champion (or is given)
         from pipelines.train_uplift import OBJECTIVE_EXPECTED_VALUE, OBJECTIVE_UPLIFT, default_objective
 
@@ -173,6 +169,10 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
         request.data = data_dir
         full = tables if "transactions" in tables else read_validated(data_dir)
         return run_retention(request, full, models["churn"], why, digest)
+    channels = policy_vocabulary(data_dir, tables).offer_channels  # a list of offers goes out on one of them
+    if request.channel not in channels:
+        raise ScoreError(f"--channel must be one of the program's offer channels {list(channels)} (program file "
+                         f"'{data_dir / 'program.toml'}', key offer_channels), got {request.channel!r}")
     decider = build_chunk_decider(request, tables, models, names)
     if request.offer_ids is not None:
         unknown = [o for o in request.offer_ids if o not in decider.catalog.index]
