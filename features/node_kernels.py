@@ -84,7 +84,7 @@ def node_features_from_lines(lines: pd.DataFrame, nodes: pd.DataFrame) -> pd.Dat
     visit, visit_keys = pd.factorize(cust * max(len(tx_names), 1) + tx)
     visit_cust = visit_keys // max(len(tx_names), 1)
     recent = age <= SHARE_WINDOW_DAYS
-    total_spend = np.bincount(cust[recent], weights=amount[recent], minlength=n_cust)
+    total_spend = np.bincount(cust[recent], weights=amount[recent], minlength=n_cust).astype("float64")
     seen = np.zeros(len(visit_keys), dtype=bool)
     seen[visit[recent]] = True
     total_visits = np.bincount(visit_cust[seen], minlength=n_cust).astype("float64")
