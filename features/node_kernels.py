@@ -5,7 +5,8 @@
 purchase lines as ``purchase_lines`` gives them (customer_id, transaction_id, product_id, amount,
 age_days) and the product -> node table of ``features.hierarchy.product_nodes``. The string keys are
 factorised once; each line's node at a level is a numpy take; visits and (customer, node) cells are
-integer keys aggregated with ``np.bincount`` / ``np.minimum.at``; the string columns are built at the end.
+lines grouped once by (customer, visit), then per level a stable radix sort on the node code, reduced
+with ``np.minimum.reduceat`` / ``np.add.reduceat`` / ``np.bincount``; the string columns are built at the end.
 Pure: frames in, frame out.
 """
 
@@ -60,6 +61,31 @@ def _level_nodes(nodes: pd.DataFrame, level: str, product_names: pd.Index) -> tu
     return np.where(pos >= 0, code[pos], -1), names
 
 
+def _visits_per_customer(cust: np.ndarray, tx: np.ndarray, n_cust: int, n_tx: int) -> np.ndarray:
+    """Distinct transactions per customer (a transaction id may recur across customers)."""
+    owner = np.full(n_tx, -1, dtype=np.int64)
+    owner[tx] = cust
+    if np.array_equal(owner[tx], cust):  # each transaction id belongs to one customer: no sort needed
+        return np.bincount(owner[owner >= 0], minlength=n_cust)
+    keys = np.unique(cust * n_tx + tx)
+    return np.bincount(keys // n_tx, minlength=n_cust)
+
+
+def _group_by_visit(cust: np.ndarray, tx: np.ndarray, n_cust: int, n_tx: int) -> np.ndarray | None:
+    """None when each customer's lines are contiguous and each visit's lines contiguous within them; else the
+    order sorting the lines by (customer, transaction)."""
+    if not len(cust):
+        return None
+    new_cust = cust[1:] != cust[:-1]
+    runs = int(new_cust.sum()) + 1
+    visit_runs = int((new_cust | (tx[1:] != tx[:-1])).sum()) + 1
+    if runs == n_cust and visit_runs == int(_visits_per_customer(cust, tx, n_cust, n_tx).sum()):
+        return None
+    if n_cust * n_tx < 2**62:
+        return np.argsort(cust * n_tx + tx)
+    return np.lexsort((tx, cust))
+
+
 def node_features_from_lines(lines: pd.DataFrame, nodes: pd.DataFrame) -> pd.DataFrame:
     """Long frame: customer_id, level, node, then the ``NODE_FEATURES`` columns, sorted by the keys.
 
@@ -80,57 +106,64 @@ def node_features_from_lines(lines: pd.DataFrame, nodes: pd.DataFrame) -> pd.Dat
     amount = lines["amount"].to_numpy(dtype="float64")
     n_cust = len(cust_names)
 
-    # one code per visit (customer, transaction); a visit's customer
-    visit, visit_keys = pd.factorize(cust * max(len(tx_names), 1) + tx)
-    visit_cust = visit_keys // max(len(tx_names), 1)
+    n_tx = max(len(tx_names), 1)
     recent = age <= SHARE_WINDOW_DAYS
     total_spend = np.bincount(cust[recent], weights=amount[recent], minlength=n_cust).astype("float64")
-    seen = np.zeros(len(visit_keys), dtype=bool)
-    seen[visit[recent]] = True
-    total_visits = np.bincount(visit_cust[seen], minlength=n_cust).astype("float64")
+    total_visits = _visits_per_customer(cust[recent], tx[recent], n_cust, n_tx).astype("float64")
     absent = np.bincount(cust[recent], minlength=n_cust) == 0  # no line in the window: shares NaN
     total_spend[absent] = np.nan
     total_visits[absent] = np.nan
-    recent_amount = np.where(recent, amount, 0.0)
+    # lines grouped by customer, and by visit within a customer (purchase lines usually are already)
+    order = _group_by_visit(cust, tx, n_cust, n_tx)
+    if order is not None:
+        cust, tx, prod, age, amount = cust[order], tx[order], prod[order], age[order], amount[order]
+    recent_amount = np.where(age <= SHARE_WINDOW_DAYS, amount, 0.0)
 
     parts = []
     for level in sorted(levels):
         prod_node, names = _level_nodes(nodes, level, prod_names)
         node = np.where(prod >= 0, prod_node[np.maximum(prod, 0)], -1) if len(prod_node) else np.full(len(prod), -1)
-        at = node >= 0
-        width = max(len(names), 1)
-        # one row per visit and node: its youngest line, and its spend in the window
-        pair, pair_keys = pd.factorize(visit[at] * width + node[at])
-        pair_age = np.full(len(pair_keys), np.inf)
-        np.minimum.at(pair_age, pair, age[at])
-        pair_spend = np.bincount(pair, weights=recent_amount[at], minlength=len(pair_keys))
-        pair_node = pair_keys % width
-        cell, cell_keys = pd.factorize(visit_cust[pair_keys // width] * width + pair_node, sort=True)
-        n_cells = len(cell_keys)
-        days_since = np.full(n_cells, np.inf)
-        np.minimum.at(days_since, cell, pair_age)
+        # a stable sort by node keeps each node's lines grouped by (customer, visit): a radix sort on int16 codes
+        by_node = np.argsort(node.astype(np.int16 if len(names) < 2**15 else np.int64), kind="stable")
+        by_node = by_node[int((node < 0).sum()):]  # lines without a node at this level come first: left out
+        nodes_s, cust_s, tx_s = node[by_node], cust[by_node], tx[by_node]
+        new_cell = np.ones(len(by_node), dtype=bool)
+        new_cell[1:] = (nodes_s[1:] != nodes_s[:-1]) | (cust_s[1:] != cust_s[:-1])
+        new_pair = new_cell.copy()
+        new_pair[1:] |= tx_s[1:] != tx_s[:-1]
+        # one row per visit and node: its youngest line (a receipt's lines may differ in time)
+        first = np.flatnonzero(new_pair)
+        pair_age = np.minimum.reduceat(age[by_node], first) if len(first) else np.zeros(0)
+        pair_new_cell = new_cell[first]
+        cell_first = np.flatnonzero(pair_new_cell)
+        n_cells = len(cell_first)
+        cell = np.cumsum(pair_new_cell) - 1  # each pair's cell
+        days_since = np.minimum.reduceat(pair_age, cell_first) if n_cells else np.zeros(0)
         counts = {d: np.bincount(cell[pair_age <= d], minlength=n_cells).astype("int64") for d in COUNT_WINDOWS}
         n365 = np.bincount(cell[pair_age <= SHARE_WINDOW_DAYS], minlength=n_cells)
-        spend = np.bincount(cell, weights=pair_spend, minlength=n_cells)
-        cell_cust = cell_keys // width
+        line_first = first[cell_first]
+        spend = np.add.reduceat(recent_amount[by_node], line_first) if n_cells else np.zeros(0)
+        cell_cust, cell_node = cust_s[line_first], nodes_s[line_first]
         with np.errstate(divide="ignore", invalid="ignore"):
             parts.append({
-                "cust": cell_cust, "node": cell_keys % width, "names": names,
+                "cust": cell_cust, "node": cell_node, "names": names,
                 "spend_share_365d": spend / total_spend[cell_cust],
                 "visit_share_365d": n365 / total_visits[cell_cust],
                 "days_since_last_purchase": days_since,
                 **{f"visits_{d}d": counts[d] for d in COUNT_WINDOWS},
             })
 
-    # levels in name order, each sorted by (customer, node): a stable sort on the customer gives the key order
+    # rows sorted by (customer, level, node): levels in name order, node codes in name order within a level
     level_of = np.repeat(np.arange(len(parts)), [len(p["cust"]) for p in parts])
-    order = np.argsort(np.concatenate([p["cust"] for p in parts]), kind="stable")
     offsets = np.cumsum([0] + [len(p["names"]) for p in parts])
+    node_code = np.concatenate([p["node"] + offsets[k] for k, p in enumerate(parts)])
+    cust_code = np.concatenate([p["cust"] for p in parts])
+    order = np.argsort(cust_code * max(int(offsets[-1]), 1) + node_code)
+    node_code = node_code[order]
     node_names = pd.Index(np.concatenate([np.asarray(p["names"], dtype=object) for p in parts]), dtype="str")
-    node_code = np.concatenate([p["node"] + offsets[k] for k, p in enumerate(parts)])[order]
     level_names = pd.Index(sorted(levels), dtype="str")
     out = {
-        "customer_id": cust_names.take(np.concatenate([p["cust"] for p in parts])[order]),
+        "customer_id": cust_names.take(cust_code[order]),
         "level": level_names.take(level_of[order]),
         "node": node_names.take(node_code),
     }

@@ -56,6 +56,10 @@ def test_grocery_households_match_node_affinity_features(grocery):
     assert got["level"].unique().tolist() == ["commodity", "department"]
     assert got["customer_id"].nunique() > 250 and got["node"].nunique() > 200
     assert (got["days_since_last_purchase"] > 365).any()  # 500 days of history: lines past the share window
+    # lines already grouped by customer and receipt (as PurchaseLog cuts them): the kernel skips its sort
+    lines = purchase_lines(grocery, "2026-06-30")
+    grouped = lines.sort_values(["customer_id", "transaction_id"], kind="stable", ignore_index=True)
+    pdt.assert_frame_equal(node_features_from_lines(grouped, product_nodes(grocery)), got, check_exact=False, rtol=1e-12)
 
 
 def test_grocery_at_an_earlier_as_of_for_a_few_customers(grocery):
@@ -130,3 +134,11 @@ def test_missing_column_and_null_key_are_named():
         node_features_from_lines(lines.drop(columns="age_days"), nodes)
     with pytest.raises(PurchaseLinesError, match="column 'transaction_id' holds 1 null"):
         node_features_from_lines(lines.assign(transaction_id=pd.Series([None], dtype="str")), nodes)
+
+
+def test_a_transaction_id_shared_by_two_customers_is_a_visit_of_each():
+    tables = world([("v1", "a", T("2026-02-01"), "m1", "milk", 2.0), ("v1", "b", T("2026-02-03"), "m1", "milk", 4.0),
+                    ("v2", "b", T("2026-02-05"), "b1", "bread", 1.0)], PRODUCTS)
+    got = assert_same(tables, AS_OF).set_index(["customer_id", "level", "node"])
+    assert got.loc[("b", "commodity", "milk"), "visit_share_365d"] == pytest.approx(0.5)
+    assert got.loc[("a", "commodity", "milk"), "visits_30d"] == 1
