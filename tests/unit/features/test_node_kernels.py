@@ -13,7 +13,7 @@ import pytest
 
 from features.hierarchy import product_nodes
 from features.node_affinity import node_affinity_features, purchase_lines
-from features.node_kernels import PurchaseLinesError, node_features_from_lines
+from features.node_kernels import PurchaseLinesError, node_features_from_lines, purchase_lines_arrow
 
 AS_OF = pd.Timestamp("2026-03-01")
 T = pd.Timestamp
@@ -142,3 +142,11 @@ def test_a_transaction_id_shared_by_two_customers_is_a_visit_of_each():
     got = assert_same(tables, AS_OF).set_index(["customer_id", "level", "node"])
     assert got.loc[("b", "commodity", "milk"), "visit_share_365d"] == pytest.approx(0.5)
     assert got.loc[("a", "commodity", "milk"), "visits_30d"] == 1
+
+
+@pytest.mark.parametrize("as_of, every", [("2026-06-30", 1), ("2026-01-15", 5)])
+def test_purchase_lines_arrow_is_purchase_lines(grocery, as_of, every):
+    some = None if every == 1 else sorted(grocery["customers"]["customer_id"])[::every]
+    expected = purchase_lines(grocery, as_of, some)
+    pdt.assert_frame_equal(purchase_lines_arrow(grocery, as_of, some), expected, check_exact=True)
+    assert len(expected) and (some is None or set(expected["customer_id"]) <= set(some))
