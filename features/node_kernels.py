@@ -143,32 +143,48 @@ def node_features_from_lines(lines: pd.DataFrame, nodes: pd.DataFrame) -> pd.Dat
     if order is not None:
         cust, tx, prod, age, amount = cust[order], tx[order], prod[order], age[order], amount[order]
     recent_amount = np.where(age <= SHARE_WINDOW_DAYS, amount, 0.0)
+    # each line's visit ordinal (lines are grouped by visit now), each visit's customer and youngest line
+    new_visit = np.ones(len(cust), dtype=bool)
+    new_visit[1:] = (cust[1:] != cust[:-1]) | (tx[1:] != tx[:-1])
+    visit_first = np.flatnonzero(new_visit)
+    vis = (np.cumsum(new_visit) - 1).astype(np.int32 if len(visit_first) < 2**31 else np.int64)
+    visit_cust = cust[visit_first]
+    visit_age = np.minimum.reduceat(age, visit_first) if len(visit_first) else np.zeros(0)
+    one_age = bool(len(visit_first) == 0 or np.array_equal(np.maximum.reduceat(age, visit_first), visit_age))
+    del new_visit
 
     parts = []
     for level in sorted(levels):
         prod_node, names = _level_nodes(nodes, level, prod_names)
-        node = np.where(prod >= 0, prod_node[np.maximum(prod, 0)], -1) if len(prod_node) else np.full(len(prod), -1)
+        small = np.int16 if len(names) < 2**15 else np.int64
+        node = (np.where(prod >= 0, prod_node[np.maximum(prod, 0)], -1) if len(prod_node)
+                else np.full(len(prod), -1)).astype(small)
         # a stable sort by node keeps each node's lines grouped by (customer, visit): a radix sort on int16 codes
-        by_node = np.argsort(node.astype(np.int16 if len(names) < 2**15 else np.int64), kind="stable")
+        by_node = np.argsort(node, kind="stable")
         by_node = by_node[int((node < 0).sum()):]  # lines without a node at this level come first: left out
-        nodes_s, cust_s, tx_s = node[by_node], cust[by_node], tx[by_node]
-        new_cell = np.ones(len(by_node), dtype=bool)
-        new_cell[1:] = (nodes_s[1:] != nodes_s[:-1]) | (cust_s[1:] != cust_s[:-1])
-        new_pair = new_cell.copy()
-        new_pair[1:] |= tx_s[1:] != tx_s[:-1]
+        nodes_s, vis_s = node[by_node], vis[by_node]
+        new_pair = np.ones(len(by_node), dtype=bool)
+        new_pair[1:] = (nodes_s[1:] != nodes_s[:-1]) | (vis_s[1:] != vis_s[:-1])
         # one row per visit and node: its youngest line (a receipt's lines may differ in time)
         first = np.flatnonzero(new_pair)
-        pair_age = np.minimum.reduceat(age[by_node], first) if len(first) else np.zeros(0)
-        pair_new_cell = new_cell[first]
+        del new_pair
+        pair_vis, pair_node = vis_s[first], nodes_s[first]
+        del vis_s, nodes_s
+        if one_age:  # every line of a visit has the visit's age: no per-line gather
+            pair_age = visit_age[pair_vis]
+        else:
+            pair_age = np.minimum.reduceat(age[by_node], first) if len(first) else np.zeros(0)
+        pair_cust = visit_cust[pair_vis]
+        pair_new_cell = np.ones(len(first), dtype=bool)
+        pair_new_cell[1:] = (pair_node[1:] != pair_node[:-1]) | (pair_cust[1:] != pair_cust[:-1])
         cell_first = np.flatnonzero(pair_new_cell)
         n_cells = len(cell_first)
         cell = np.cumsum(pair_new_cell) - 1  # each pair's cell
         days_since = np.minimum.reduceat(pair_age, cell_first) if n_cells else np.zeros(0)
         counts = {d: np.bincount(cell[pair_age <= d], minlength=n_cells).astype("int64") for d in COUNT_WINDOWS}
         n365 = np.bincount(cell[pair_age <= SHARE_WINDOW_DAYS], minlength=n_cells)
-        line_first = first[cell_first]
-        spend = np.add.reduceat(recent_amount[by_node], line_first) if n_cells else np.zeros(0)
-        cell_cust, cell_node = cust_s[line_first], nodes_s[line_first]
+        spend = np.add.reduceat(recent_amount[by_node], first[cell_first]) if n_cells else np.zeros(0)
+        cell_cust, cell_node = pair_cust[cell_first], pair_node[cell_first].astype(np.int64)
         with np.errstate(divide="ignore", invalid="ignore"):
             parts.append({
                 "cust": cell_cust, "node": cell_node, "names": names,
