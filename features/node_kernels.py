@@ -4,9 +4,12 @@
 ``features.node_affinity.node_affinity_features`` (same rows, order, dtypes and NaN/0 conventions) for
 purchase lines as ``purchase_lines`` gives them (customer_id, transaction_id, product_id, amount,
 age_days) and the product -> node table of ``features.hierarchy.product_nodes``. The string keys are
-factorised once; each line's node at a level is a numpy take; visits and (customer, node) cells are
-lines grouped once by (customer, visit), then per level a stable radix sort on the node code, reduced
-with ``np.minimum.reduceat`` / ``np.add.reduceat`` / ``np.bincount``; the string columns are built at the end.
+factorised once; each line's node at a level is a numpy take; the lines are grouped once by (customer,
+visit) (no sort when they come grouped, as ``PurchaseLog`` cuts them), then per level a stable radix sort
+on the int16 node code keeps each (node, customer, visit) together, and visits and (customer, node) cells
+are reduced with ``np.minimum.reduceat`` / ``np.add.reduceat`` / ``np.bincount``; the string columns are
+built at the end. Spend shares may differ from pandas' Kahan-compensated group sums in the last bits.
+``purchase_lines_arrow`` is ``purchase_lines`` without the round trip through numpy object arrays.
 Pure: frames in, frame out.
 """
 
