@@ -11,19 +11,61 @@ import pandas as pd
 import pandas.testing as pdt
 import pytest
 
+from features.catalogue import node_feature_names
 from features.hierarchy import product_nodes
 from features.node_affinity import node_affinity_features, purchase_lines
-from features.node_kernels import PurchaseLinesError, node_features_from_lines, purchase_lines_arrow
+from features.node_kernels import KEYS, PurchaseLinesError, node_features_from_lines, purchase_lines_arrow
 
 AS_OF = pd.Timestamp("2026-03-01")
 T = pd.Timestamp
 
 
+def pandas_reference(lines: pd.DataFrame, nodes: pd.DataFrame) -> pd.DataFrame:
+    """The pandas groupby aggregation node_affinity_features held before the kernel (main at f826c41), kept
+    here verbatim as the test's independent oracle once node_affinity_features calls the kernel."""
+    levels = [c for c in nodes.columns if c != "product_id"]
+    recent = lines[lines["age_days"] <= 365]
+    total_spend = recent.groupby("customer_id")["amount"].sum()
+    total_visits = recent.groupby("customer_id")["transaction_id"].nunique()
+    frames = []
+    for level in levels:
+        node = lines["product_id"].map(nodes.set_index("product_id")[level])
+        at = lines.assign(node=node.to_numpy()).dropna(subset=["node"])
+        visits = at.groupby(["customer_id", "node", "transaction_id"], sort=False)["age_days"].min().reset_index()
+        g = visits.groupby(["customer_id", "node"])
+        out = pd.DataFrame({"days_since_last_purchase": g["age_days"].min()})
+        for days in (30, 90, 180):
+            out[f"visits_{days}d"] = (visits["age_days"] <= days).groupby(
+                [visits["customer_id"], visits["node"]]).sum().astype("int64")
+        in_window = at[at["age_days"] <= 365]
+        spend = in_window.groupby(["customer_id", "node"])["amount"].sum()
+        n365 = visits[visits["age_days"] <= 365].groupby(["customer_id", "node"]).size()
+        out = out.reset_index()
+        idx = pd.MultiIndex.from_frame(out[["customer_id", "node"]])
+        cust = out["customer_id"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["spend_share_365d"] = (spend.reindex(idx).fillna(0).to_numpy()
+                                       / cust.map(total_spend).to_numpy(dtype=float))
+            out["visit_share_365d"] = (n365.reindex(idx).fillna(0).to_numpy()
+                                       / cust.map(total_visits).to_numpy(dtype=float))
+        out["level"] = level
+        frames.append(out)
+    cols = list(KEYS) + node_feature_names()
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype="str" if c in KEYS else "float64") for c in cols})
+    out = pd.concat(frames, ignore_index=True)[cols]
+    out["node"] = out["node"].astype("str")
+    return out.sort_values(list(KEYS), kind="stable", ignore_index=True)
+
+
 def assert_same(tables: dict[str, pd.DataFrame], as_of, customer_ids=None) -> pd.DataFrame:
-    """The kernel on ``purchase_lines`` equals ``node_affinity_features`` (exact dtypes and order)."""
+    """The kernel on ``purchase_lines`` equals the pandas reference and ``node_affinity_features`` (exact dtypes
+    and order)."""
     nodes = product_nodes(tables)
+    lines = purchase_lines(tables, as_of, customer_ids)
+    got = node_features_from_lines(lines, nodes)
+    pdt.assert_frame_equal(got, pandas_reference(lines, nodes), check_exact=False, rtol=1e-12, atol=0)
     expected = node_affinity_features(tables, as_of, customer_ids, nodes=nodes)
-    got = node_features_from_lines(purchase_lines(tables, as_of, customer_ids), nodes)
     pdt.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12, atol=0)
     return got
 
