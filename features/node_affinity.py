@@ -13,10 +13,13 @@ import pandas as pd
 
 from features.hierarchy import product_nodes
 from features.history import NS_PER_DAY, to_as_of
-
-SHARE_WINDOW_DAYS = 365
-COUNT_WINDOWS = (30, 90, 180)
-KEYS = ("customer_id", "level", "node")
+from features.node_kernels import (  # noqa: F401  (the windows and keys are declared once, there)
+    COUNT_WINDOWS,
+    KEYS,
+    SHARE_WINDOW_DAYS,
+    node_features_from_lines,
+    purchase_lines_arrow,
+)
 
 
 class PurchaseLog:
@@ -67,8 +70,9 @@ class PurchaseLog:
 
 def purchase_lines(tables: dict[str, pd.DataFrame], as_of, customer_ids=None) -> pd.DataFrame:
     """Purchase lines (refunds left out) strictly before ``as_of`` of customers signed up before it:
-    customer_id, transaction_id, product_id, amount, age_days (days from the line to as_of)."""
-    return PurchaseLog(tables).lines(as_of, customer_ids)
+    customer_id, transaction_id, product_id, amount, age_days (days from the line to as_of). One cut:
+    ``PurchaseLog`` indexes the log once for many cuts."""
+    return purchase_lines_arrow(tables, as_of, customer_ids)
 
 
 def node_affinity_features(
@@ -76,43 +80,8 @@ def node_affinity_features(
     lines: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Long frame: customer_id, level, node, then ``NODE_FEATURES`` columns in catalogue order.
-    ``lines``: ``purchase_lines(tables, as_of, customer_ids)`` when the caller has them already."""
-    from features.catalogue import node_feature_names
-
+    ``lines``: ``purchase_lines(tables, as_of, customer_ids)`` when the caller has them already. The
+    aggregation runs on integer codes (``features.node_kernels.node_features_from_lines``)."""
     nodes = product_nodes(tables) if nodes is None else nodes
-    levels = [c for c in nodes.columns if c != "product_id"]
     lines = purchase_lines(tables, as_of, customer_ids) if lines is None else lines
-    recent = lines[lines["age_days"] <= SHARE_WINDOW_DAYS]
-    total_spend = recent.groupby("customer_id")["amount"].sum()
-    total_visits = recent.groupby("customer_id")["transaction_id"].nunique()
-    frames = []
-    for level in levels:
-        node = lines["product_id"].map(nodes.set_index("product_id")[level])
-        at = lines.assign(node=node.to_numpy()).dropna(subset=["node"])
-        # one row per visit and node: its youngest line (a receipt's lines share one timestamp)
-        visits = at.groupby(["customer_id", "node", "transaction_id"], sort=False)["age_days"].min().reset_index()
-        g = visits.groupby(["customer_id", "node"])
-        out = pd.DataFrame({"days_since_last_purchase": g["age_days"].min()})
-        for days in COUNT_WINDOWS:
-            out[f"visits_{days}d"] = (visits["age_days"] <= days).groupby(
-                [visits["customer_id"], visits["node"]]).sum().astype("int64")
-        in_window = at[at["age_days"] <= SHARE_WINDOW_DAYS]
-        spend = in_window.groupby(["customer_id", "node"])["amount"].sum()
-        window = visits[visits["age_days"] <= SHARE_WINDOW_DAYS]
-        n365 = window.groupby(["customer_id", "node"]).size()
-        out = out.reset_index()
-        idx = pd.MultiIndex.from_frame(out[["customer_id", "node"]])
-        cust = out["customer_id"]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out["spend_share_365d"] = (spend.reindex(idx).fillna(0).to_numpy()
-                                       / cust.map(total_spend).to_numpy(dtype=float))
-            out["visit_share_365d"] = (n365.reindex(idx).fillna(0).to_numpy()
-                                       / cust.map(total_visits).to_numpy(dtype=float))
-        out["level"] = level
-        frames.append(out)
-    cols = list(KEYS) + node_feature_names()
-    if not frames:
-        return pd.DataFrame({c: pd.Series(dtype="str" if c in KEYS else "float64") for c in cols})
-    out = pd.concat(frames, ignore_index=True)[cols]
-    out["node"] = out["node"].astype("str")
-    return out.sort_values(list(KEYS), kind="stable", ignore_index=True)
+    return node_features_from_lines(lines, nodes)
