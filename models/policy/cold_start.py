@@ -135,3 +135,51 @@ def cold_start_priors(pairs: pd.DataFrame, *, node_affinity: pd.DataFrame, offer
     """The whole prior for ``pairs`` in one call: base rate from ``offer_events``, affinity, value ratio."""
     return cold_start_prior(base_redemption_rate(offer_events), offer_affinity(pairs, node_affinity, offer_nodes),
                             value_ratio(pairs, offer_value, avg_basket))
+
+
+class ColdStartOfferModel:
+    """The prior as an offer model: what ``rewards score`` ranks offers by while no offer-response model can
+    be trained (offers, but no offer history). It reads the taxonomy columns of ``offer_features`` rows
+    (the customer's spend and visit shares at the offer's node, every level joined) and the offer's value
+    over the average basket, so the policy scores it through its own path (``FrameScorer``) with the same
+    eligibility, contact rules, budget and holdout as a trained model; its decisions are flagged
+    ``cold_start``. ``contributions`` splits the log-odds into the base rate (bias), the affinity term (on
+    the finest node's visit share) and the value term, so reasons name the offer's node.
+    """
+
+    is_prior = True
+    categories_: dict = {}
+
+    def __init__(self, base_rate: float = DEFAULT_BASE_RATE):
+        if not 0 < base_rate < 1:
+            raise ValueError(f"cold_start: base_rate must be in (0, 1), got {base_rate}")
+        from models.offer_taxonomy import DEPTHS
+
+        self.base_rate = base_rate
+        self._levels = [(f"node_d{d}_spend_share_365d", f"node_d{d}_visit_share_365d") for d in range(DEPTHS)]
+        self.feature_names_in_ = [c for pair in self._levels for c in pair] + ["offer_value_to_avg_basket"]
+
+    def _terms(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        _require(X, self.feature_names_in_, "offer rows")
+        per_level = np.column_stack([
+            np.minimum(X[[s, v]].to_numpy(dtype=float).mean(axis=1), 1.0) for s, v in self._levels])
+        with np.errstate(invalid="ignore"):
+            affinity = np.where(np.isnan(per_level).all(axis=1), np.nan, np.nanmean(
+                np.where(np.isnan(per_level), np.nan, per_level), axis=1)) if len(X) else np.zeros(0)
+        ratio = X["offer_value_to_avg_basket"].to_numpy(dtype=float)
+        a = AFFINITY_LOG_ODDS * np.nan_to_num(np.clip(affinity, 0, 1) - REFERENCE_AFFINITY, nan=0.0)
+        v = VALUE_ELASTICITY * np.nan_to_num(np.log1p(np.maximum(ratio, 0.0)) - np.log1p(REFERENCE_VALUE_RATIO), nan=0.0)
+        return a, v
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        a, v = self._terms(X)
+        p = 1.0 / (1.0 + np.exp(-(np.log(self.base_rate / (1 - self.base_rate)) + a + v)))
+        return np.column_stack([1 - p, p])
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        a, v = self._terms(X)
+        out = pd.DataFrame(0.0, index=X.index, columns=[*self.feature_names_in_, "bias"])
+        out["node_d0_visit_share_365d"] = a
+        out["offer_value_to_avg_basket"] = v
+        out["bias"] = np.log(self.base_rate / (1 - self.base_rate))
+        return out

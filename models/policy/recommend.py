@@ -212,7 +212,8 @@ def recommend(
     customers_out = {
         "customer_id": ids,
         "status": status,
-        "cold_start": ~known,
+        # unknown customers, and every decision of a prior standing in for the model (policy.cold_start)
+        "cold_start": ~known | bool(getattr(getattr(scorer, "model", offer_model), "is_prior", False)),
         "control_group": control,
         "churn_risk": churn,
         "n_candidates": np.where(active, n_candidates, 0),

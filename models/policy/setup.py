@@ -117,10 +117,9 @@ def offer_scorer(
 
 def customer_features(profiles: pd.DataFrame, feature_names: Sequence[str] | None = None) -> pd.DataFrame:
     """customer_id + the model features of ``profiles``: ``feature_names`` (the profiles' manifest) or,
-    for profiles built in this process, the catalogue's features they carry."""
-    from features.catalogue import feature_names as catalogue_names
-
-    names = list(feature_names) if feature_names is not None else [c for c in catalogue_names() if c in profiles.columns]
+    for profiles built in this process (in their program's catalogue), every feature column they carry."""
+    names = list(feature_names) if feature_names is not None else [
+        c for c in profiles.columns if c not in ("customer_id", "as_of", "habit_tags")]
     return profiles[["customer_id", *names]]
 
 

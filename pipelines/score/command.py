@@ -118,6 +118,10 @@ def load_models(tracking_uri: str | None, objective: str | None = None) -> dict:
     return {"offer": offer, "churn": churn, "uplift": uplift_for(objective, tracking_uri)}
 
 
+# The offer model "version" of a list ranked by the cold-start prior (no offer-response model is champion).
+COLD_START_VERSION = "cold-start prior"
+
+
 def no_offers_reason(tables: dict, models: dict) -> str | None:
     """Why this run writes a retention list instead of offers (None: it writes offers)."""
     if not len(tables["offers"]):
@@ -155,6 +159,14 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
     else:
         digest, _ = check_same_program({}, data_dir)
     why = no_offers_reason(tables, models)
+    if why is not None and len(tables["offers"]) and models["offer"][0] is None:
+        # Offers but no trained offer model (no offer history yet): the offers are ranked by the cold-start
+        # prior (models.policy.cold_start), every decision flagged cold_start, by the same policy.
+        from models.policy.cold_start import ColdStartOfferModel, base_redemption_rate
+
+        prior = ColdStartOfferModel(base_redemption_rate(tables.get("offer_events")))
+        models = {**models, "offer": (prior, COLD_START_VERSION)}
+        why = None
     from models.offer_taxonomy import SOURCE_TABLES, uses_taxonomy
 
     if why is None and uses_taxonomy(models["offer"][0]) and "transactions" not in tables:
@@ -362,6 +374,9 @@ def score_command(
         typer.echo(f"list: {paths['list']}\nexclusions: {paths['exclusions']}\nsummary: {paths['summary']}")
         return
     Console().print(summary_table(summary))
+    if summary.get("model_versions", {}).get("offer") == COLD_START_VERSION:
+        typer.echo("no offer-response model is champion (it needs offer history): offers ranked by the cold-start "
+                   "prior (the customer's affinity to the offer's node and its value), every row flagged cold_start")
     typer.echo(f"list: {paths['list']} ({summary['rows_in_list']:,} rows)")
     typer.echo(f"exclusions: {paths['exclusions']}")
     typer.echo(f"summary: {paths['summary']}")
