@@ -1,7 +1,7 @@
 """`rewards score` without offers: a retention list (every customer, churn risk, expected value, reasons, holdout).
 
-Written when the validated data holds no offers, or no offer-response model is champion (a purchase
-log alone trains churn only). One row per customer who signed up before ``as_of``; a customer of the
+Written when the validated data holds no offers (a purchase log alone trains churn only); offers without
+an offer-response model are ranked by the cold-start prior instead (``models.policy.cold_start``). One row per customer who signed up before ``as_of``; a customer of the
 customers table who did not (signed up at or after ``as_of``) is in the exclusions file with that
 reason, so listed + excluded = the customers table, and the summary says so.
 
