@@ -136,10 +136,12 @@ def _champion(env):
         return load_champion(OFFER_MODEL_NAME, env["MLFLOW_TRACKING_URI"])[0]
 
 
-def _profiles(tables):
+def _profiles(tables, validated):
     from features import build_profiles
+    from pipelines.io import read_validated_program
 
-    return build_profiles(tables, pd.Timestamp(AS_OF))
+    # in the grocery program's own catalogue (its dayparts and channels), as `rewards features` builds them
+    return build_profiles(tables, pd.Timestamp(AS_OF), program=read_validated_program(validated)[0])
 
 
 def _reference(model, tables, profiles, customer_id, offer_ids, context):
@@ -161,7 +163,7 @@ def test_the_trained_champion_carries_the_taxonomy_columns_and_the_list_uses_the
     offered = rows[rows["offer_id"].notna()]
     assert offered["customer_id"].nunique() > 1000, trained["score_output"]
     tables = read_validated(trained["root"] / "validated")
-    profiles = _profiles(tables)
+    profiles = _profiles(tables, trained["root"] / "validated")
     ctx = {"timestamp": pd.Timestamp(AS_OF) + pd.Timedelta(hours=9), "channel": "email"}
     for customer_id, mine in list(offered.groupby("customer_id"))[:5]:
         ref = _reference(model, tables, profiles, customer_id, mine["offer_id"].tolist(), ctx)
@@ -196,7 +198,7 @@ def test_the_offer_api_decides_with_the_taxonomy_columns_over_http(trained, tmp_
         offers = resp.json()["offers"]
         assert len(offers) == 3
         tables = read_validated(trained["root"] / "validated")
-        ref = _reference(_champion(trained["env"]), tables, _profiles(tables), customer_id,
+        ref = _reference(_champion(trained["env"]), tables, _profiles(tables, trained["root"] / "validated"), customer_id,
                          [o["offer_id"] for o in offers], {"timestamp": pd.Timestamp(DECISION_TIME), "channel": "email"})
         for o in offers:
             assert o["p_redeem"] == pytest.approx(ref[o["offer_id"]], abs=1e-6), o
