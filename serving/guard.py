@@ -18,6 +18,18 @@ from pydantic import ValidationError
 from serving.errors import ApiError, from_validation_error, log_client_error
 from serving.openapi import OPERATIONS, openapi_document
 
+
+def served_channels() -> tuple[str, ...] | None:
+    """The offer channels of the program in the served validated folder (listed), else None (any name)."""
+    from pipelines.io import read_validated_program
+    from serving.loading import Settings
+
+    try:
+        program, _ = read_validated_program(Settings.from_env().validated_dir)
+    except Exception:  # noqa: BLE001 - the spec is served even when the data folder cannot be read yet
+        return None
+    return program.allowed("offer_channels")
+
 MAX_BODY_ENV = "REWARDS_MAX_BODY_BYTES"
 BUDGET_ENV = "REWARDS_REQUEST_TIMEOUT_S"
 DEFAULT_BUDGET_S = 10.0  # a batch of 1,000 distinct ids takes ~0.2 s: this only ever stops a runaway
@@ -141,7 +153,7 @@ class RequestGuard:
 
     async def _send_spec(self, send) -> None:
         if self._spec is None:
-            self._spec = json.dumps(openapi_document()).encode()
+            self._spec = json.dumps(openapi_document(served_channels())).encode()
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(self._spec)).encode())]})
         await send({"type": "http.response.body", "body": self._spec})

@@ -64,9 +64,10 @@ def _error(status: int) -> dict:
             "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorResponse")}}}}
 
 
-@lru_cache(maxsize=1)
-def openapi_document() -> dict:
-    """The OpenAPI 3.1 document served at /docs.json."""
+@lru_cache(maxsize=4)
+def openapi_document(channels: tuple[str, ...] | None = None) -> dict:
+    """The OpenAPI 3.1 document served at /docs.json; ``channels``: the served program's offer channels
+    (``context.channel`` then lists them; another channel is answered 400)."""
     paths: dict = {}
     for route, (request, response, summary, extra) in OPERATIONS.items():
         statuses = sorted({400, 401, 413, 415, *extra})
@@ -88,6 +89,9 @@ def openapi_document() -> dict:
             responses["503"] = {"description": STATUS_TEXT[503], "content": {"text/plain": {"schema": {"type": "string"}}}}
         paths[route] = {"get": {"operationId": route.strip("/"), "summary": summary, "security": [],
                                 "responses": responses}}
+    components = _schemas()
+    if channels:
+        components["RequestContext"]["properties"]["channel"]["enum"] = list(channels)
     return {
         "openapi": "3.1.0",
         "info": {"title": "offer-api", "version": "1",
@@ -96,7 +100,7 @@ def openapi_document() -> dict:
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {
-            "schemas": _schemas(),
+            "schemas": components,
             "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
         },
         "security": [{"ApiKey": []}],

@@ -362,7 +362,7 @@ def score_command(
         )
         summary = run_score(request)
     except (ScoreError, PolicyError, FileNotFoundError, LookupError, FeatureMismatchError, ProgramMismatchError) as err:
-        _fail(str(err).strip("'\""))
+        _fail(str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err))  # KeyError quotes its text
     except run_failures() as err:  # registry and Spark failures: one line, not a traceback
         _fail(f"{type(err).__name__}: {err}")
     paths = summary["outputs"]
