@@ -25,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# The DuckDB reference: the one query of the long node features (benchmarks/bench_taxonomy_features.py).
+from benchmarks.bench_taxonomy_features import duckdb_sql  # noqa: E402
 from benchmarks.report import markdown_table, peak_rss_mb, update_section  # noqa: E402
 
 CACHE = ROOT / "data" / "bench"
@@ -35,48 +37,6 @@ TARGET_S = 30.0
 KEYS = ["customer_id", "level", "node"]
 TABLES = ("customers", "transactions", "products")
 
-# The long node features of features/node_affinity.py, per (customer, level, node), at every level
-# (the reference query of benchmarks/bench_taxonomy_features.py).
-DUCKDB_NODE_SQL = """
-WITH m AS (
-    SELECT customer_id FROM customers WHERE signup_date < $as_of
-), l AS (
-    SELECT t.customer_id, t.transaction_id, t.product_id, t.amount,
-        (epoch_ns($as_of) - epoch_ns(t.ts)) / 86400e9 AS age
-    FROM transactions t SEMI JOIN m ON t.customer_id = m.customer_id
-    WHERE t.ts < $as_of AND NOT t.is_refund
-), tot AS (
-    SELECT customer_id, sum(amount) AS spend, count(DISTINCT transaction_id) AS visits
-    FROM l WHERE age <= 365 GROUP BY customer_id
-), ln AS (
-    {levels}
-), v AS (
-    SELECT customer_id, level, node, transaction_id, min(age) AS age FROM ln GROUP BY ALL
-), va AS (
-    SELECT customer_id, level, node,
-        min(age) AS days_since_last_purchase,
-        count(*) FILTER (WHERE age <= 30) AS visits_30d,
-        count(*) FILTER (WHERE age <= 90) AS visits_90d,
-        count(*) FILTER (WHERE age <= 180) AS visits_180d,
-        count(*) FILTER (WHERE age <= 365) AS visits_365d
-    FROM v GROUP BY ALL
-), sa AS (
-    SELECT customer_id, level, node, coalesce(sum(amount) FILTER (WHERE age <= 365), 0) AS spend
-    FROM ln GROUP BY ALL
-)
-SELECT va.customer_id, va.level, va.node,
-    sa.spend / nullif(tot.spend, 0) AS spend_share_365d,
-    va.visits_365d / nullif(tot.visits, 0) AS visit_share_365d,
-    va.days_since_last_purchase, va.visits_30d, va.visits_90d, va.visits_180d
-FROM va JOIN sa USING (customer_id, level, node) LEFT JOIN tot USING (customer_id)
-ORDER BY va.customer_id, va.level, va.node
-"""
-
-
-def duckdb_sql(levels: list[str]) -> str:
-    union = "\n    UNION ALL\n    ".join(
-        f"SELECT l.*, '{lvl}' AS level, p.{lvl} AS node FROM l JOIN products p USING (product_id)" for lvl in levels)
-    return DUCKDB_NODE_SQL.replace("{levels}", union)
 
 
 def data_dir(customers: int, days: int, seed: int) -> tuple[Path, float | None]:
