@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -32,6 +33,10 @@ class OfferModel(Protocol):
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame: ...
 
+
+# The offer rows built at a time by MatrixScorer.score_pairs (float64): a chunk of 50,000 customers x
+# 1,000 offers x 100 features would be 40 GB at once; in blocks of this size it never is.
+GRID_BUDGET_MB = 256
 
 FeatureBuilder = Callable[[pd.DataFrame, pd.DataFrame, dict], pd.DataFrame]
 
@@ -141,6 +146,7 @@ class MatrixScorer:
         self.booster = model.booster_model_.booster_
         self.predict = predict
         self.max_threads = 2  # LightGBM threads for big batches (1 where processes are the parallelism)
+        self.grid_budget_mb = GRID_BUDGET_MB  # customers x offers x features scored at a time (score_pairs)
         self._col = {n: i for i, n in enumerate(self.names)}
         self.taxonomy = None  # models.offer_taxonomy.TaxonomyLookup of the customers scored (taxonomy models)
         self._offers = None  # (catalog, its offer attribute numbers): converted once per catalogue
@@ -148,19 +154,35 @@ class MatrixScorer:
             paths = tree_paths(self.booster)
         self.paths = paths  # models.tree_paths.TreePaths; False -> the booster's pred_contrib (TreeSHAP, slower)
 
+    def _profiles(self, batch, rows) -> pd.DataFrame:
+        if batch.profiles is None:
+            raise PolicyError("MatrixScorer needs the customers' profile rows (CustomerBook.batch(with_profiles=True))")
+        return batch.profiles.iloc[np.searchsorted(np.flatnonzero(batch.known), rows)]
+
+    def _offer_numbers(self, offers) -> np.ndarray:
+        """The catalogue's offer attribute numbers, converted once per catalogue."""
+        from models.offer_response import offer_attribute_numbers
+
+        if self._offers is None or self._offers[0] is not offers:
+            self._offers = (offers, offer_attribute_numbers(offers.frame, self.names, self.categories))
+        return self._offers[1]
+
     def _matrix(self, batch, rows, offers, cols, ctx) -> np.ndarray:
         """(len(rows), len(cols), n_features) numbers for the customers ``rows`` x offers ``cols``."""
         from models.offer_response import offer_matrix
 
-        if batch.profiles is None:
-            raise PolicyError("MatrixScorer needs the customers' profile rows (CustomerBook.batch(with_profiles=True))")
-        from models.offer_response import offer_attribute_numbers
-
-        profiles = batch.profiles.iloc[np.searchsorted(np.flatnonzero(batch.known), rows)]
-        if self._offers is None or self._offers[0] is not offers:
-            self._offers = (offers, offer_attribute_numbers(offers.frame, self.names, self.categories))
+        profiles = self._profiles(batch, rows)
         return offer_matrix(profiles, offers.frame.iloc[cols], ctx.as_dict(), self.names, self.categories,
-                            taxonomy=self.taxonomy, offer_numbers=self._offers[1][cols])
+                            taxonomy=self.taxonomy, offer_numbers=self._offer_numbers(offers)[cols])
+
+    def _pair_rows(self, batch, rows, offers, cols, ctx) -> np.ndarray:
+        """(n, n_features) numbers of the pairs (customer ``rows[k]``, offer ``cols[k]``): the rows of
+        those pairs in ``_matrix``, without the grid."""
+        from models.offer_response import offer_matrix
+
+        profiles = self._profiles(batch, rows)
+        return offer_matrix(profiles, offers.frame.iloc[cols], ctx.as_dict(), self.names, self.categories,
+                            taxonomy=self.taxonomy, offer_numbers=self._offer_numbers(offers)[cols], aligned=True)
 
     def with_taxonomy(self, lookup) -> MatrixScorer:
         """This scorer reading the taxonomy columns from ``lookup`` (a ``TaxonomyLookup``)."""
@@ -173,17 +195,42 @@ class MatrixScorer:
     def _threads(self, n_rows: int) -> int:
         return self.max_threads if n_rows >= 5000 else 1  # big batches: more threads
 
-    def score_pairs(self, batch, rows, offers, cols, ctx):
-        M = self._matrix(batch, rows, offers, cols, ctx)
-        flat = M.reshape(-1, M.shape[2])
+    def block_rows(self, n_cols: int) -> int:
+        """Customers scored at a time over ``n_cols`` offers: their grid (customers x offers x features,
+        float64) stays within ``grid_budget_mb``."""
+        per_customer = max(n_cols, 1) * max(len(self.names), 1) * 8
+        return max(1, int(self.grid_budget_mb * 2**20) // per_customer)
+
+    def _predict(self, flat: np.ndarray) -> np.ndarray:
         if self.predict is not None:
-            p = np.asarray(self.predict(flat), dtype=float)
-        else:
-            p = np.asarray(self.booster.predict(flat, num_threads=self._threads(len(flat))), dtype=float)
-        return p.reshape(len(rows), len(cols)), flat
+            return np.asarray(self.predict(flat), dtype=float)
+        return np.asarray(self.booster.predict(flat, num_threads=self._threads(len(flat))), dtype=float)
+
+    def score_pairs(self, batch, rows, offers, cols, ctx):
+        """P(redeem) of customers ``rows`` x offers ``cols``, in blocks of customers whose grid stays within
+        ``grid_budget_mb`` (1,000 offers x 100 features is 0.8 MB a customer). The handle is the grid
+        when it fits one block, else the request (``explain_pairs`` rebuilds only the chosen pairs)."""
+        rows = np.asarray(rows)
+        step = self.block_rows(len(cols))
+        if len(rows) <= step:
+            M = self._matrix(batch, rows, offers, cols, ctx)
+            flat = M.reshape(-1, M.shape[2])
+            return self._predict(flat).reshape(len(rows), len(cols)), flat
+        p = np.empty((len(rows), len(cols)))
+        for lo in range(0, len(rows), step):
+            M = self._matrix(batch, rows[lo: lo + step], offers, cols, ctx)
+            p[lo: lo + step] = self._predict(M.reshape(-1, M.shape[2])).reshape(-1, len(cols))
+            del M
+        return p, _PairRequest(batch, rows, offers, np.asarray(cols), ctx)
 
     def explain_pairs(self, handle, pairs):
-        flat = handle[pairs]
+        if isinstance(handle, _PairRequest):
+            pairs = np.asarray(pairs, dtype=np.int64)
+            n_cols = len(handle.cols)
+            flat = self._pair_rows(handle.batch, handle.rows[pairs // n_cols], handle.offers,
+                                   handle.cols[pairs % n_cols], handle.ctx)
+        else:
+            flat = handle[pairs]
         if self.paths:
             leaves = self.booster.predict(flat, pred_leaf=True, num_threads=self._threads(len(flat)))
             contrib = self.paths.contributions(leaves)
@@ -198,6 +245,18 @@ class MatrixScorer:
             decoded[known] = np.asarray(cats, dtype=object)[codes[known].astype(np.int64)]
             values[:, j] = decoded
         return self.names, contrib[:, : len(self.names)], values
+
+
+@dataclass(frozen=True)
+class _PairRequest:
+    """What ``MatrixScorer.score_pairs`` scored when its grid did not fit one block (the reasons rebuild
+    the rows of the chosen pairs from it)."""
+
+    batch: CustomerBatch
+    rows: np.ndarray
+    offers: OfferCatalog
+    cols: np.ndarray
+    ctx: Context
 
 
 class PrecomputedScorer(MatrixScorer):
@@ -222,12 +281,22 @@ class PrecomputedScorer(MatrixScorer):
 
     def _matrix(self, batch, rows, offers, cols, ctx):
         pos = batch.position[rows]
-        offer_pos = np.asarray([self.offer_pos[offers.offer_id[c]] for c in cols], dtype=np.int64)
-        M = self.matrix[pos[:, None], offer_pos[None, :], :]  # (n_rows, n_cols, n_f) copy
+        return self._rows(pos[:, None], self._offer_positions(offers, cols)[None, :], ctx)
+
+    def _pair_rows(self, batch, rows, offers, cols, ctx):
+        return self._rows(batch.position[rows], self._offer_positions(offers, cols), ctx)
+
+    def _offer_positions(self, offers, cols) -> np.ndarray:
+        return np.asarray([self.offer_pos[offers.offer_id[c]] for c in cols], dtype=np.int64)
+
+    def _rows(self, pos: np.ndarray, offer_pos: np.ndarray, ctx) -> np.ndarray:
+        """The stored rows at (``pos``, ``offer_pos``) (broadcast together) with the context filled in."""
+        M = self.matrix[pos, offer_pos, :]  # a copy: (n_rows, n_cols, n_f) for a grid, (n, n_f) for pairs
         for name, fill in self.context_fill.items():
-            M[:, :, self._col[name]] = self._encode(name, fill(ctx))
+            M[..., self._col[name]] = self._encode(name, fill(ctx))
         if self.daypart_shares is not None:
-            M[:, :, self._col["cust_visit_share_send_daypart"]] = self.daypart_shares[pos, DAYPART_NAMES.index(ctx.daypart)][:, None]
+            shares = self.daypart_shares[pos, DAYPART_NAMES.index(ctx.daypart)]
+            M[..., self._col["cust_visit_share_send_daypart"]] = shares
         return M
 
 

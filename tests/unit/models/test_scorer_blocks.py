@@ -1,0 +1,80 @@
+"""MatrixScorer scores a big grid in blocks of customers (bounded memory) and explains the chosen pairs
+from their own rows: the scores and reasons are those of the whole grid at once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import build_profiles
+from models.offer_response import offer_features, offer_matrix
+
+AS_OF = pd.Timestamp("2026-05-01")
+
+
+@pytest.fixture(scope="module")
+def fitted(sample):
+    from models.offer_response import OfferResponseModel
+    from models.offer_taxonomy import TaxonomySource
+
+    tables = sample.tables
+    ids = np.sort(tables["customers"]["customer_id"].unique())[:120]
+    small = {k: (v[v["customer_id"].isin(ids)] if "customer_id" in v.columns else v) for k, v in tables.items()}
+    profiles = build_profiles(small, AS_OF)
+    X = offer_features(profiles, tables["offers"], {"timestamp": AS_OF, "channel": "app"}, tables=small, as_of=AS_OF)
+    z = -1.5 + 4.0 * X["node_d0_visit_share_365d"].fillna(0).to_numpy() + 0.02 * X["offer_value"].to_numpy()
+    y = (np.random.default_rng(2).random(len(X)) < 1 / (1 + np.exp(-z))).astype(int)
+    model = OfferResponseModel(n_estimators=30, min_child_samples=10).fit(X, y)
+    lookup = TaxonomySource(small, AS_OF).lookup(profiles["customer_id"], tables["offers"])
+    return small, profiles, model, lookup, ids
+
+
+def test_aligned_offer_matrix_gives_the_grid_rows_of_its_pairs(fitted, sample):
+    small, profiles, model, lookup, _ = fitted
+    offers = sample.tables["offers"].reset_index(drop=True)
+    names, cats = list(model.feature_names_in_), {k: list(v) for k, v in model.categories_.items()}
+    ctx = {"timestamp": AS_OF + pd.Timedelta(hours=13), "channel": "app"}
+    grid = offer_matrix(profiles, offers, ctx, names, cats, taxonomy=lookup)
+    rng = np.random.default_rng(0)
+    r, c = rng.integers(0, len(profiles), 200), rng.integers(0, len(offers), 200)
+    rows = offer_matrix(profiles.iloc[r], offers.iloc[c], ctx, names, cats, taxonomy=lookup, aligned=True)
+    assert rows.shape == (200, len(names))
+    np.testing.assert_array_equal(rows, grid[r, c])
+    with pytest.raises(ValueError, match="aligned=True.*3 profiles and 2 offers"):
+        offer_matrix(profiles.head(3), offers.head(2), ctx, names, cats, taxonomy=lookup, aligned=True)
+
+
+@pytest.mark.parametrize("mb", [1e6, 0.0])
+def test_blocks_of_customers_give_the_scores_and_reasons_of_one_grid(fitted, mb):
+    """precompute_max_mb 1e6: PrecomputedScorer, 0: MatrixScorer; each with one block and with blocks of
+    a few customers (grid_budget_mb tiny): same P(redeem), same chosen offers, same reasons."""
+    from models.policy import Context
+    from models.policy.scoring import _PairRequest
+    from models.policy.setup import decision_setup
+
+    small, profiles, model, _, ids = fitted
+
+    class Churn:
+        feature_names_in_ = []
+
+        def predict_proba(self, X):
+            return np.tile([0.5, 0.5], (len(X), 1))
+
+    setup = decision_setup(small, Churn(), model, profiles=profiles, precompute_max_mb=mb, as_of=AS_OF,
+                           predict=lambda m: model.booster_model_.booster_.predict(m))
+    assert type(setup.scorer).__name__ == ("PrecomputedScorer" if mb else "MatrixScorer"), setup.scorer_note
+    ctx = Context(pd.Timestamp("2026-05-02 12:30"), "app")
+    whole = setup.decide(list(ids), ctx, 3).offer_columns
+    scorer = setup.scorer
+    per_customer_mb = len(setup.catalog) * len(scorer.names) * 8 / 2**20
+    scorer.grid_budget_mb = 7.5 * per_customer_mb  # blocks of 7 customers
+    assert scorer.block_rows(len(setup.catalog)) == 7
+    blocks = setup.decide(list(ids), ctx, 3).offer_columns
+    assert len(whole["offer_id"]) > 100
+    np.testing.assert_array_equal(np.asarray(blocks["offer_id"]), np.asarray(whole["offer_id"]))
+    np.testing.assert_array_equal(np.asarray(blocks["p_redeem"]), np.asarray(whole["p_redeem"]))
+    assert list(blocks["reasons"]) == list(whole["reasons"]) and any(len(r) for r in whole["reasons"])
+    batch = setup.book.batch(list(ids), with_profiles=True)
+    _, handle = scorer.score_pairs(batch, np.flatnonzero(batch.known), setup.catalog, np.arange(len(setup.catalog)), ctx)
+    assert isinstance(handle, _PairRequest)  # the grid was never held whole
