@@ -76,5 +76,43 @@ def test_blocks_of_customers_give_the_scores_and_reasons_of_one_grid(fitted, mb)
     np.testing.assert_array_equal(np.asarray(blocks["p_redeem"]), np.asarray(whole["p_redeem"]))
     assert list(blocks["reasons"]) == list(whole["reasons"]) and any(len(r) for r in whole["reasons"])
     batch = setup.book.batch(list(ids), with_profiles=True)
-    _, handle = scorer.score_pairs(batch, np.flatnonzero(batch.known), setup.catalog, np.arange(len(setup.catalog)), ctx)
+    cols = np.flatnonzero(setup.catalog.valid_to >= ctx.timestamp.value)
+    _, handle = scorer.score_pairs(batch, np.flatnonzero(batch.known), setup.catalog, cols, ctx)
     assert isinstance(handle, _PairRequest)  # the grid was never held whole
+
+
+def test_the_precomputed_scorer_holds_the_offers_valid_at_the_cut_and_scores_older_ones_per_call(fitted):
+    """Sized on the offers still valid at the profiles' as_of; a request dated before it that names an
+    offer expired by then is scored (and explained) like the matrix scorer scores it."""
+    from models.policy import Context
+    from models.policy.scoring import held_offers
+    from models.policy.setup import decision_setup
+
+    small, profiles, model, _, ids = fitted
+
+    class Churn:
+        feature_names_in_ = []
+
+        def predict_proba(self, X):
+            return np.tile([0.5, 0.5], (len(X), 1))
+
+    setups = {mb: decision_setup(small, Churn(), model, profiles=profiles, precompute_max_mb=mb, as_of=AS_OF,
+                                 predict=lambda m: model.booster_model_.booster_.predict(m)) for mb in (1e6, 0.0)}
+    pre, matrix = setups[1e6], setups[0.0]
+    catalog = pre.catalog
+    held = held_offers(catalog, AS_OF)
+    assert 0 < len(held) < len(catalog)  # the sample has offers that ended before the cut
+    assert pre.scorer.stored.per_pair.shape[:2] == (len(profiles), len(held))
+    early = Context(pd.Timestamp(catalog.valid_to[np.setdiff1d(np.arange(len(catalog)), held)].max()) - pd.Timedelta(days=1),
+                    "app")
+    a, b = pre.decide(list(ids), early, 3).offer_columns, matrix.decide(list(ids), early, 3).offer_columns
+    cols = np.arange(len(catalog))  # expired offers among them: scored per call, from the rows it was built on
+    batch = pre.book.batch(list(ids), with_profiles=False)
+    p_pre, handle = pre.scorer.score_pairs(batch, np.flatnonzero(batch.known), catalog, cols, early)
+    full = matrix.book.batch(list(ids), with_profiles=True)
+    p_matrix, _ = matrix.scorer.score_pairs(full, np.flatnonzero(full.known), catalog, cols, early)
+    np.testing.assert_allclose(p_pre, p_matrix, atol=1e-12)
+    assert type(handle).__name__ == "_Fallback"
+    np.testing.assert_array_equal(np.asarray(a["offer_id"]), np.asarray(b["offer_id"]))
+    np.testing.assert_allclose(np.asarray(a["p_redeem"]), np.asarray(b["p_redeem"]), atol=1e-12)
+    assert list(a["reasons"]) == list(b["reasons"])
