@@ -332,8 +332,16 @@ class PrecomputedScorer(MatrixScorer):
         self.fallback = fallback
         self.profiles = profiles
 
+    def _catalog_positions(self, offers) -> np.ndarray:
+        """Each catalogue offer's position among the held ones (-1: not held), once per catalogue."""
+        cached = getattr(self, "_held", None)
+        if cached is None or cached[0] is not offers:
+            pos = np.fromiter((self.offer_pos.get(o, -1) for o in offers.offer_id), dtype=np.int64, count=len(offers))
+            self._held = cached = (offers, pos)
+        return cached[1]
+
     def _holds(self, offers, cols) -> bool:
-        return all(offers.offer_id[c] in self.offer_pos for c in cols)
+        return bool((self._catalog_positions(offers)[np.asarray(cols, dtype=np.int64)] >= 0).all())
 
     def score_pairs(self, batch, rows, offers, cols, ctx):
         if self._holds(offers, cols):
@@ -365,7 +373,7 @@ class PrecomputedScorer(MatrixScorer):
         return self._rows(batch.position[rows], self._offer_positions(offers, cols), ctx)
 
     def _offer_positions(self, offers, cols) -> np.ndarray:
-        return np.asarray([self.offer_pos[offers.offer_id[c]] for c in cols], dtype=np.int64)
+        return self._catalog_positions(offers)[np.asarray(cols, dtype=np.int64)]
 
     def _rows(self, pos: np.ndarray, offer_pos: np.ndarray, ctx) -> np.ndarray:
         """The stored rows at (``pos``, ``offer_pos``) (broadcast together) with the context filled in."""
