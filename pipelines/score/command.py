@@ -19,7 +19,7 @@ import typer
 
 from models.campaign import CampaignSummary, budget_remaining_by_offer
 from pipelines.score.chunks import ChunkDecider, profile_chunks_from_file, table_chunks
-from pipelines.score.request import DEFAULT_CHUNK_SIZE, Engine, ScoreError, ScoreRequest
+from pipelines.score.request import Engine, ScoreError, ScoreRequest, chunk_size_for
 from pipelines.score.workers import default_workers, score_customers
 from pipelines.score.writer import scratch_dir, write_campaign
 
@@ -118,6 +118,15 @@ def load_models(tracking_uri: str | None, objective: str | None = None) -> dict:
     return {"offer": offer, "churn": churn, "uplift": uplift_for(objective, tracking_uri)}
 
 
+def _active_offers(catalog, request: ScoreRequest) -> int:
+    """Offers the list can choose from at the send time (valid then, and among --offers when given)."""
+    t = request.send_at.value
+    ok = (catalog.valid_from <= t) & (t <= catalog.valid_to)
+    if request.offer_ids is not None:
+        ok &= catalog.index.isin([str(o) for o in request.offer_ids])
+    return int(ok.sum())
+
+
 def no_offers_reason(tables: dict, models: dict) -> str | None:
     """Why this run writes a retention list instead of offers (None: it writes offers)."""
     if not len(tables["offers"]):
@@ -178,6 +187,8 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
         unknown = [o for o in request.offer_ids if o not in decider.catalog.index]
         if unknown:
             raise ScoreError(f"--offers {unknown} are not in the offer catalogue; known offers: {list(decider.catalog.index)}")
+    if request.chunk_size is None:
+        request.chunk_size = chunk_size_for(_active_offers(decider.catalog, request))
     summary = CampaignSummary(
         cost_per_redemption=dict(zip(decider.catalog.index, decider.catalog.cost.tolist(), strict=True)),
         budget_remaining=budget_remaining_by_offer(decider.catalog, decider.history, request.send_at).to_dict(),
@@ -321,7 +332,9 @@ def score_command(
     spark_master: str = typer.Option("local[2]", "--spark-master", help="Spark master URL for --engine spark."),
     data: Path | None = typer.Option(None, help="Folder of validated tables (default: data/validated)."),
     profiles: Path | None = typer.Option(None, help="Ready profiles (Parquet) at as_of; built from --data when absent."),
-    chunk_size: int = typer.Option(DEFAULT_CHUNK_SIZE, "--chunk-size", help="Customers scored at a time (bounds memory)."),
+    chunk_size: int | None = typer.Option(
+        None, "--chunk-size", help="Customers scored at a time (bounds memory); default 50,000, fewer past 200 active "
+        "offers (10,000,000 customer x offer pairs a chunk)."),
     workers: int = typer.Option(0, "--workers", help="Scoring processes for --engine local (0: one per core)."),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default from config)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on long runs."),

@@ -12,6 +12,16 @@ from models.policy.context import OBJECTIVES
 from models.policy.setup import Campaign
 
 DEFAULT_CHUNK_SIZE = 50_000
+# A chunk's decision arrays are customers x active offers (P(redeem), priorities, eligibility: ~40 bytes a
+# pair with their temporaries): the default chunk keeps them within this many pairs (50,000 customers up
+# to 200 offers; 10,000 at 1,000 offers).
+CHUNK_PAIRS = 10_000_000
+MIN_CHUNK_SIZE = 2_000
+
+
+def chunk_size_for(n_offers: int) -> int:
+    """The default chunk size for ``n_offers`` active offers (``CHUNK_PAIRS`` customer x offer pairs a chunk)."""
+    return int(min(DEFAULT_CHUNK_SIZE, max(MIN_CHUNK_SIZE, CHUNK_PAIRS // max(n_offers, 1))))
 
 
 class ScoreError(ValueError):
@@ -40,7 +50,7 @@ class ScoreRequest:
     spark_master: str = "local[2]"
     data: Path | None = None
     profiles: Path | None = None
-    chunk_size: int = DEFAULT_CHUNK_SIZE
+    chunk_size: int | None = None  # None: chunk_size_for(the active offers), set by run_score
     workers: int = 0  # scoring processes for the local engine; 0: one per core
     tracking_uri: str | None = None
     progress: bool = True
@@ -59,7 +69,7 @@ class ScoreRequest:
             problems.append("--campaign must not be empty")
         if not 0.0 <= self.holdout < 1.0:
             problems.append(f"--holdout must be in [0, 1), got {self.holdout}")
-        if self.chunk_size < 1:
+        if self.chunk_size is not None and self.chunk_size < 1:
             problems.append(f"--chunk-size must be >= 1, got {self.chunk_size}")
         if self.workers < 0:
             problems.append(f"--workers must be >= 0 (0: one per core), got {self.workers}")
