@@ -87,6 +87,16 @@ class TaxonomySource:
             self._cache["log"] = PurchaseLog(self.tables)
         return TaxonomyLookup(self.tables, self.as_of, customer_ids, offers, log=self._cache["log"])
 
+    def for_customers(self, customer_ids) -> TaxonomySource:
+        """This source with the customer-keyed tables cut to ``customer_ids`` (their taxonomy columns are
+        the same: each customer's come from their own purchases and offer events only)."""
+        if self.tables is None:
+            return self
+        wanted = pd.Index(pd.unique(np.asarray(customer_ids).astype(str)))
+        cut = {name: (frame[frame["customer_id"].astype(str).isin(wanted)] if "customer_id" in frame.columns else frame)
+               for name, frame in self.tables.items()}
+        return TaxonomySource(cut, self.as_of)
+
     @property
     def _cache(self) -> dict:
         if "_memo" not in self.__dict__:

@@ -543,6 +543,8 @@ def check_scorer(
     )
     cols, rows = np.arange(n_o), np.arange(len(sample))
     fast = [scorer.score_pairs(batch, rows, catalog, cols, ctx)[0] for ctx in contexts]
+    if source is not None and source.tables is not None:
+        source = source.for_customers(batch.customer_id)  # the sample's own history: the reference indexes no more
     slow = _reference_scores(model, batch.profiles, catalog.frame.reset_index(drop=True), contexts, source)
     worst = 0.0
     for ctx, f, r in zip(contexts, fast, slow, strict=True):

@@ -116,3 +116,21 @@ def test_the_precomputed_scorer_holds_the_offers_valid_at_the_cut_and_scores_old
     np.testing.assert_array_equal(np.asarray(a["offer_id"]), np.asarray(b["offer_id"]))
     np.testing.assert_allclose(np.asarray(a["p_redeem"]), np.asarray(b["p_redeem"]), atol=1e-12)
     assert list(a["reasons"]) == list(b["reasons"])
+
+
+def test_the_reference_from_the_sample_customers_tables_equals_the_one_from_all_tables(fitted, sample):
+    """check_scorer cuts the source to its sampled customers: their taxonomy columns (and scores) are the
+    ones computed from every customer's tables."""
+    from models.offer_taxonomy import TaxonomySource
+    from models.policy import Context
+    from models.policy.scoring import _reference_scores
+
+    small, profiles, model, _, ids = fitted
+    source = TaxonomySource(small, AS_OF)
+    few = profiles.iloc[[3, 17, 40]].reset_index(drop=True)
+    cut = source.for_customers(few["customer_id"])
+    assert len(cut.tables["transactions"]) < len(source.tables["transactions"]) / 10
+    offers = sample.tables["offers"].reset_index(drop=True)
+    contexts = [Context(pd.Timestamp("2026-05-02 12:30"), "app")]
+    full = _reference_scores(model, few, offers, contexts, source)[0]
+    np.testing.assert_array_equal(_reference_scores(model, few, offers, contexts, cut)[0], full)
