@@ -18,7 +18,8 @@ import pandas as pd
 import typer
 
 from models.campaign import CampaignSummary, budget_remaining_by_offer
-from pipelines.score.chunks import ChunkDecider, profile_chunks_from_file, table_chunks
+from pipelines.score.chunks import (ChunkDecider, CustomerRows, profile_chunks_from_file, profile_chunks_with_tables,
+                                    table_chunks)
 from pipelines.score.request import Engine, ScoreError, ScoreRequest, chunk_size_for
 from pipelines.score.workers import default_workers, score_customers
 from pipelines.score.writer import scratch_dir, write_campaign
@@ -37,13 +38,13 @@ def build_chunk_decider(
     (offer_model, offer_version), (churn_model, churn_version) = models["offer"], models["churn"]
     uplift_model, uplift_version = models.get("uplift", (None, None))
     policy = PolicyConfig(**{**request.policy, **({"objective": request.objective} if request.objective else {})})
-    # Chunks cut from the tables bring their own tables (taxonomy columns); profile files and Spark
-    # partitions do not, so the set-up keeps the tables the taxonomy columns are computed from.
+    # Local chunks bring their own tables (taxonomy columns: cut from the tables, or a profile file's
+    # chunk with its customers' rows); Spark partitions do not, so that set-up keeps the tables.
     setup = decision_setup(
         tables, churn_model, offer_model, policy=policy, campaign=request.campaign_spec,
         feature_names=feature_names, predict=compiled_predictor(offer_model), uplift_model=uplift_model,
         vocabulary=policy_vocabulary(request.data, tables),
-        as_of=request.as_of, taxonomy_tables=request.profiles is not None or request.engine is not Engine.local,
+        as_of=request.as_of, taxonomy_tables=request.engine is not Engine.local,
     )
     versions = {"offer": str(offer_version), "churn": str(churn_version)}
     if setup.uplift is not None:
@@ -209,6 +210,11 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
         customers = tables["customers"].set_index("customer_id")
         if request.profiles is not None:
             chunks = profile_chunks_from_file(request.profiles, request.chunk_size)
+            if decider.setup.taxonomy is not None and "transactions" in tables:  # each chunk with its customers' rows
+                from models.offer_taxonomy import SOURCE_TABLES
+
+                rows_by_customer = CustomerRows({n: tables[n] for n in SOURCE_TABLES if n in tables})
+                chunks = profile_chunks_with_tables(chunks, rows_by_customer)
             total = _count_rows(request.profiles)
         else:
             from pipelines.io import read_validated_program
