@@ -313,3 +313,17 @@ def test_the_default_chunk_keeps_customers_x_active_offers_bounded():
     assert chunk_size_for(20) == chunk_size_for(200) == 50_000
     assert chunk_size_for(1_000) == 10_000 and chunk_size_for(1_000) * 1_000 <= CHUNK_PAIRS
     assert chunk_size_for(100_000) == 2_000 and chunk_size_for(0) == 50_000
+
+
+def test_a_chunks_tables_cut_by_customer_rows_equal_a_filter_on_its_customers(tables):
+    """CustomerRows.cut: the customer-keyed tables' rows of the chunk's customers, in their original order
+    (what a filter gives); tables without customer_id whole."""
+    from pipelines.score.chunks import CustomerRows
+
+    rows = CustomerRows({n: tables[n] for n in ("transactions", "offer_events", "offers", "customers")})
+    ids = sorted(tables["customers"]["customer_id"].astype(str))[5:40] + ["nobody"]
+    cut = rows.cut(ids)
+    for name in ("transactions", "offer_events", "customers"):
+        frame = tables[name]
+        pd.testing.assert_frame_equal(cut[name], frame[frame["customer_id"].astype(str).isin(ids)])
+    assert len(cut["transactions"]) > 0 and cut["offers"] is tables["offers"]
