@@ -31,6 +31,10 @@ from features.offer_products import RECENT_DAYS
 DEPTHS = 3  # levels joined, from the finest up; a deeper program's coarsest levels are not joined
 # What the lookups read of the validated tables (the rest of a folder is not needed for these columns).
 SOURCE_TABLES: tuple[str, ...] = ("customers", "transactions", "offers", "products", "offer_products", "offer_events")
+# The purchase-log columns the taxonomy columns read (features.node_affinity.PurchaseLog; category for a
+# one-level program without a products table).
+TAXONOMY_TRANSACTION_COLUMNS: tuple[str, ...] = ("customer_id", "transaction_id", "ts", "product_id", "category",
+                                                 "amount", "is_refund")
 SHRINK_STRENGTH = 3.0  # sends' worth of the customer's overall rate in the shrunk category rate
 _RECENCY = "days_since_last_purchase"
 _PRODUCT_RECENCY = "days_since_offer_product_purchase"

@@ -119,6 +119,27 @@ def load_models(tracking_uri: str | None, objective: str | None = None) -> dict:
     return {"offer": offer, "churn": churn, "uplift": uplift_for(objective, tracking_uri)}
 
 
+def taxonomy_tables(data_dir: Path, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The validated tables the taxonomy columns read (``SOURCE_TABLES``) that ``tables`` lacks; of the
+    purchase log only the columns they read (``TAXONOMY_TRANSACTION_COLUMNS``: 100k grocery households'
+    25M lines are 2.6 GB whole)."""
+    import pyarrow.parquet as pq
+
+    from models.offer_taxonomy import SOURCE_TABLES, TAXONOMY_TRANSACTION_COLUMNS
+    from pipelines.io import read_validated
+
+    out = {}
+    path = Path(data_dir) / "transactions.parquet"
+    if "transactions" not in tables and path.exists():
+        have = set(pq.read_schema(path).names)
+        out["transactions"] = pd.read_parquet(path, columns=[c for c in TAXONOMY_TRANSACTION_COLUMNS if c in have])
+    rest = [n for n in SOURCE_TABLES if n not in tables and n not in out]
+    if rest:
+        full = read_validated(data_dir)  # the small tables (the purchase log is read above)
+        out.update({n: full[n] for n in rest if n in full})
+    return out
+
+
 def _active_offers(catalog, request: ScoreRequest) -> int:
     """Offers the list can choose from at the send time (valid then, and among --offers when given)."""
     t = request.send_at.value
@@ -170,8 +191,7 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
     if why is None and uses_taxonomy(models["offer"][0]) and "transactions" not in tables:
         from pipelines.io import read_validated  # the taxonomy columns read the purchase log (and products)
 
-        full = read_validated(data_dir)
-        tables = {**tables, **{n: full[n] for n in SOURCE_TABLES if n in full}}
+        tables = {**tables, **taxonomy_tables(data_dir, tables)}
     if why is not None:
         from pipelines.io import read_validated
         from pipelines.score.retention import run_retention
@@ -189,7 +209,9 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
         if unknown:
             raise ScoreError(f"--offers {unknown} are not in the offer catalogue; known offers: {list(decider.catalog.index)}")
     if request.chunk_size is None:
-        request.chunk_size = chunk_size_for(_active_offers(decider.catalog, request))
+        carried = decider.setup.taxonomy is not None and "transactions" in tables and len(tables["customers"])
+        per_customer = len(tables["transactions"]) / len(tables["customers"]) if carried else 0.0
+        request.chunk_size = chunk_size_for(_active_offers(decider.catalog, request), per_customer)
     summary = CampaignSummary(
         cost_per_redemption=dict(zip(decider.catalog.index, decider.catalog.cost.tolist(), strict=True)),
         budget_remaining=budget_remaining_by_offer(decider.catalog, decider.history, request.send_at).to_dict(),

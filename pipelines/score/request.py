@@ -19,9 +19,18 @@ CHUNK_PAIRS = 10_000_000
 MIN_CHUNK_SIZE = 2_000
 
 
-def chunk_size_for(n_offers: int) -> int:
-    """The default chunk size for ``n_offers`` active offers (``CHUNK_PAIRS`` customer x offer pairs a chunk)."""
-    return int(min(DEFAULT_CHUNK_SIZE, max(MIN_CHUNK_SIZE, CHUNK_PAIRS // max(n_offers, 1))))
+# With the taxonomy columns each chunk carries (and indexes) its customers' purchase lines: at most this
+# many a chunk (grocery, ~250 lines a household a year: 6,000 households).
+CHUNK_PURCHASES = 1_500_000
+
+
+def chunk_size_for(n_offers: int, purchases_per_customer: float = 0.0) -> int:
+    """The default chunk size for ``n_offers`` active offers (``CHUNK_PAIRS`` customer x offer pairs a chunk)
+    and, when the chunks carry their purchase lines, ``purchases_per_customer`` (``CHUNK_PURCHASES`` a chunk)."""
+    size = CHUNK_PAIRS // max(n_offers, 1)
+    if purchases_per_customer > 0:
+        size = min(size, int(CHUNK_PURCHASES / purchases_per_customer))
+    return int(min(DEFAULT_CHUNK_SIZE, max(MIN_CHUNK_SIZE, size)))
 
 
 class ScoreError(ValueError):

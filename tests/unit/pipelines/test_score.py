@@ -308,11 +308,13 @@ def test_long_runs_show_a_progress_bar_on_stderr(tables, tmp_path, capsys):
 def test_the_default_chunk_keeps_customers_x_active_offers_bounded():
     """50,000 customers a chunk up to 200 active offers; past that the chunk shrinks so a chunk's
     customers x offers arrays stay within CHUNK_PAIRS (10,000 at 1,000 offers), never below 2,000."""
-    from pipelines.score.request import CHUNK_PAIRS, chunk_size_for
+    from pipelines.score.request import CHUNK_PAIRS, chunk_size_for  # noqa: I001
 
     assert chunk_size_for(20) == chunk_size_for(200) == 50_000
     assert chunk_size_for(1_000) == 10_000 and chunk_size_for(1_000) * 1_000 <= CHUNK_PAIRS
     assert chunk_size_for(100_000) == 2_000 and chunk_size_for(0) == 50_000
+    # chunks that carry their purchase lines (taxonomy columns): at most CHUNK_PURCHASES lines a chunk
+    assert chunk_size_for(10, purchases_per_customer=250) == 6_000 == chunk_size_for(1_000, 250)
 
 
 def test_a_chunks_tables_cut_by_customer_rows_equal_a_filter_on_its_customers(tables):
