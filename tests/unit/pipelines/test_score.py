@@ -308,7 +308,7 @@ def test_long_runs_show_a_progress_bar_on_stderr(tables, tmp_path, capsys):
 def test_the_default_chunk_keeps_customers_x_active_offers_bounded():
     """50,000 customers a chunk up to 200 active offers; past that the chunk shrinks so a chunk's
     customers x offers arrays stay within CHUNK_PAIRS (10,000 at 1,000 offers), never below 2,000."""
-    from pipelines.score.request import CHUNK_PAIRS, chunk_size_for  # noqa: I001
+    from pipelines.score.request import CHUNK_PAIRS, chunk_size_for
 
     assert chunk_size_for(20) == chunk_size_for(200) == 50_000
     assert chunk_size_for(1_000) == 10_000 and chunk_size_for(1_000) * 1_000 <= CHUNK_PAIRS
