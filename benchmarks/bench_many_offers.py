@@ -59,6 +59,7 @@ TARGET_LIST_S, TARGET_LIST_MB = 180.0, 8 * 1024
 API_KEY = "bench-key"
 CAMPAIGN_DAYS = 28
 TIER_STOPGAP = True  # --no-tier-stopgap turns it off (see new_campaign)
+FEATURE_STOPGAP = True  # --no-feature-stopgap turns it off (see restore_absent_features)
 
 
 def cli(*args: str, env: dict | None = None, log: Path | None = None) -> float:
@@ -142,7 +143,7 @@ def build_profiles(folder: Path) -> tuple[Path, float, list[str]]:
     """`rewards features` into a profiles folder beside ``folder``; its seconds; the features restored after it."""
     out = folder.parent / f"profiles-{folder.name}" / "profiles.parquet"
     seconds = cli("features", "--data", str(folder), "--as-of", AS_OF, "--out", str(out))
-    return out, seconds, restore_absent_features(folder, out)
+    return out, seconds, restore_absent_features(folder, out) if FEATURE_STOPGAP else []
 
 
 def restore_absent_features(folder: Path, profiles_path: Path) -> list[str]:
@@ -568,10 +569,14 @@ def main() -> None:
                         help="list: skip the cProfile breakdown of one 2,000-household chunk")
     parser.add_argument("--no-tier-stopgap", dest="tier_stopgap", action="store_false",
                         help="never rewrite the re-issued coupons' eligible_tiers (once the policy takes its tiers from the program)")
+    parser.add_argument("--no-feature-stopgap", dest="feature_stopgap", action="store_false",
+                        help="leave the profiles as `rewards features` wrote them (once the features follow the program: "
+                             "the stopgap's fixed coffee list would rewrite a grocery manifest)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
-    global TIER_STOPGAP
+    global TIER_STOPGAP, FEATURE_STOPGAP
     TIER_STOPGAP = args.tier_stopgap
+    FEATURE_STOPGAP = args.feature_stopgap
     WORK.mkdir(parents=True, exist_ok=True)
     if args.reuse_models and (WORK / "mlflow.db").exists():
         models = {"validated": WORK / "train" / "validated", "train_s": 0.0}

@@ -272,6 +272,7 @@ def _as_slice(positions: list[int]):
 def offer_matrix(
     profiles: pd.DataFrame, offers: pd.DataFrame, context: Mapping, names: Sequence[str],
     categories: Mapping[str, Sequence[str]], taxonomy=None, offer_numbers: np.ndarray | None = None,
+    aligned: bool = False,
 ) -> np.ndarray:
     """The offer rows of every profile x offer pair in one context, as the model's numbers.
 
@@ -284,6 +285,8 @@ def offer_matrix(
     taxonomy columns; they equal ``offer_features(..., tables=, as_of=lookup.as_of)``'s.
     ``offer_numbers``: ``offer_attribute_numbers(offers, names, categories)`` when the caller keeps them
     (the offer attributes of a catalogue do not change between calls).
+    ``aligned=True``: the pairs (profiles row k, offers row k) only, as a (len(profiles), len(names))
+    array (the rows of those pairs in the grid; the reasons of a few chosen pairs need no grid).
     """
     _check_inputs(profiles, offers)
     require_columns(context, CONTEXT_KEYS, "offer_matrix: context", what="keys", error=MissingContextError)
@@ -291,6 +294,9 @@ def offer_matrix(
     offers = offers.reset_index(drop=True)
     names = list(names)
     n_c, n_o = len(profiles), len(offers)
+    if aligned and n_c != n_o:
+        raise ValueError(f"offer_matrix(aligned=True) pairs profiles row k with offers row k: got {n_c} profiles "
+                         f"and {n_o} offers")
     cat = offers["reward_category"].astype("str")
     otype = offers["offer_type"].astype("str")
     value = offers["value"].astype(float)
@@ -325,17 +331,21 @@ def offer_matrix(
 
     def lookup(column_names: pd.Series) -> np.ndarray:
         # one assignment per distinct column (offer types are few), not one per offer
-        out = np.full((n_c, n_o), np.nan)
+        out = np.full(n_c if aligned else (n_c, n_o), np.nan)
         codes, distinct = pd.factorize(column_names)
         for k, name in enumerate(distinct.tolist()):
             if isinstance(name, str) and name in profiles.columns:
-                out[:, codes == k] = column(name)[:, None]
+                if aligned:
+                    out[codes == k] = column(name)[codes == k]
+                else:
+                    out[:, codes == k] = column(name)[:, None]
         return out
 
-    basket = _basket(profiles).to_numpy(dtype=float)[:, None]
-    overall_rate = pd.to_numeric(profiles["offers_redeem_rate"], errors="coerce").to_numpy(dtype=float)[:, None]
-    interactions = _interaction_columns(lookup, cat, otype, value.to_numpy()[None, :], min_spend.to_numpy()[None, :],
-                                        basket, overall_rate)
+    cust_axis, offer_axis = (slice(None), slice(None)) if aligned else ((slice(None), None), (None, slice(None)))
+    basket = _basket(profiles).to_numpy(dtype=float)[cust_axis]
+    overall_rate = pd.to_numeric(profiles["offers_redeem_rate"], errors="coerce").to_numpy(dtype=float)[cust_axis]
+    interactions = _interaction_columns(lookup, cat, otype, value.to_numpy()[offer_axis],
+                                        min_spend.to_numpy()[offer_axis], basket, overall_rate)
 
     from models.offer_taxonomy import taxonomy_columns
 
@@ -354,19 +364,22 @@ def offer_matrix(
             groups["customer"].append(j)
         else:
             raise MissingFeaturesError("offer_matrix", [name], list(profiles.columns) + offer_feature_columns())
-    M = np.empty((n_c, n_o, len(names)), dtype=np.float64)
+    shape = (n_c, len(names)) if aligned else (n_c, n_o, len(names))
+    M = np.empty(shape, dtype=np.float64)
+    per_customer = (slice(None), None) if not aligned else (slice(None),)
+    per_offer = (None, slice(None)) if not aligned else (slice(None),)
     if groups["customer"]:
-        M[:, :, _as_slice(groups["customer"])] = numbers(profiles, [names[j] for j in groups["customer"]])[:, None, :]
+        M[..., _as_slice(groups["customer"])] = numbers(profiles, [names[j] for j in groups["customer"]])[per_customer]
     if groups["offer"]:
         if offer_numbers is None:
             offer_numbers = numbers(offer_part, [names[j] for j in groups["offer"]])
-        M[:, :, _as_slice(groups["offer"])] = offer_numbers[None, :, :]
+        M[..., _as_slice(groups["offer"])] = offer_numbers[per_offer]
     if groups["context"]:
-        M[:, :, _as_slice(groups["context"])] = numbers(context_part, [names[j] for j in groups["context"]])[0]
+        M[..., _as_slice(groups["context"])] = numbers(context_part, [names[j] for j in groups["context"]])[0]
     if groups["pair"]:
         # Stacked first: one block copy instead of a strided pass over the whole grid per column.
         pair = np.stack(np.broadcast_arrays(*[interactions[names[j]] for j in groups["pair"]]), axis=-1)
-        M[:, :, _as_slice(groups["pair"])] = pair.reshape(n_c, n_o, len(groups["pair"]))
+        M[..., _as_slice(groups["pair"])] = pair.reshape(*shape[:-1], len(groups["pair"]))
     if groups["taxonomy"]:
         if taxonomy is None:
             raise MissingFeaturesError(
@@ -374,8 +387,9 @@ def offer_matrix(
                 "customers and offers, built from the transactions and products)",
                 [names[j] for j in groups["taxonomy"]], list(profiles.columns) + offer_feature_columns())
         wanted = [names[j] for j in groups["taxonomy"]]
-        block = taxonomy.grid(profiles["customer_id"].to_numpy(), offers["offer_id"].to_numpy(), wanted)
-        M[:, :, _as_slice(groups["taxonomy"])] = np.stack([block[n] for n in wanted], axis=-1)
+        cut = taxonomy.pairs if aligned else taxonomy.grid
+        block = cut(profiles["customer_id"].to_numpy(), offers["offer_id"].to_numpy(), wanted)
+        M[..., _as_slice(groups["taxonomy"])] = np.stack([block[n] for n in wanted], axis=-1)
     return M
 
 

@@ -31,6 +31,10 @@ from features.offer_products import RECENT_DAYS
 DEPTHS = 3  # levels joined, from the finest up; a deeper program's coarsest levels are not joined
 # What the lookups read of the validated tables (the rest of a folder is not needed for these columns).
 SOURCE_TABLES: tuple[str, ...] = ("customers", "transactions", "offers", "products", "offer_products", "offer_events")
+# The purchase-log columns the taxonomy columns read (features.node_affinity.PurchaseLog; category for a
+# one-level program without a products table).
+TAXONOMY_TRANSACTION_COLUMNS: tuple[str, ...] = ("customer_id", "transaction_id", "ts", "product_id", "category",
+                                                 "amount", "is_refund")
 SHRINK_STRENGTH = 3.0  # sends' worth of the customer's overall rate in the shrunk category rate
 _RECENCY = "days_since_last_purchase"
 _PRODUCT_RECENCY = "days_since_offer_product_purchase"
@@ -86,6 +90,16 @@ class TaxonomySource:
         if "log" not in self._cache:
             self._cache["log"] = PurchaseLog(self.tables)
         return TaxonomyLookup(self.tables, self.as_of, customer_ids, offers, log=self._cache["log"])
+
+    def for_customers(self, customer_ids) -> TaxonomySource:
+        """This source with the customer-keyed tables cut to ``customer_ids`` (their taxonomy columns are
+        the same: each customer's come from their own purchases and offer events only)."""
+        if self.tables is None:
+            return self
+        wanted = pd.Index(pd.unique(np.asarray(customer_ids).astype(str)))
+        cut = {name: (frame[frame["customer_id"].astype(str).isin(wanted)] if "customer_id" in frame.columns else frame)
+               for name, frame in self.tables.items()}
+        return TaxonomySource(cut, self.as_of)
 
     @property
     def _cache(self) -> dict:

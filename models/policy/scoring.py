@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -32,6 +33,10 @@ class OfferModel(Protocol):
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame: ...
 
+
+# The offer rows built at a time by MatrixScorer.score_pairs (float64): a chunk of 50,000 customers x
+# 1,000 offers x 100 features would be 40 GB at once; in blocks of this size it never is.
+GRID_BUDGET_MB = 256
 
 FeatureBuilder = Callable[[pd.DataFrame, pd.DataFrame, dict], pd.DataFrame]
 
@@ -141,6 +146,7 @@ class MatrixScorer:
         self.booster = model.booster_model_.booster_
         self.predict = predict
         self.max_threads = 2  # LightGBM threads for big batches (1 where processes are the parallelism)
+        self.grid_budget_mb = GRID_BUDGET_MB  # customers x offers x features scored at a time (score_pairs)
         self._col = {n: i for i, n in enumerate(self.names)}
         self.taxonomy = None  # models.offer_taxonomy.TaxonomyLookup of the customers scored (taxonomy models)
         self._offers = None  # (catalog, its offer attribute numbers): converted once per catalogue
@@ -148,19 +154,35 @@ class MatrixScorer:
             paths = tree_paths(self.booster)
         self.paths = paths  # models.tree_paths.TreePaths; False -> the booster's pred_contrib (TreeSHAP, slower)
 
+    def _profiles(self, batch, rows) -> pd.DataFrame:
+        if batch.profiles is None:
+            raise PolicyError("MatrixScorer needs the customers' profile rows (CustomerBook.batch(with_profiles=True))")
+        return batch.profiles.iloc[np.searchsorted(np.flatnonzero(batch.known), rows)]
+
+    def _offer_numbers(self, offers) -> np.ndarray:
+        """The catalogue's offer attribute numbers, converted once per catalogue."""
+        from models.offer_response import offer_attribute_numbers
+
+        if self._offers is None or self._offers[0] is not offers:
+            self._offers = (offers, offer_attribute_numbers(offers.frame, self.names, self.categories))
+        return self._offers[1]
+
     def _matrix(self, batch, rows, offers, cols, ctx) -> np.ndarray:
         """(len(rows), len(cols), n_features) numbers for the customers ``rows`` x offers ``cols``."""
         from models.offer_response import offer_matrix
 
-        if batch.profiles is None:
-            raise PolicyError("MatrixScorer needs the customers' profile rows (CustomerBook.batch(with_profiles=True))")
-        from models.offer_response import offer_attribute_numbers
-
-        profiles = batch.profiles.iloc[np.searchsorted(np.flatnonzero(batch.known), rows)]
-        if self._offers is None or self._offers[0] is not offers:
-            self._offers = (offers, offer_attribute_numbers(offers.frame, self.names, self.categories))
+        profiles = self._profiles(batch, rows)
         return offer_matrix(profiles, offers.frame.iloc[cols], ctx.as_dict(), self.names, self.categories,
-                            taxonomy=self.taxonomy, offer_numbers=self._offers[1][cols])
+                            taxonomy=self.taxonomy, offer_numbers=self._offer_numbers(offers)[cols])
+
+    def _pair_rows(self, batch, rows, offers, cols, ctx) -> np.ndarray:
+        """(n, n_features) numbers of the pairs (customer ``rows[k]``, offer ``cols[k]``): the rows of
+        those pairs in ``_matrix``, without the grid."""
+        from models.offer_response import offer_matrix
+
+        profiles = self._profiles(batch, rows)
+        return offer_matrix(profiles, offers.frame.iloc[cols], ctx.as_dict(), self.names, self.categories,
+                            taxonomy=self.taxonomy, offer_numbers=self._offer_numbers(offers)[cols], aligned=True)
 
     def with_taxonomy(self, lookup) -> MatrixScorer:
         """This scorer reading the taxonomy columns from ``lookup`` (a ``TaxonomyLookup``)."""
@@ -173,17 +195,42 @@ class MatrixScorer:
     def _threads(self, n_rows: int) -> int:
         return self.max_threads if n_rows >= 5000 else 1  # big batches: more threads
 
-    def score_pairs(self, batch, rows, offers, cols, ctx):
-        M = self._matrix(batch, rows, offers, cols, ctx)
-        flat = M.reshape(-1, M.shape[2])
+    def block_rows(self, n_cols: int) -> int:
+        """Customers scored at a time over ``n_cols`` offers: their grid (customers x offers x features,
+        float64) stays within ``grid_budget_mb``."""
+        per_customer = max(n_cols, 1) * max(len(self.names), 1) * 8
+        return max(1, int(self.grid_budget_mb * 2**20) // per_customer)
+
+    def _predict(self, flat: np.ndarray) -> np.ndarray:
         if self.predict is not None:
-            p = np.asarray(self.predict(flat), dtype=float)
-        else:
-            p = np.asarray(self.booster.predict(flat, num_threads=self._threads(len(flat))), dtype=float)
-        return p.reshape(len(rows), len(cols)), flat
+            return np.asarray(self.predict(flat), dtype=float)
+        return np.asarray(self.booster.predict(flat, num_threads=self._threads(len(flat))), dtype=float)
+
+    def score_pairs(self, batch, rows, offers, cols, ctx):
+        """P(redeem) of customers ``rows`` x offers ``cols``, in blocks of customers whose grid stays within
+        ``grid_budget_mb`` (1,000 offers x 100 features is 0.8 MB a customer). The handle is the grid
+        when it fits one block, else the request (``explain_pairs`` rebuilds only the chosen pairs)."""
+        rows = np.asarray(rows)
+        step = self.block_rows(len(cols))
+        if len(rows) <= step:
+            M = self._matrix(batch, rows, offers, cols, ctx)
+            flat = M.reshape(-1, M.shape[2])
+            return self._predict(flat).reshape(len(rows), len(cols)), flat
+        p = np.empty((len(rows), len(cols)))
+        for lo in range(0, len(rows), step):
+            M = self._matrix(batch, rows[lo: lo + step], offers, cols, ctx)
+            p[lo: lo + step] = self._predict(M.reshape(-1, M.shape[2])).reshape(-1, len(cols))
+            del M
+        return p, _PairRequest(batch, rows, offers, np.asarray(cols), ctx)
 
     def explain_pairs(self, handle, pairs):
-        flat = handle[pairs]
+        if isinstance(handle, _PairRequest):
+            pairs = np.asarray(pairs, dtype=np.int64)
+            n_cols = len(handle.cols)
+            flat = self._pair_rows(handle.batch, handle.rows[pairs // n_cols], handle.offers,
+                                   handle.cols[pairs % n_cols], handle.ctx)
+        else:
+            flat = handle[pairs]
         if self.paths:
             leaves = self.booster.predict(flat, pred_leaf=True, num_threads=self._threads(len(flat)))
             contrib = self.paths.contributions(leaves)
@@ -200,19 +247,117 @@ class MatrixScorer:
         return self.names, contrib[:, : len(self.names)], values
 
 
+@dataclass(frozen=True)
+class _PairRequest:
+    """What ``MatrixScorer.score_pairs`` scored when its grid did not fit one block (the reasons rebuild
+    the rows of the chosen pairs from it)."""
+
+    batch: CustomerBatch
+    rows: np.ndarray
+    offers: OfferCatalog
+    cols: np.ndarray
+    ctx: Context
+
+
+@dataclass(frozen=True)
+class _Fallback:
+    """A handle of ``PrecomputedScorer.fallback`` (offers the precomputed rows do not hold)."""
+
+    handle: object
+
+
+@dataclass
+class StoredRows:
+    """The offer rows of every (customer, offer) pair, split by what they depend on (exactly the numbers
+    of the grid: ``offer_matrix`` broadcasts the customer and offer columns): ``per_customer``
+    (n_customers, len(customer_cols)), ``per_offer`` (n_offers, len(offer_cols)) and only the pair columns
+    (interactions, taxonomy) per pair, ``per_pair`` (n_customers, n_offers, len(pair_cols)); the
+    ``*_cols`` are positions in the model's features. 3,000 customers x 1,000 offers x 105 features is
+    2.4 GB as a grid, 0.7 GB split."""
+
+    per_customer: np.ndarray
+    per_offer: np.ndarray
+    per_pair: np.ndarray
+    customer_cols: list[int]
+    offer_cols: list[int]
+    pair_cols: list[int]
+
+    @property
+    def nbytes(self) -> int:
+        return self.per_customer.nbytes + self.per_offer.nbytes + self.per_pair.nbytes
+
+    def rows(self, pos: np.ndarray, offer_pos: np.ndarray, n_features: int) -> np.ndarray:
+        """The full rows at (``pos``, ``offer_pos``), broadcast together: (n, m, F) for a grid, (n, F) for pairs."""
+        shape = np.broadcast_shapes(np.shape(pos), np.shape(offer_pos))
+        M = np.empty((*shape, n_features), dtype=np.float64)
+        if self.customer_cols:
+            M[..., self.customer_cols] = self.per_customer[pos]
+        if self.offer_cols:
+            M[..., self.offer_cols] = self.per_offer[offer_pos]
+        if self.pair_cols:
+            M[..., self.pair_cols] = self.per_pair[pos, offer_pos]
+        return M
+
+
+def split_columns(names: Sequence[str]) -> tuple[list[int], list[int], list[int]]:
+    """Positions of the customer, offer and pair columns among the model's ``names`` (offer_matrix's
+    groups: the interaction and taxonomy columns are per pair; the context columns, filled per
+    decision, are kept with the customer's)."""
+    from models.offer_response import INTERACTION_COLUMNS, OFFER_ATTRIBUTE_COLUMNS
+    from models.offer_taxonomy import taxonomy_columns
+
+    pair_names = set(INTERACTION_COLUMNS) | set(taxonomy_columns())
+    groups: tuple[list[int], list[int], list[int]] = ([], [], [])
+    for j, name in enumerate(names):
+        groups[2 if name in pair_names else 1 if name in OFFER_ATTRIBUTE_COLUMNS else 0].append(j)
+    return groups
+
+
 class PrecomputedScorer(MatrixScorer):
     """The offer model's input rows for every (profiled customer, offer), built once with
-    ``offer_matrix``; per decision only the context columns are filled in, and the LightGBM booster
-    scores the numeric matrix directly. Build with ``precompute_scorer``, which checks that it
-    reproduces ``model.predict_proba(offer_features(...))``.
+    ``offer_matrix`` (kept split: ``StoredRows``); per decision only the context columns are filled in,
+    and the LightGBM booster scores the numeric matrix directly. Build with ``precompute_scorer``, which
+    checks that it reproduces ``model.predict_proba(offer_features(...))``.
     """
 
-    def __init__(self, model, matrix, offer_ids, context_fill, daypart_shares, paths=None, predict=None):
+    def __init__(self, model, stored: StoredRows, offer_ids, context_fill, daypart_shares, paths=None, predict=None,
+                 fallback: MatrixScorer | None = None, profiles: pd.DataFrame | None = None):
         super().__init__(model, predict=predict, paths=paths)
-        self.matrix = matrix  # (n_customers, n_offers, n_features) float64
+        self.stored = stored  # the rows of (n_customers, n_offers held)
         self.offer_pos = {o: i for i, o in enumerate(offer_ids)}
         self.context_fill = context_fill  # column name -> fn(ctx) giving the raw value
         self.daypart_shares = daypart_shares  # (n_customers, n_dayparts) or None
+        # Offers not held (expired at the profiles' cut: a request dated before it may still name them)
+        # are scored by ``fallback`` (a MatrixScorer) from ``profiles``, the rows the stored ones were built on.
+        self.fallback = fallback
+        self.profiles = profiles
+
+    def _catalog_positions(self, offers) -> np.ndarray:
+        """Each catalogue offer's position among the held ones (-1: not held), once per catalogue."""
+        cached = getattr(self, "_held", None)
+        if cached is None or cached[0] is not offers:
+            pos = np.fromiter((self.offer_pos.get(o, -1) for o in offers.offer_id), dtype=np.int64, count=len(offers))
+            self._held = cached = (offers, pos)
+        return cached[1]
+
+    def _holds(self, offers, cols) -> bool:
+        return bool((self._catalog_positions(offers)[np.asarray(cols, dtype=np.int64)] >= 0).all())
+
+    def score_pairs(self, batch, rows, offers, cols, ctx):
+        if self._holds(offers, cols):
+            return super().score_pairs(batch, rows, offers, cols, ctx)
+        if self.fallback is None or self.profiles is None:
+            missing = [offers.offer_id[c] for c in cols if offers.offer_id[c] not in self.offer_pos][:3]
+            raise PolicyError(f"PrecomputedScorer holds no rows for offers {missing} and has no fallback scorer")
+        known = np.asarray(batch.known, dtype=bool)
+        with_rows = replace(batch, profiles=self.profiles.iloc[np.asarray(batch.position)[known]].reset_index(drop=True))
+        p, handle = self.fallback.score_pairs(with_rows, rows, offers, cols, ctx)
+        return p, _Fallback(handle)
+
+    def explain_pairs(self, handle, pairs):
+        if isinstance(handle, _Fallback):
+            return self.fallback.explain_pairs(handle.handle, pairs)
+        return super().explain_pairs(handle, pairs)
 
     def _encode(self, name, value) -> float:
         if name in self.categories:
@@ -222,12 +367,22 @@ class PrecomputedScorer(MatrixScorer):
 
     def _matrix(self, batch, rows, offers, cols, ctx):
         pos = batch.position[rows]
-        offer_pos = np.asarray([self.offer_pos[offers.offer_id[c]] for c in cols], dtype=np.int64)
-        M = self.matrix[pos[:, None], offer_pos[None, :], :]  # (n_rows, n_cols, n_f) copy
+        return self._rows(pos[:, None], self._offer_positions(offers, cols)[None, :], ctx)
+
+    def _pair_rows(self, batch, rows, offers, cols, ctx):
+        return self._rows(batch.position[rows], self._offer_positions(offers, cols), ctx)
+
+    def _offer_positions(self, offers, cols) -> np.ndarray:
+        return self._catalog_positions(offers)[np.asarray(cols, dtype=np.int64)]
+
+    def _rows(self, pos: np.ndarray, offer_pos: np.ndarray, ctx) -> np.ndarray:
+        """The stored rows at (``pos``, ``offer_pos``) (broadcast together) with the context filled in."""
+        M = self.stored.rows(pos, offer_pos, len(self.names))  # (n_rows, n_cols, n_f) for a grid, (n, n_f) for pairs
         for name, fill in self.context_fill.items():
-            M[:, :, self._col[name]] = self._encode(name, fill(ctx))
+            M[..., self._col[name]] = self._encode(name, fill(ctx))
         if self.daypart_shares is not None:
-            M[:, :, self._col["cust_visit_share_send_daypart"]] = self.daypart_shares[pos, DAYPART_NAMES.index(ctx.daypart)][:, None]
+            shares = self.daypart_shares[pos, DAYPART_NAMES.index(ctx.daypart)]
+            M[..., self._col["cust_visit_share_send_daypart"]] = shares
         return M
 
 
@@ -256,17 +411,22 @@ def precompute_scorer(
     predict: Callable[[np.ndarray], np.ndarray] | None = None,
     source=None,
     taxonomy=None,
+    as_of=None,
 ) -> PrecomputedScorer:
     """Build a PrecomputedScorer for ``model`` (an OfferResponseModel) over ``profiles`` x ``offers``.
 
     Raises ScorerMismatchError when the fast path does not reproduce the model on a sample of
-    customers and contexts (then use FrameScorer). Memory: customers x offers x features x 8 bytes.
+    customers and contexts (then use FrameScorer). Memory: customers x offers x pair columns x 8 bytes
+    plus the customer and offer columns once each (``StoredRows``; ``precomputed_mb`` gives it).
     Reasons use path contributions (``TreePaths``: exact additive, as fast as a prediction) unless
     ``explain_with_paths=False`` asks for TreeSHAP (``pred_contrib``, a few ms per row).
     ``predict`` replaces the booster's own prediction (e.g. compiled trees); the check covers it too.
     A model using the taxonomy columns needs ``source`` (``models.offer_taxonomy.TaxonomySource``: the
     reference path computes them from its tables) and takes them from ``taxonomy`` (a ``TaxonomyLookup``
     of these customers and offers; built from ``source`` when not given).
+    With ``as_of`` (the profiles' cut) only the offers still valid at it are held (``held_offers``: an
+    offer expired by then is never a candidate of a decision at or after it); the others, for a request
+    dated earlier, are scored per call by a MatrixScorer over the same profiles.
     """
     from models.offer_response import offer_matrix
     from models.offer_taxonomy import uses_taxonomy
@@ -282,12 +442,23 @@ def precompute_scorer(
     fills = {n: f for n, f in _context_fills().items() if n in names}
     ref = Context(pd.Timestamp("2026-01-05 08:00"), catalog.vocabulary.offer_channels[0], vocabulary=catalog.vocabulary)
     prof = profiles.reset_index(drop=True)
-    n_c, n_o, n_f = len(prof), len(catalog), len(names)
-    matrix = np.empty((n_c, n_o, n_f), dtype=np.float64)
-    for lo in range(0, n_c, chunk_customers):
-        part = prof.iloc[lo: lo + chunk_customers]
-        matrix[lo: lo + len(part)] = offer_matrix(part, catalog.frame, ref.as_dict(), names, categories,
-                                                  taxonomy=taxonomy)
+    held = held_offers(catalog, as_of)
+    held_frame = catalog.frame.iloc[held]
+    n_c, n_o, n_f = len(prof), len(held), len(names)
+    customer_cols, offer_cols, pair_cols = split_columns(names)
+    stored = StoredRows(np.empty((n_c, len(customer_cols))), np.empty((n_o, len(offer_cols))),
+                        np.empty((n_c, n_o, len(pair_cols))), customer_cols, offer_cols, pair_cols)
+    # customers at a time: their whole grid within GRID_BUDGET_MB (2,000 x 1,000 offers would be 1.7 GB)
+    step = max(1, min(chunk_customers, int(GRID_BUDGET_MB * 2**20) // max(n_o * n_f * 8, 1)))
+    for lo in range(0, n_c, step):
+        part = prof.iloc[lo: lo + step]
+        M = offer_matrix(part, held_frame, ref.as_dict(), names, categories, taxonomy=taxonomy)
+        if n_o:
+            stored.per_customer[lo: lo + len(part)] = M[:, 0, customer_cols]
+            stored.per_pair[lo: lo + len(part)] = M[:, :, pair_cols]
+            if lo == 0:
+                stored.per_offer[:] = M[0][:, offer_cols]
+        del M
     shares = None
     if "cust_visit_share_send_daypart" in names:
         share_cols = [f"visit_share_{d}" for d in DAYPART_NAMES]
@@ -300,13 +471,33 @@ def precompute_scorer(
         paths = tree_paths(booster)
         if n_c and n_o:
             try:
-                paths.check(booster, matrix[: min(n_c, 20)].reshape(-1, n_f))
+                first = stored.rows(np.arange(min(n_c, 20))[:, None], np.arange(n_o)[None, :], n_f)
+                paths.check(booster, first.reshape(-1, n_f))
             except ValueError as err:
                 raise ScorerMismatchError(str(err)) from err
-    scorer = PrecomputedScorer(model, matrix, catalog.index.tolist(), fills, shares, paths, predict=predict)
+    fallback = None
+    if n_o < len(catalog):
+        fallback = MatrixScorer(model, predict=predict, paths=paths if paths else False)
+        fallback = fallback.with_taxonomy(taxonomy) if taxonomy is not None else fallback
+    scorer = PrecomputedScorer(model, stored, catalog.index[held].tolist(), fills, shares, paths, predict=predict,
+                               fallback=fallback, profiles=prof if fallback is not None else None)
 
     check_scorer(scorer, model, prof, catalog, customers=verify_customers, contexts=verify_contexts, source=source)
     return scorer
+
+
+def precomputed_mb(model, n_customers: int, n_offers: int) -> float:
+    """MB a PrecomputedScorer of ``n_customers`` x ``n_offers`` stores (``StoredRows``)."""
+    customer_cols, offer_cols, pair_cols = split_columns(list(getattr(model, "feature_names_in_", [])))
+    cells = n_customers * len(customer_cols) + n_offers * len(offer_cols) + n_customers * n_offers * len(pair_cols)
+    return cells * 8 / 2**20
+
+
+def held_offers(catalog: OfferCatalog, as_of=None) -> np.ndarray:
+    """Positions of the offers a precomputed scorer holds: those still valid at ``as_of`` (all without it)."""
+    if as_of is None or pd.isna(pd.Timestamp(as_of)):
+        return np.arange(len(catalog))
+    return np.flatnonzero(np.asarray(catalog.valid_to) >= pd.Timestamp(as_of).value)
 
 
 # Monday morning, Wednesday lunch, Saturday afternoon, Sunday evening: each on the next offer channel.
@@ -352,6 +543,8 @@ def check_scorer(
     )
     cols, rows = np.arange(n_o), np.arange(len(sample))
     fast = [scorer.score_pairs(batch, rows, catalog, cols, ctx)[0] for ctx in contexts]
+    if source is not None and source.tables is not None:
+        source = source.for_customers(batch.customer_id)  # the sample's own history: the reference indexes no more
     slow = _reference_scores(model, batch.profiles, catalog.frame.reset_index(drop=True), contexts, source)
     worst = 0.0
     for ctx, f, r in zip(contexts, fast, slow, strict=True):

@@ -31,7 +31,8 @@ from models.policy.errors import PolicyError, ScorerMismatchError
 from models.policy.offers import OfferCatalog, prepare_offers, remaining_budget
 from models.policy.recommend import recommend
 from models.policy.scoring import (FrameScorer, MatrixScorer, PrecomputedScorer, Scorer, _default_feature_builder,
-                                   check_scorer, precompute_scorer)
+                                   check_scorer, held_offers, precompute_scorer,
+                                   precomputed_mb)
 from models.policy.uplift import UpliftScorer
 from models.policy.vocabulary import SCHEMA_VOCABULARY, Vocabulary
 from models.offer_taxonomy import TaxonomyLookup, TaxonomySource, uses_taxonomy
@@ -87,6 +88,7 @@ def offer_scorer(
     precompute_max_mb: float = 0.0,
     source: TaxonomySource | None = None,
     lookup: TaxonomyLookup | None = None,
+    as_of=None,
 ) -> ScorerChoice:
     """The P(redeem) scorer for ``offer_model``: the one place the kind is chosen.
 
@@ -96,6 +98,8 @@ def offer_scorer(
     the lists); any other model is scored through its own ``predict_proba`` (``FrameScorer``).
     A model using the taxonomy columns reads them from ``lookup`` (the profiles' ``TaxonomyLookup``)
     on the fast paths and computes them from ``source``'s tables on its own path.
+    ``as_of`` (the profiles' cut): the precomputed rows hold, and are sized on, the offers still valid
+    at it (``held_offers``).
     """
     compiled = predict is not None and bool(getattr(predict, "compiled", False))
     suffix = ", compiled trees" if compiled else ""
@@ -103,11 +107,12 @@ def offer_scorer(
         return ScorerChoice(FrameScorer(offer_model, source=source), "frame")
     note = ""
     if profiles is not None and catalog is not None:
-        size_mb = len(profiles) * len(catalog) * len(getattr(offer_model, "feature_names_in_", [])) * 8 / 2**20
+        n_held = len(held_offers(catalog, as_of))
+        size_mb = precomputed_mb(offer_model, len(profiles), n_held)
         if size_mb <= precompute_max_mb:
             try:
                 return ScorerChoice(precompute_scorer(offer_model, profiles, catalog, predict=predict, source=source,
-                                                      taxonomy=lookup), "precomputed" + suffix)
+                                                      taxonomy=lookup, as_of=as_of), "precomputed" + suffix)
             except ScorerMismatchError as err:
                 return ScorerChoice(FrameScorer(offer_model, source=source), "frame",
                                     f"precomputed scorer unavailable: {err}")
@@ -259,8 +264,9 @@ def decision_setup(
         if profiles is not None:
             lookup = with_tables.lookup(profiles["customer_id"], catalog.frame)
         source = with_tables if taxonomy_tables else TaxonomySource(None, as_of)
+    cut = as_of if as_of is not None or profiles is None or "as_of" not in profiles.columns else profiles["as_of"].min()
     choice = offer_scorer(offer_model, predict, profiles=features, catalog=catalog, precompute_max_mb=precompute_max_mb,
-                          source=source, lookup=lookup)
+                          source=source, lookup=lookup, as_of=cut)
     setup = DecisionSetup(
         catalog=catalog, history=history, scorer=choice.scorer, scorer_kind=choice.kind, config=config,
         churn_model=churn_model, offer_model=offer_model,

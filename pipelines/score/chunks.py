@@ -97,6 +97,57 @@ def table_chunks(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, chunk_siz
         yield TableChunk(part, as_of, program)
 
 
+@dataclass
+class ProfileChunk:
+    """Ready profiles of a chunk of customers (Arrow) with the customer-keyed tables the offer model's
+    taxonomy columns read, cut to those customers (``CustomerRows.cut``): a worker then indexes its own
+    chunk's purchases, never the whole purchase log."""
+
+    profiles: pa.Table
+    tables: dict[str, pd.DataFrame]
+
+
+class CustomerRows:
+    """The rows of each customer in ``tables`` (those with a customer_id column), indexed once, so a
+    chunk's tables are cut by slicing (the other tables, e.g. products and offers, are kept whole)."""
+
+    def __init__(self, tables: dict[str, pd.DataFrame]):
+        import numpy as np
+
+        self.tables = tables
+        self._rows: dict[str, tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray]] = {}
+        for name, frame in tables.items():
+            if "customer_id" not in frame.columns:
+                continue
+            codes, uniques = pd.factorize(frame["customer_id"].astype("str"))
+            order = np.argsort(codes, kind="stable")
+            counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+            self._rows[name] = (pd.Index(uniques), order, np.cumsum(counts) - counts, counts)
+
+    def cut(self, customer_ids) -> dict[str, pd.DataFrame]:
+        """``tables`` with the customer-keyed ones cut to ``customer_ids`` (rows in their original order)."""
+        import numpy as np
+
+        out = {}
+        for name, frame in self.tables.items():
+            if name not in self._rows:
+                out[name] = frame
+                continue
+            index, order, starts, counts = self._rows[name]
+            pos = index.get_indexer(pd.Index(customer_ids).astype("str"))
+            pos = pos[pos >= 0]
+            rows = np.sort(np.concatenate([order[starts[p]: starts[p] + counts[p]] for p in pos])) if len(pos) else (
+                np.zeros(0, dtype=np.int64))
+            out[name] = frame.iloc[rows]
+        return out
+
+
+def profile_chunks_with_tables(chunks: Iterator[pa.Table], rows: CustomerRows) -> Iterator[ProfileChunk]:
+    """Each profiles chunk with its customers' tables (``rows.cut``)."""
+    for chunk in chunks:
+        yield ProfileChunk(chunk, rows.cut(chunk.column("customer_id").to_pylist()))
+
+
 def profile_chunks_from_file(path: Path, chunk_size: int) -> Iterator[pa.Table]:
     """Profiles read from a Parquet file ``chunk_size`` rows at a time, as Arrow tables (converted to
     pandas where they are scored, so worker processes share that work too)."""

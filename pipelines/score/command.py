@@ -18,8 +18,9 @@ import pandas as pd
 import typer
 
 from models.campaign import CampaignSummary, budget_remaining_by_offer
-from pipelines.score.chunks import ChunkDecider, profile_chunks_from_file, table_chunks
-from pipelines.score.request import DEFAULT_CHUNK_SIZE, Engine, ScoreError, ScoreRequest
+from pipelines.score.chunks import (ChunkDecider, CustomerRows, profile_chunks_from_file, profile_chunks_with_tables,
+                                    table_chunks)
+from pipelines.score.request import Engine, ScoreError, ScoreRequest, chunk_size_for
 from pipelines.score.workers import default_workers, score_customers
 from pipelines.score.writer import scratch_dir, write_campaign
 
@@ -37,13 +38,13 @@ def build_chunk_decider(
     (offer_model, offer_version), (churn_model, churn_version) = models["offer"], models["churn"]
     uplift_model, uplift_version = models.get("uplift", (None, None))
     policy = PolicyConfig(**{**request.policy, **({"objective": request.objective} if request.objective else {})})
-    # Chunks cut from the tables bring their own tables (taxonomy columns); profile files and Spark
-    # partitions do not, so the set-up keeps the tables the taxonomy columns are computed from.
+    # Local chunks bring their own tables (taxonomy columns: cut from the tables, or a profile file's
+    # chunk with its customers' rows); Spark partitions do not, so that set-up keeps the tables.
     setup = decision_setup(
         tables, churn_model, offer_model, policy=policy, campaign=request.campaign_spec,
         feature_names=feature_names, predict=compiled_predictor(offer_model), uplift_model=uplift_model,
         vocabulary=policy_vocabulary(request.data, tables),
-        as_of=request.as_of, taxonomy_tables=request.profiles is not None or request.engine is not Engine.local,
+        as_of=request.as_of, taxonomy_tables=request.engine is not Engine.local,
     )
     versions = {"offer": str(offer_version), "churn": str(churn_version)}
     if setup.uplift is not None:
@@ -118,6 +119,36 @@ def load_models(tracking_uri: str | None, objective: str | None = None) -> dict:
     return {"offer": offer, "churn": churn, "uplift": uplift_for(objective, tracking_uri)}
 
 
+def taxonomy_tables(data_dir: Path, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The validated tables the taxonomy columns read (``SOURCE_TABLES``) that ``tables`` lacks; of the
+    purchase log only the columns they read (``TAXONOMY_TRANSACTION_COLUMNS``: 100k grocery households'
+    25M lines are 2.6 GB whole)."""
+    import pyarrow.parquet as pq
+
+    from models.offer_taxonomy import SOURCE_TABLES, TAXONOMY_TRANSACTION_COLUMNS
+    from pipelines.io import read_validated
+
+    out = {}
+    path = Path(data_dir) / "transactions.parquet"
+    if "transactions" not in tables and path.exists():
+        have = set(pq.read_schema(path).names)
+        out["transactions"] = pd.read_parquet(path, columns=[c for c in TAXONOMY_TRANSACTION_COLUMNS if c in have])
+    rest = [n for n in SOURCE_TABLES if n not in tables and n not in out]
+    if rest:
+        full = read_validated(data_dir)  # the small tables (the purchase log is read above)
+        out.update({n: full[n] for n in rest if n in full})
+    return out
+
+
+def _active_offers(catalog, request: ScoreRequest) -> int:
+    """Offers the list can choose from at the send time (valid then, and among --offers when given)."""
+    t = request.send_at.value
+    ok = (catalog.valid_from <= t) & (t <= catalog.valid_to)
+    if request.offer_ids is not None:
+        ok &= catalog.index.isin([str(o) for o in request.offer_ids])
+    return int(ok.sum())
+
+
 # The offer model "version" of a list ranked by the cold-start prior (no offer-response model is champion).
 COLD_START_VERSION = "cold-start prior"
 
@@ -167,13 +198,10 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
         prior = ColdStartOfferModel(base_redemption_rate(tables.get("offer_events")))
         models = {**models, "offer": (prior, COLD_START_VERSION)}
         why = None
-    from models.offer_taxonomy import SOURCE_TABLES, uses_taxonomy
+    from models.offer_taxonomy import uses_taxonomy
 
     if why is None and uses_taxonomy(models["offer"][0]) and "transactions" not in tables:
-        from pipelines.io import read_validated  # the taxonomy columns read the purchase log (and products)
-
-        full = read_validated(data_dir)
-        tables = {**tables, **{n: full[n] for n in SOURCE_TABLES if n in full}}
+        tables = {**tables, **taxonomy_tables(data_dir, tables)}  # the purchase log (and products) they read
     if why is not None:
         from pipelines.io import read_validated
         from pipelines.score.retention import run_retention
@@ -190,6 +218,10 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
         unknown = [o for o in request.offer_ids if o not in decider.catalog.index]
         if unknown:
             raise ScoreError(f"--offers {unknown} are not in the offer catalogue; known offers: {list(decider.catalog.index)}")
+    if request.chunk_size is None:
+        carried = decider.setup.taxonomy is not None and "transactions" in tables and len(tables["customers"])
+        per_customer = len(tables["transactions"]) / len(tables["customers"]) if carried else 0.0
+        request.chunk_size = chunk_size_for(_active_offers(decider.catalog, request), per_customer)
     summary = CampaignSummary(
         cost_per_redemption=dict(zip(decider.catalog.index, decider.catalog.cost.tolist(), strict=True)),
         budget_remaining=budget_remaining_by_offer(decider.catalog, decider.history, request.send_at).to_dict(),
@@ -210,6 +242,11 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
         customers = tables["customers"].set_index("customer_id")
         if request.profiles is not None:
             chunks = profile_chunks_from_file(request.profiles, request.chunk_size)
+            if decider.setup.taxonomy is not None and "transactions" in tables:  # each chunk with its customers' rows
+                from models.offer_taxonomy import SOURCE_TABLES
+
+                rows_by_customer = CustomerRows({n: tables[n] for n in SOURCE_TABLES if n in tables})
+                chunks = profile_chunks_with_tables(chunks, rows_by_customer)
             total = _count_rows(request.profiles)
         else:
             from pipelines.io import read_validated_program
@@ -333,7 +370,9 @@ def score_command(
     spark_master: str = typer.Option("local[2]", "--spark-master", help="Spark master URL for --engine spark."),
     data: Path | None = typer.Option(None, help="Folder of validated tables (default: data/validated)."),
     profiles: Path | None = typer.Option(None, help="Ready profiles (Parquet) at as_of; built from --data when absent."),
-    chunk_size: int = typer.Option(DEFAULT_CHUNK_SIZE, "--chunk-size", help="Customers scored at a time (bounds memory)."),
+    chunk_size: int | None = typer.Option(
+        None, "--chunk-size", help="Customers scored at a time (bounds memory); default 50,000, fewer past 200 active "
+        "offers (10,000,000 customer x offer pairs a chunk)."),
     workers: int = typer.Option(0, "--workers", help="Scoring processes for --engine local (0: one per core)."),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default from config)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on long runs."),

@@ -12,6 +12,25 @@ from models.policy.context import OBJECTIVES
 from models.policy.setup import Campaign
 
 DEFAULT_CHUNK_SIZE = 50_000
+# A chunk's decision arrays are customers x active offers (P(redeem), priorities, eligibility: ~40 bytes a
+# pair with their temporaries): the default chunk keeps them within this many pairs (50,000 customers up
+# to 200 offers; 10,000 at 1,000 offers).
+CHUNK_PAIRS = 10_000_000
+MIN_CHUNK_SIZE = 2_000
+
+
+# With the taxonomy columns each chunk carries (and indexes) its customers' purchase lines: at most this
+# many a chunk (grocery, ~250 lines a household a year: 6,000 households).
+CHUNK_PURCHASES = 1_500_000
+
+
+def chunk_size_for(n_offers: int, purchases_per_customer: float = 0.0) -> int:
+    """The default chunk size for ``n_offers`` active offers (``CHUNK_PAIRS`` customer x offer pairs a chunk)
+    and, when the chunks carry their purchase lines, ``purchases_per_customer`` (``CHUNK_PURCHASES`` a chunk)."""
+    size = CHUNK_PAIRS // max(n_offers, 1)
+    if purchases_per_customer > 0:
+        size = min(size, int(CHUNK_PURCHASES / purchases_per_customer))
+    return int(min(DEFAULT_CHUNK_SIZE, max(MIN_CHUNK_SIZE, size)))
 
 
 class ScoreError(ValueError):
@@ -40,7 +59,7 @@ class ScoreRequest:
     spark_master: str = "local[2]"
     data: Path | None = None
     profiles: Path | None = None
-    chunk_size: int = DEFAULT_CHUNK_SIZE
+    chunk_size: int | None = None  # None: chunk_size_for(the active offers), set by run_score
     workers: int = 0  # scoring processes for the local engine; 0: one per core
     tracking_uri: str | None = None
     progress: bool = True
@@ -59,7 +78,7 @@ class ScoreRequest:
             problems.append("--campaign must not be empty")
         if not 0.0 <= self.holdout < 1.0:
             problems.append(f"--holdout must be in [0, 1), got {self.holdout}")
-        if self.chunk_size < 1:
+        if self.chunk_size is not None and self.chunk_size < 1:
             problems.append(f"--chunk-size must be >= 1, got {self.chunk_size}")
         if self.workers < 0:
             problems.append(f"--workers must be >= 0 (0: one per core), got {self.workers}")

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 import pandas as pd
 import pyarrow as pa
 
-from pipelines.score.chunks import ChunkDecider, TableChunk, attributes_by_customer, with_attributes
+from pipelines.score.chunks import ChunkDecider, ProfileChunk, TableChunk, attributes_by_customer, with_attributes
 from pipelines.score.writer import row_table
 
 
@@ -85,6 +85,9 @@ def _attributes(customers: pd.DataFrame | None) -> pd.DataFrame | None:
 def _score_chunk(decider: ChunkDecider, chunk, attrs: pd.DataFrame | None) -> tuple[pd.DataFrame, int]:
     if isinstance(chunk, TableChunk):
         frame = chunk.scoring_input()
+        return decider(frame, tables=chunk.tables), len(frame)
+    if isinstance(chunk, ProfileChunk):
+        frame = with_attributes(chunk.profiles.to_pandas(), attrs)
         return decider(frame, tables=chunk.tables), len(frame)
     frame = with_attributes(chunk.to_pandas() if isinstance(chunk, pa.Table) else chunk, attrs)
     return decider(frame), len(frame)

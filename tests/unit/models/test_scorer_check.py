@@ -56,7 +56,7 @@ def test_a_real_mismatch_fails_loudly_naming_the_scorer_and_the_context(fitted):
     model, profiles, catalog = fitted
     scorer = precompute_scorer(model, profiles, catalog)
     j = scorer.names.index("cust_redeem_rate_offer_type_shrunk")
-    scorer.matrix[:, :, j] += 0.5  # the fast rows no longer hold what the model is fed
+    scorer.stored.per_pair[:, :, scorer.stored.pair_cols.index(j)] += 0.5  # the fast rows no longer hold what the model is fed
     with pytest.raises(ScorerMismatchError,
                        match=r"PrecomputedScorer offer scores differ from model\.predict_proba\(offer_features\(\.\.\.\)\) "
                              r"by .* in context .*use FrameScorer"):

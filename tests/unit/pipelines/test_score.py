@@ -303,3 +303,29 @@ def test_long_runs_show_a_progress_bar_on_stderr(tables, tmp_path, capsys):
     assert "scoring customers" in err and f"{N_CUSTOMERS}/{N_CUSTOMERS}" in err
     run_score(_request(tmp_path, chunk_size=N_CUSTOMERS, progress=True), models=MODELS, tables=tables)
     assert "scoring customers" not in capsys.readouterr().err  # one chunk: nothing to show
+
+
+def test_the_default_chunk_keeps_customers_x_active_offers_bounded():
+    """50,000 customers a chunk up to 200 active offers; past that the chunk shrinks so a chunk's
+    customers x offers arrays stay within CHUNK_PAIRS (10,000 at 1,000 offers), never below 2,000."""
+    from pipelines.score.request import CHUNK_PAIRS, chunk_size_for
+
+    assert chunk_size_for(20) == chunk_size_for(200) == 50_000
+    assert chunk_size_for(1_000) == 10_000 and chunk_size_for(1_000) * 1_000 <= CHUNK_PAIRS
+    assert chunk_size_for(100_000) == 2_000 and chunk_size_for(0) == 50_000
+    # chunks that carry their purchase lines (taxonomy columns): at most CHUNK_PURCHASES lines a chunk
+    assert chunk_size_for(10, purchases_per_customer=250) == 6_000 == chunk_size_for(1_000, 250)
+
+
+def test_a_chunks_tables_cut_by_customer_rows_equal_a_filter_on_its_customers(tables):
+    """CustomerRows.cut: the customer-keyed tables' rows of the chunk's customers, in their original order
+    (what a filter gives); tables without customer_id whole."""
+    from pipelines.score.chunks import CustomerRows
+
+    rows = CustomerRows({n: tables[n] for n in ("transactions", "offer_events", "offers", "customers")})
+    ids = sorted(tables["customers"]["customer_id"].astype(str))[5:40] + ["nobody"]
+    cut = rows.cut(ids)
+    for name in ("transactions", "offer_events", "customers"):
+        frame = tables[name]
+        pd.testing.assert_frame_equal(cut[name], frame[frame["customer_id"].astype(str).isin(ids)])
+    assert len(cut["transactions"]) > 0 and cut["offers"] is tables["offers"]
