@@ -190,9 +190,11 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
     else:
         digest, _ = check_same_program({}, data_dir)
     why = no_offers_reason(tables, models)
-    if why is not None and len(tables["offers"]) and models["offer"][0] is None:
-        # Offers but no trained offer model (no offer history yet): the offers are ranked by the cold-start
-        # prior (models.policy.cold_start), every decision flagged cold_start, by the same policy.
+    if (why is not None and len(tables["offers"]) and models["offer"][0] is None
+            and policy_vocabulary(data_dir, tables).offer_channels):
+        # Offers that can go out on a channel but no trained offer model (no offer history yet): the offers
+        # are ranked by the cold-start prior (models.policy.cold_start), every decision flagged cold_start,
+        # by the same policy. Offers on no channel at all (e.g. imported discount codes) get a retention list.
         from models.policy.cold_start import ColdStartOfferModel, base_redemption_rate
 
         prior = ColdStartOfferModel(base_redemption_rate(tables.get("offer_events")))
