@@ -122,11 +122,18 @@ def cold_start_prior(
     if affinity.shape != ratio.shape:
         raise ValueError(f"cold_start: affinity and ratio must have one value per pair; got shapes "
                          f"{affinity.shape} and {ratio.shape}")
-    log_odds = np.log(base_rate / (1 - base_rate))
-    log_odds = log_odds + affinity_log_odds * np.nan_to_num(np.clip(affinity, 0, 1) - reference_affinity, nan=0.0)
-    log_odds = log_odds + value_elasticity * np.nan_to_num(
-        np.log1p(np.maximum(ratio, 0.0)) - np.log1p(reference_value_ratio), nan=0.0)
-    return 1.0 / (1.0 + np.exp(-log_odds))
+    a, v = _log_odds_terms(affinity, ratio, affinity_log_odds, reference_affinity, value_elasticity,
+                           reference_value_ratio)
+    return 1.0 / (1.0 + np.exp(-(np.log(base_rate / (1 - base_rate)) + a + v)))
+
+
+def _log_odds_terms(affinity: np.ndarray, ratio: np.ndarray, affinity_log_odds: float = AFFINITY_LOG_ODDS,
+                    reference_affinity: float = REFERENCE_AFFINITY, value_elasticity: float = VALUE_ELASTICITY,
+                    reference_value_ratio: float = REFERENCE_VALUE_RATIO) -> tuple[np.ndarray, np.ndarray]:
+    """The affinity and value terms of the prior's log-odds (0 where the input is unknown)."""
+    a = affinity_log_odds * np.nan_to_num(np.clip(affinity, 0, 1) - reference_affinity, nan=0.0)
+    v = value_elasticity * np.nan_to_num(np.log1p(np.maximum(ratio, 0.0)) - np.log1p(reference_value_ratio), nan=0.0)
+    return a, v
 
 
 def cold_start_priors(pairs: pd.DataFrame, *, node_affinity: pd.DataFrame, offer_nodes: pd.DataFrame,
@@ -159,25 +166,22 @@ class ColdStartOfferModel:
         self._levels = [(f"node_d{d}_spend_share_365d", f"node_d{d}_visit_share_365d") for d in range(DEPTHS)]
         self.feature_names_in_ = [c for pair in self._levels for c in pair] + ["offer_value_to_avg_basket"]
 
-    def _terms(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def _inputs(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(affinity, value ratio) per row: the inputs of ``cold_start_prior``."""
         _require(X, self.feature_names_in_, "offer rows")
         per_level = np.column_stack([
             np.minimum(X[[s, v]].to_numpy(dtype=float).mean(axis=1), 1.0) for s, v in self._levels])
         with np.errstate(invalid="ignore"):
             affinity = np.where(np.isnan(per_level).all(axis=1), np.nan, np.nanmean(
                 np.where(np.isnan(per_level), np.nan, per_level), axis=1)) if len(X) else np.zeros(0)
-        ratio = X["offer_value_to_avg_basket"].to_numpy(dtype=float)
-        a = AFFINITY_LOG_ODDS * np.nan_to_num(np.clip(affinity, 0, 1) - REFERENCE_AFFINITY, nan=0.0)
-        v = VALUE_ELASTICITY * np.nan_to_num(np.log1p(np.maximum(ratio, 0.0)) - np.log1p(REFERENCE_VALUE_RATIO), nan=0.0)
-        return a, v
+        return affinity, X["offer_value_to_avg_basket"].to_numpy(dtype=float)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        a, v = self._terms(X)
-        p = 1.0 / (1.0 + np.exp(-(np.log(self.base_rate / (1 - self.base_rate)) + a + v)))
+        p = cold_start_prior(self.base_rate, *self._inputs(X))
         return np.column_stack([1 - p, p])
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        a, v = self._terms(X)
+        a, v = _log_odds_terms(*self._inputs(X))
         out = pd.DataFrame(0.0, index=X.index, columns=[*self.feature_names_in_, "bias"])
         out["node_d0_visit_share_365d"] = a
         out["offer_value_to_avg_basket"] = v
