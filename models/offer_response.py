@@ -17,7 +17,7 @@ import pandas.api.types as ptypes
 
 from data_contracts.errors import MissingColumnsError
 from data_contracts.schema import OFFERS
-from features.catalogue import FEATURES, daypart_names, feature_names
+from features.catalogue import FEATURES, attach_columns_by_target, daypart_names, feature_names
 from models.columns import MissingInputError, require_columns
 from models.lgbm import LightGBMBinaryClassifier
 from models.tabular import MissingFeaturesError, numeric_matrix, to_matrix
@@ -44,8 +44,10 @@ CONTEXT_COLUMNS: tuple[str, ...] = ("send_channel", "send_daypart", "send_weekda
 # They depend on (customer, offer) only; CONTEXT_COLUMNS are the only ones that change with the
 # sending moment and channel (the policy's precomputed scorer relies on this).
 # The customer's history with the offer's category (its node at every level, its products, the offers sent
-# on it) is in the taxonomy columns (``models.offer_taxonomy``), computed from long data.
+# on it) is in the taxonomy columns (``models.offer_taxonomy``), computed from long data. The attach rate is
+# the profile's of the program's first [habits] pair whose target is the offer's node (NaN without one).
 INTERACTION_COLUMNS: tuple[str, ...] = (
+    "cust_attach_rate_reward_category",
     "cust_redeem_rate_offer_type",
     "cust_sent_offer_type",
     "cust_redeem_rate_offer_type_shrunk",
@@ -63,11 +65,12 @@ _SNAPSHOT = frozenset(f.name for f in FEATURES if not f.point_in_time) | {"tier_
 
 
 def _is_per_offer_group_feature(name: str) -> bool:
-    # The per-type offer-history blocks enter through the interaction columns; the attach rates of the
-    # program's [habits] pairs are for habit tags, and per-category spend shares are long (the offer model
-    # reads the offer's node from the taxonomy columns, whatever the taxonomy).
-    return ((name.startswith("offers_") and name not in _ALL_OFFERS_BLOCK) or name.startswith("attach_")
-            or name.startswith("spend_share_"))
+    # The per-type offer-history blocks enter through the interaction columns, and per-category spend shares
+    # are long (the offer model reads the offer's node from the taxonomy columns, whatever the taxonomy).
+    # The visit shares and attach rates of the program's [habits] nodes are profile columns like the others:
+    # a program declares them or not, so the width never follows the taxonomy; they carry the customer's
+    # basket habits across nodes (docs/model-card.md: what they restore on the built-in sample).
+    return (name.startswith("offers_") and name not in _ALL_OFFERS_BLOCK) or name.startswith("spend_share_")
 
 
 def profile_columns_used(columns: Sequence[str] | None = None) -> list[str]:
@@ -174,14 +177,18 @@ def _context_columns(ts: pd.Series, channel: pd.Series) -> dict:
     }
 
 
-def _interaction_columns(lookup, cat: pd.Series, otype: pd.Series, value, min_spend, basket, overall_rate) -> dict:
+def _interaction_columns(lookup, columns, cat: pd.Series, otype: pd.Series, value, min_spend, basket,
+                         overall_rate) -> dict:
     """INTERACTION_COLUMNS. ``lookup(column_names)`` gives the profile value of the named column for
     each pair (NaN where the column does not exist); the arithmetic broadcasts, so the same code
     serves one row per pair (``offer_features``) and a customers x offers grid (``offer_matrix``).
+    ``columns``: the profile's columns (its program's catalogue: which attach rates it has).
     """
+    attach = attach_columns_by_target(columns, cat.unique())
     sent_type = lookup("offers_" + otype + "_sent")
     redeemed_type = lookup("offers_" + otype + "_redeemed")
     return {
+        "cust_attach_rate_reward_category": lookup(cat.map(attach)),
         "cust_redeem_rate_offer_type": lookup("offers_" + otype + "_redeem_rate"),
         "cust_sent_offer_type": sent_type,
         "cust_redeem_rate_offer_type_shrunk": _shrunk_rate(redeemed_type, sent_type, overall_rate),
@@ -241,7 +248,7 @@ def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context, *, tab
     extra = {
         **_offer_columns(otype, cat, value, min_spend, merged["cost_per_redemption"].astype(float)),
         **_context_columns(pd.to_datetime(merged["timestamp"]), merged["channel"]),
-        **_interaction_columns(lambda names: _lookup(merged, names), cat, otype, value, min_spend,
+        **_interaction_columns(lambda names: _lookup(merged, names), profiles.columns, cat, otype, value, min_spend,
                                _basket(merged), overall_rate),
     }
     for name in list(OFFER_ATTRIBUTE_COLUMNS) + list(CONTEXT_COLUMNS) + list(INTERACTION_COLUMNS):
@@ -344,7 +351,7 @@ def offer_matrix(
     cust_axis, offer_axis = (slice(None), slice(None)) if aligned else ((slice(None), None), (None, slice(None)))
     basket = _basket(profiles).to_numpy(dtype=float)[cust_axis]
     overall_rate = pd.to_numeric(profiles["offers_redeem_rate"], errors="coerce").to_numpy(dtype=float)[cust_axis]
-    interactions = _interaction_columns(lookup, cat, otype, value.to_numpy()[offer_axis],
+    interactions = _interaction_columns(lookup, profiles.columns, cat, otype, value.to_numpy()[offer_axis],
                                         min_spend.to_numpy()[offer_axis], basket, overall_rate)
 
     from models.offer_taxonomy import taxonomy_columns
