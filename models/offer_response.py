@@ -23,8 +23,10 @@ from models.lgbm import LightGBMBinaryClassifier
 from models.tabular import MissingFeaturesError, numeric_matrix, to_matrix
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-# What a sending context must say: when, and through which channel.
+# What a sending context must say: when, and through which channel. It may say which daypart that is, in
+# its program's names (``models.policy.Context.as_dict``, the training rows); else the built-in program's.
 CONTEXT_KEYS: tuple[str, ...] = ("timestamp", "channel")
+DAYPART_KEY = "daypart"
 
 
 class MissingContextError(MissingInputError):
@@ -90,9 +92,10 @@ def offer_feature_columns() -> list[str]:
     return profile_columns_used() + list(OFFER_ATTRIBUTE_COLUMNS) + list(CONTEXT_COLUMNS) + list(INTERACTION_COLUMNS)
 
 
-def daypart_of(hours: pd.Series) -> pd.Series:
-    """The catalogue daypart name for fractional hours of day."""
-    return pd.Series(daypart_names(hours.to_numpy(dtype=float)), index=hours.index, dtype="str")
+def daypart_of(hours: pd.Series, dayparts=None) -> pd.Series:
+    """The daypart name of fractional hours of day in ``dayparts`` (a program's ``daypart_edges``; default
+    the built-in program's)."""
+    return pd.Series(daypart_names(hours.to_numpy(dtype=float), dayparts), index=hours.index, dtype="str")
 
 
 def _context_frame(context, profiles: pd.DataFrame, offers: pd.DataFrame) -> pd.DataFrame:
@@ -102,6 +105,8 @@ def _context_frame(context, profiles: pd.DataFrame, offers: pd.DataFrame) -> pd.
         pairs = profiles[["customer_id"]].merge(offers[["offer_id"]], how="cross")
         pairs["timestamp"] = pd.Timestamp(context["timestamp"])
         pairs["channel"] = str(context["channel"])
+        if context.get(DAYPART_KEY) is not None:
+            pairs[DAYPART_KEY] = str(context[DAYPART_KEY])
         return pairs
     if not isinstance(context, pd.DataFrame):
         raise TypeError(f"offer_features: context must be a dict or a DataFrame, got {type(context).__name__}")
@@ -165,12 +170,12 @@ def _offer_columns(otype: pd.Series, cat: pd.Series, value, min_spend, cost) -> 
     }
 
 
-def _context_columns(ts: pd.Series, channel: pd.Series) -> dict:
-    """CONTEXT_COLUMNS from send timestamps and channels."""
+def _context_columns(ts: pd.Series, channel: pd.Series, daypart: pd.Series | None = None) -> dict:
+    """CONTEXT_COLUMNS from send timestamps, channels and (when the context names them) dayparts."""
     hours = ts.dt.hour + ts.dt.minute / 60.0
     return {
         "send_channel": channel.astype("str"),
-        "send_daypart": daypart_of(hours),
+        "send_daypart": daypart_of(hours) if daypart is None else daypart.astype("str").set_axis(ts.index),
         "send_weekday": pd.Series(np.array(WEEKDAYS, dtype=object)[ts.dt.weekday.to_numpy()], dtype="str"),
         "send_hour": hours.astype(float),
         "send_is_weekend": (ts.dt.weekday >= 5).astype(float),
@@ -247,7 +252,7 @@ def offer_features(profiles: pd.DataFrame, offers: pd.DataFrame, context, *, tab
                     axis=1)
     extra = {
         **_offer_columns(otype, cat, value, min_spend, merged["cost_per_redemption"].astype(float)),
-        **_context_columns(pd.to_datetime(merged["timestamp"]), merged["channel"]),
+        **_context_columns(pd.to_datetime(merged["timestamp"]), merged["channel"], merged.get(DAYPART_KEY)),
         **_interaction_columns(lambda names: _lookup(merged, names), profiles.columns, cat, otype, value, min_spend,
                                _basket(merged), overall_rate),
     }
@@ -328,7 +333,9 @@ def offer_matrix(
     offer_part = None if offer_numbers is not None else pd.DataFrame(
         _offer_columns(otype, cat, value, min_spend, offers["cost_per_redemption"].astype(float)))
     when = pd.Series([pd.Timestamp(context["timestamp"])])
-    context_part = pd.DataFrame(_context_columns(when, pd.Series([str(context["channel"])])))
+    named = context.get(DAYPART_KEY)
+    context_part = pd.DataFrame(_context_columns(when, pd.Series([str(context["channel"])]),
+                                                 None if named is None else pd.Series([str(named)])))
     numeric_cache: dict[str, np.ndarray] = {}
 
     def column(name: str) -> np.ndarray:
