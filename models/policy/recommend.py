@@ -196,6 +196,7 @@ def recommend(
             feature_values=values,
             cold_start=~is_warm,
             context_daypart=ctx.daypart,
+            program=catalog.vocabulary.program,
             context_channel=ctx.channel,
             max_reasons=config.max_reasons,
         )

@@ -127,7 +127,7 @@ def test_a_bare_context_is_named_by_the_offers_program_when_deciding():
     d = recommend(book.batch(["new-1"]), catalog, index_history(hist, vocab.dayparts),
                   Context(pd.Timestamp("2026-06-29 19:30"), "mail"), None, NO_HOLDOUT, 1)
     reason = d.offers["reasons"].iloc[0][0]
-    assert reason.startswith("new customer") and "evening" in reason, reason  # not the built-in 'after 17:00'
+    assert reason == "new customer: a popular nappies offer after 18:00 on mail", reason  # the program's hours
     assert index_history(hist, vocab.dayparts).popularity["daypart"].tolist() == ["evening"]
 
 
