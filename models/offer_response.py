@@ -96,6 +96,13 @@ def daypart_of(hours: pd.Series, dayparts=None) -> pd.Series:
     return pd.Series(daypart_names(hours.to_numpy(dtype=float), dayparts), index=hours.index, dtype="str")
 
 
+def send_dayparts(sent_at: pd.Series, program=None) -> pd.Series:
+    """The daypart names of send times as ``program`` names them (default: the built-in program): the
+    ``daypart`` of training rows' contexts, as ``Context.daypart`` names a decision's."""
+    ts = pd.to_datetime(sent_at)
+    return daypart_of(ts.dt.hour + ts.dt.minute / 60.0, None if program is None else program.daypart_edges)
+
+
 def _context_frame(context, profiles: pd.DataFrame, offers: pd.DataFrame) -> pd.DataFrame:
     """One row per (customer, offer, [as_of]) to score, with timestamp and channel."""
     if isinstance(context, Mapping):

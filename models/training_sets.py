@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from data_contracts.errors import EmptyTableError, MissingColumnsError
-from models.offer_response import daypart_of, offer_features
+from models.offer_response import offer_features, send_dayparts
 from models.tabular import KEY_COLUMNS
 
 NS_PER_DAY = 86_400 * 10**9
@@ -347,8 +347,7 @@ def offer_response_training_set(
     )
     sent = sent[has_profile].reset_index(drop=True)
     context = sent[["customer_id", "offer_id", "as_of", "sent_at", "channel"]].assign(
-        daypart=daypart_of(sent["sent_at"].dt.hour + sent["sent_at"].dt.minute / 60.0,
-                           None if program is None else program.daypart_edges))  # named as the program names them
+        daypart=send_dayparts(sent["sent_at"], program))
     rows = offer_features(profiles, offers, context, tables=tables if taxonomy else None)
     y = pd.Series(
         (sent["redeemed_at"].notna() & (sent["redeemed_at"] <= sent["label_end"])).astype(int).to_numpy(), name="redeemed"
