@@ -90,7 +90,7 @@ def recommend(
     ctx = context if isinstance(context, Context) else Context(**dict(context))
     if ctx.vocabulary is None:  # the context's daypart is named as the offers' program names it
         ctx = replace(ctx, vocabulary=catalog.vocabulary)
-    hist = history if isinstance(history, ContactHistory) else index_history(history)
+    hist = history if isinstance(history, ContactHistory) else index_history(history, catalog.vocabulary.dayparts)
     batch = customers if isinstance(customers, CustomerBatch) else batch_from_frame(customers)
 
     n_c, n_o = len(batch), len(catalog)
