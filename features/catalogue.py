@@ -154,6 +154,24 @@ def _habits(program: Program) -> list[Feature]:
     return out
 
 
+def attach_column_prefix(target: str) -> str:
+    """How the attach-rate columns of the program's [habits] pairs with this target node begin."""
+    return f"attach_{target}_given_"
+
+
+def attach_columns_by_target(columns, targets) -> dict[str, str]:
+    """Per target node (of ``targets``): the first attach-rate column among ``columns`` (a profile's, in
+    catalogue order, so the program's first declared pair with that target); nodes without one are left out."""
+    columns = [str(c) for c in columns if str(c).startswith("attach_")]
+    out: dict[str, str] = {}
+    for target in dict.fromkeys(str(t) for t in targets):
+        prefix = attach_column_prefix(target)
+        found = next((c for c in columns if c.startswith(prefix)), None)
+        if found is not None:
+            out[target] = found
+    return out
+
+
 def _affinity(program: Program) -> list[Feature]:
     fam = "affinity"
     out = []
@@ -166,13 +184,14 @@ def _affinity(program: Program) -> list[Feature]:
            "takes it all.", W365, fam),
     ]
     # Visit shares and attach rates of the nodes the program file names under [habits] (none by default):
-    # habit tags read them; the offer model reads the long per-node features instead.
+    # habit tags read them; the offer model reads the long per-node features, and the attach rate of the
+    # offer's own node (``attach_columns_by_target``).
     for cat in program.habits.visit_share_nodes:
         out.append(_f(f"visit_share_{cat}", f"Share of visits whose basket holds '{cat}'.", W365, fam))
     for target, given in program.habits.attach_pairs:
         out.append(
             _f(
-                f"attach_{target}_given_{given}",
+                f"{attach_column_prefix(target)}{given}",
                 f"P('{target}' in basket | '{given}' in basket); NaN without a '{given}' visit.",
                 W365,
                 fam,

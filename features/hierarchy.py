@@ -25,24 +25,35 @@ def hierarchy_levels(tables: dict[str, pd.DataFrame]) -> list[str]:
 
 
 def product_nodes(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per product: ``product_id`` and its node at every level (str).
+    """One row per product: ``product_id`` and its node at every level (str); as a products table, it
+    keeps a one-level program's map of the whole log with a cut of its purchases (``with_product_nodes``).
 
     From the products table when there is one; otherwise each product's most frequent ``category``
     in the transactions. A product missing from the products table takes its transactions'
     category at the finest level and no node above it.
     """
     levels = hierarchy_levels(tables)
+    products = tables.get("products")
     tx = tables["transactions"][["product_id", "category"]]
     from_tx = (tx.groupby(["product_id", "category"], observed=True).size().rename("n").reset_index()
                .sort_values(["product_id", "n"], ascending=[True, False], kind="stable")
                .drop_duplicates("product_id"))
     from_tx = from_tx[["product_id", "category"]].astype("str")
-    if levels == [FALLBACK_LEVEL]:
+    if products is None or not len(products) or levels == [FALLBACK_LEVEL] and FALLBACK_LEVEL not in products:
         return from_tx.reset_index(drop=True)
-    products = tables["products"][["product_id", *levels]].astype("str").drop_duplicates("product_id")
+    products = products[["product_id", *levels]].astype("str").drop_duplicates("product_id")
     unknown = from_tx[~from_tx["product_id"].isin(products["product_id"])]
     extra = pd.DataFrame({"product_id": unknown["product_id"], levels[-1]: unknown["category"]})
     return pd.concat([products, extra], ignore_index=True)
+
+
+def with_product_nodes(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """``tables`` with a products table: its own, else each product's category in the whole purchase log
+    (so a cut of the customer-keyed tables still covers every product of an offer's node)."""
+    products = tables.get("products")
+    if products is not None and len(products) and len([c for c in products.columns if c != "product_id"]):
+        return tables
+    return {**tables, "products": product_nodes(tables)}
 
 
 def offer_products(tables: dict[str, pd.DataFrame], nodes: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -80,6 +91,12 @@ def offer_nodes(tables: dict[str, pd.DataFrame], nodes: pd.DataFrame | None = No
         for lvl in levels:
             frames.append(joined[["offer_id", lvl]].rename(columns={lvl: "node"}).assign(level=lvl))
     rest = offers[~offers["offer_id"].isin(covered)]
+    if levels == [FALLBACK_LEVEL]:
+        # One level read from the transactions: the nodes seen depend on whose purchases these are (a list
+        # chunk, a sample), so an offer's node is its reward category whether or not anyone here bought it
+        # (then its shares are 0 for every customer with visits, as in the whole log, not unknown).
+        frames.append(rest[["offer_id"]].assign(node=rest["reward_category"], level=FALLBACK_LEVEL))
+        rest = rest.iloc[:0]
     for k, lvl in enumerate(levels):
         at = rest.merge(nodes[levels[: k + 1]].drop_duplicates(), left_on="reward_category", right_on=lvl)
         for up in levels[: k + 1]:

@@ -2,14 +2,15 @@
 
 Each tag is a rule over one profile row's features, so a tag depends only on its own customer and
 reads the same in batch scoring and in the online service. Tags are declared from the program's
-catalogue (``habit_tag_declarations``): one per daypart ("<daypart> regular"), one per product node
-the profiles carry a visit share of ("<node> regular"), one per purchase channel but the first
-listed ("<channel> first"), and a few that need no vocabulary ("weekend visitor", "lapsing", ...).
+catalogue (``habit_tag_declarations``): one per value of a vocabulary, as its ``ShareTags`` row says
+(per daypart "<daypart> regular", per product node the profiles carry a visit share of "<node>
+regular", per purchase channel but the first listed "<channel> first"), and a few that need no
+vocabulary ("weekend visitor", "lapsing", ...).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -43,37 +44,38 @@ def _words(name: str) -> str:
     return " ".join(str(name).replace("_", " ").split())
 
 
-def _daypart_tag(name: str, start: float, end: float) -> HabitTag:
-    from features.catalogue import daypart_hours_text
+@dataclass(frozen=True)
+class ShareTags:
+    """The tags of one program vocabulary: per value, '<value> <label>' once the share column of the value
+    reaches ``share`` (and ``visits_column`` reaches ``visits``, when one is named)."""
 
-    col = f"visit_share_{name}"
-    return HabitTag(
-        f"{_words(name)} regular",
-        f"At least {REGULAR_VISITS_90D} visits in 90 days, {DAYPART_SHARE:.0%}+ of them "
-        f"{daypart_hours_text(start, end)} (daypart '{name}').",
-        lambda p: _ge(p, "visits_90d", REGULAR_VISITS_90D) & _ge(p, col, DAYPART_SHARE),
-        ("visits_90d", col),
-    )
+    label: str
+    share_column: str  # the column of a value: share_column.format(value)
+    share: float
+    visits_column: str | None
+    visits: float
+    description: str  # formatted with value, share, visits and hours (a daypart's, in words)
+
+    def tag(self, value: str, hours: str = "") -> HabitTag:
+        col = self.share_column.format(value)
+        needs = (col,) if self.visits_column is None else (self.visits_column, col)
+
+        def rule(p: pd.DataFrame) -> pd.Series:
+            hit = _ge(p, col, self.share)
+            return hit if self.visits_column is None else _ge(p, self.visits_column, self.visits) & hit
+
+        text = self.description.format(value=value, share=self.share, visits=self.visits, hours=hours)
+        return HabitTag(f"{_words(value)} {self.label}", text, rule, needs)
 
 
-def _node_tag(node: str) -> HabitTag:
-    col = f"visit_share_{node}"
-    return HabitTag(
-        f"{_words(node)} regular",
-        f"'{node}' in {NODE_SHARE:.0%}+ of the visits, over {NODE_VISITS_365D}+ visits a year.",
-        lambda p: _ge(p, "visits_365d", NODE_VISITS_365D) & _ge(p, col, NODE_SHARE),
-        ("visits_365d", col),
-    )
-
-
-def _channel_tag(channel: str) -> HabitTag:
-    col = f"channel_share_{channel}"
-    return HabitTag(
-        f"{_words(channel)} first",
-        f"{CHANNEL_SHARE:.0%}+ of the visits through channel '{channel}'.",
-        lambda p: _ge(p, col, CHANNEL_SHARE),
-        (col,),
-    )
+# One row per vocabulary that earns tags: the program's dayparts, the product nodes the profiles carry a
+# visit share of, the purchase channels but the first listed.
+DAYPART_TAGS = ShareTags("regular", "visit_share_{}", DAYPART_SHARE, "visits_90d", REGULAR_VISITS_90D,
+                         "At least {visits} visits in 90 days, {share:.0%}+ of them {hours} (daypart '{value}').")
+NODE_TAGS = ShareTags("regular", "visit_share_{}", NODE_SHARE, "visits_365d", NODE_VISITS_365D,
+                      "'{value}' in {share:.0%}+ of the visits, over {visits}+ visits a year.")
+CHANNEL_TAGS = ShareTags("first", "channel_share_{}", CHANNEL_SHARE, None, 0,
+                         "{share:.0%}+ of the visits through channel '{value}'.")
 
 
 _GENERIC: tuple[HabitTag, ...] = (
@@ -106,7 +108,7 @@ _GENERIC: tuple[HabitTag, ...] = (
 
 def habit_tag_declarations(program: Program | None = None) -> tuple[HabitTag, ...]:
     """The tags of ``program``'s profiles (default: the built-in default program), in the order they are listed."""
-    from features.catalogue import catalogue, default_program
+    from features.catalogue import catalogue, daypart_hours_text, default_program
 
     program = default_program() if program is None else program
     dayparts = program.daypart_edges
@@ -115,8 +117,8 @@ def habit_tag_declarations(program: Program | None = None) -> tuple[HabitTag, ..
     nodes = [f.name[len("visit_share_"):] for f in catalogue(program).family("affinity")
              if f.name.startswith("visit_share_") and f.name[len("visit_share_"):] not in part_names]
     channels = program.allowed("purchase_channels") or ()
-    tags = ([_daypart_tag(*part) for part in dayparts] + [_node_tag(n) for n in nodes]
-            + [_channel_tag(c) for c in channels[1:]] + list(_GENERIC))
+    tags = ([DAYPART_TAGS.tag(name, daypart_hours_text(start, end)) for name, start, end in dayparts]
+            + [NODE_TAGS.tag(n) for n in nodes] + [CHANNEL_TAGS.tag(c) for c in channels[1:]] + list(_GENERIC))
     seen: set[str] = set()
     return tuple(t for t in tags if not (t.name in seen or seen.add(t.name)))
 
@@ -128,8 +130,12 @@ def habit_tags(profiles: pd.DataFrame, program: Program | None = None) -> pd.Ser
     """A list of tag names per profile row (same index as ``profiles``), in declaration order.
 
     A tag whose features the profiles lack (e.g. of a table that holds no rows) is never earned."""
-    tags = HABIT_TAGS if program is None else habit_tag_declarations(program)
-    tags = [t for t in tags if all(c in profiles.columns for c in t.needs)]
+    return tags_of(profiles, HABIT_TAGS if program is None else habit_tag_declarations(program))
+
+
+def tags_of(profiles: pd.DataFrame, declarations: Sequence[HabitTag]) -> pd.Series:
+    """``habit_tags`` with the tags ``declarations`` (a program's ``habit_tag_declarations``) declare."""
+    tags = [t for t in declarations if all(c in profiles.columns for c in t.needs)]
     if not len(profiles) or not tags:
         return pd.Series([[] for _ in range(len(profiles))], index=profiles.index, dtype=object, name="habit_tags")
     hits = np.column_stack([tag.rule(profiles).fillna(False).to_numpy(dtype=bool) for tag in tags])

@@ -24,7 +24,7 @@ import pandas as pd
 from scipy import sparse
 
 from features.catalogue import node_feature_names, node_offer_feature_names, offer_product_feature_names
-from features.hierarchy import offer_nodes, offer_products, product_nodes
+from features.hierarchy import offer_nodes, offer_products, product_nodes, with_product_nodes
 from features.node_affinity import PurchaseLog, node_affinity_features
 from features.offer_products import RECENT_DAYS
 
@@ -98,7 +98,7 @@ class TaxonomySource:
             return self
         wanted = pd.Index(pd.unique(np.asarray(customer_ids).astype(str)))
         cut = {name: (frame[frame["customer_id"].astype(str).isin(wanted)] if "customer_id" in frame.columns else frame)
-               for name, frame in self.tables.items()}
+               for name, frame in with_product_nodes(self.tables).items()}  # a one-level map of the whole log
         return TaxonomySource(cut, self.as_of)
 
     @property

@@ -50,9 +50,11 @@ def ranking_depth(max_reasons: int) -> int:
     return 3 * contribution_slots(max_reasons)
 
 
-def cold_start_reason(category, context_daypart: str | None, context_channel: str | None) -> str:
-    """The reason of a customer we know nothing about: the context speaks for them."""
-    return f"new customer: a popular {humanize(category)} offer {daypart_words(context_daypart)} on {context_channel}"
+def cold_start_reason(category, context_daypart: str | None, context_channel: str | None, program=None) -> str:
+    """The reason of a customer we know nothing about: the context speaks for them (its daypart in the
+    hours ``program`` declares; default the built-in program's)."""
+    return (f"new customer: a popular {humanize(category)} offer {daypart_words(context_daypart, program)} "
+            f"on {context_channel}")
 
 
 def fallback_reason(category) -> str:
@@ -80,6 +82,7 @@ def _reason_codes_per_row(
     context_channel: str | None = None,
     max_reasons: int = 3,
     descriptions: Mapping[str, str] | None = None,
+    program=None,
 ) -> list[list[str]]:
     """``reason_codes`` row by row: the same reasons, for the few rows of an online decision (the
     vectorised path's fixed cost, ~2.5 ms, is more than a handful of rows cost one at a time)."""
@@ -99,7 +102,7 @@ def _reason_codes_per_row(
     for i in range(n):
         category = str(offer_categories[i])
         if cold[i]:
-            out.append([cold_start_reason(category, context_daypart, context_channel)])
+            out.append([cold_start_reason(category, context_daypart, context_channel, program)])
             continue
         def value_of(name: str, i: int = i):
             return varr[i, vcol[name]] if varr is not None and name in vcol else None
@@ -136,12 +139,13 @@ def reason_codes(
     context_channel: str | None = None,
     max_reasons: int = 3,
     descriptions: Mapping[str, str] | None = None,
+    program=None,
 ) -> list[list[str]]:
     """Up to ``max_reasons`` plain-word reasons per chosen (customer, offer) row.
 
     ``contributions`` (float) and ``feature_values`` (object) have one row per entry of
     ``offer_categories`` and one column per ``feature_names`` entry (NaN rows for cold-start
-    customers). Cold-start rows explain themselves from the context.
+    customers). Cold-start rows explain themselves from the context (its daypart in ``program``'s hours).
 
     Per row, with r1 = contribution_slots(max_reasons): the speaking features with the largest positive
     contributions (ties: the earlier column), phrased, up to r1 distinct texts from the first 3 * r1
@@ -152,7 +156,8 @@ def reason_codes(
     descriptions = feature_descriptions() if descriptions is None else descriptions
     if n <= SMALL_BATCH_ROWS:
         return _reason_codes_per_row(habit_tags, offer_categories, feature_names, contributions, feature_values,
-                                     cold_start, context_daypart, context_channel, max_reasons, descriptions)
+                                     cold_start, context_daypart, context_channel, max_reasons, descriptions,
+                                     program)
     cold = np.zeros(n, dtype=bool) if cold_start is None else np.asarray(cold_start, dtype=bool)
     cols = [str(c) for c in feature_names] if feature_names is not None else []
     contrib = np.asarray(contributions, dtype=float) if contributions is not None and len(cols) else None
@@ -160,7 +165,7 @@ def reason_codes(
     category = _strings([offer_categories[i] for i in range(n)])
     cat_code, cat_names = pd.factorize(category)
     # cold start: the context speaks for them
-    lists = [[cold_start_reason(c, context_daypart, context_channel)] for c in cat_names]
+    lists = [[cold_start_reason(c, context_daypart, context_channel, program)] for c in cat_names]
     outcome = cat_code.astype(np.int64)  # which of ``lists`` each row gets (a copy of)
     warm = np.flatnonzero(~cold)
     if not len(warm):

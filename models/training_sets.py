@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from data_contracts.errors import EmptyTableError, MissingColumnsError
-from models.offer_response import offer_features
+from models.offer_response import offer_features, send_dayparts
 from models.tabular import KEY_COLUMNS
 
 NS_PER_DAY = 86_400 * 10**9
@@ -346,7 +346,8 @@ def offer_response_training_set(
         pd.MultiIndex.from_frame(profiles[["customer_id", "as_of"]])
     )
     sent = sent[has_profile].reset_index(drop=True)
-    context = sent[["customer_id", "offer_id", "as_of", "sent_at", "channel"]]
+    context = sent[["customer_id", "offer_id", "as_of", "sent_at", "channel"]].assign(
+        daypart=send_dayparts(sent["sent_at"], program))
     rows = offer_features(profiles, offers, context, tables=tables if taxonomy else None)
     y = pd.Series(
         (sent["redeemed_at"].notna() & (sent["redeemed_at"] <= sent["label_end"])).astype(int).to_numpy(), name="redeemed"

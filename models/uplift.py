@@ -188,7 +188,7 @@ def uplift_training_set(tables: dict[str, pd.DataFrame], window_days: int = 30, 
     ``program``'s catalogue (default: the built-in program's).
     """
     from features import build_profiles
-    from models.offer_response import offer_features
+    from models.offer_response import offer_features, send_dayparts
     from models.tabular import KEY_COLUMNS
     from models.training_sets import observed_until
 
@@ -228,8 +228,9 @@ def uplift_training_set(tables: dict[str, pd.DataFrame], window_days: int = 30, 
     from models.offer_taxonomy import has_hierarchy
 
     # the taxonomy columns too, as the response model has them (they are compared on the same rows)
-    rows = offer_features(profiles, offers, events[["customer_id", "offer_id", "as_of", "sent_at", "channel"]],
-                          tables=tables if has_hierarchy(tables) else None)
+    context = events[["customer_id", "offer_id", "as_of", "sent_at", "channel"]].assign(
+        daypart=send_dayparts(events["sent_at"], program))  # as the policy's Context names it
+    rows = offer_features(profiles, offers, context, tables=tables if has_hierarchy(tables) else None)
     X = rows[[c for c in rows.columns if c not in KEY_COLUMNS]]
     meta = pd.DataFrame({"customer_id": events["customer_id"].to_numpy(), "offer_id": events["offer_id"].astype(str).to_numpy(),
                          "sent_at": events["sent_at"].to_numpy(), "treated": t, "redeemed": redeemed, "outcome": y})

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from data_contracts.schema import OFFER_EVENTS
-from features.catalogue import daypart_names
+from features.catalogue import Dayparts, daypart_names
 from models.columns import require_columns
 from models.policy.context import DAY_NS, EMPTY_POSITIONS, HOUR_NS, NAT_NS, as_ns
 from models.policy.errors import MissingPolicyInputError
@@ -57,8 +57,9 @@ class ContactHistory:
         return (upto[ends] - upto[starts]).astype(np.float64)
 
 
-def index_history(offer_events: pd.DataFrame) -> ContactHistory:
-    """Index the offer_events table (schema ``offer_events``) for the policy. Control rows are not contacts."""
+def index_history(offer_events: pd.DataFrame, dayparts: Dayparts | None = None) -> ContactHistory:
+    """Index the offer_events table (schema ``offer_events``) for the policy. Control rows are not contacts.
+    Popularity is counted per daypart of ``dayparts`` (the program's; default the built-in program's)."""
     require_columns(offer_events.columns, POLICY_EVENT_COLUMNS, OFFER_EVENTS.name, error=MissingPolicyInputError)
     ev = offer_events.loc[~offer_events["is_control"].astype(bool), list(POLICY_EVENT_COLUMNS)]
     ev = ev.sort_values(["customer_id", "sent_at"], kind="stable")
@@ -81,7 +82,7 @@ def index_history(offer_events: pd.DataFrame) -> ContactHistory:
     pop = pd.DataFrame(
         {
             "offer_id": offer_ids,
-            "daypart": daypart_names(hours),
+            "daypart": daypart_names(hours, dayparts),
             "channel": ev["channel"].astype(str).to_numpy(),
             "redeemed": red_mask,
         }

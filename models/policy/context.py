@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.catalogue import daypart
+from features.catalogue import daypart, daypart_index
 from models.policy.errors import PolicyError, UnknownChannelError
 from models.policy.holdout import DEFAULT_HOLDOUT_SALT, holdout_salt, is_holdout
 from models.policy.vocabulary import Vocabulary
@@ -60,10 +60,18 @@ class Context:
 
     @property
     def daypart(self) -> str:
-        return daypart(self.hour)
+        """The program's name for this hour (its vocabulary's dayparts; the built-in program's without one)."""
+        return daypart(self.hour, None if self.vocabulary is None else self.vocabulary.dayparts)
+
+    @property
+    def daypart_index(self) -> int:
+        """The position of ``daypart`` among its program's dayparts."""
+        return int(daypart_index(self.hour, None if self.vocabulary is None else self.vocabulary.dayparts))
 
     def as_dict(self) -> dict:
-        return {"timestamp": self.timestamp, "channel": self.channel, "store_id": self.store_id}
+        """What the offer rows read of the context (``models.offer_response.offer_features``): the daypart
+        named as this context's program names it."""
+        return {"timestamp": self.timestamp, "channel": self.channel, "store_id": self.store_id, "daypart": self.daypart}
 
 
 @dataclass(frozen=True)

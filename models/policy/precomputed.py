@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from features.catalogue import DAYPART_NAMES
 from models.policy.context import Context
 from models.policy.errors import PolicyError, ScorerMismatchError
 from models.policy.offers import OfferCatalog, prepare_offers
@@ -141,7 +140,7 @@ class PrecomputedScorer(MatrixScorer):
         for name, fill in self.context_fill.items():
             M[..., self._col[name]] = self._encode(name, fill(ctx))
         if self.daypart_shares is not None:
-            shares = self.daypart_shares[pos, DAYPART_NAMES.index(ctx.daypart)]
+            shares = self.daypart_shares[pos, ctx.daypart_index]
             M[..., self._col["cust_visit_share_send_daypart"]] = shares
         return M
 
@@ -221,7 +220,7 @@ def precompute_scorer(
         del M
     shares = None
     if "cust_visit_share_send_daypart" in names:
-        share_cols = [f"visit_share_{d}" for d in DAYPART_NAMES]
+        share_cols = [f"visit_share_{d}" for d in catalog.vocabulary.daypart_names]
         missing = [c for c in share_cols if c not in prof.columns]
         if missing:
             raise ScorerMismatchError(f"profiles lack {missing} needed for cust_visit_share_send_daypart")

@@ -28,6 +28,7 @@ earlier answers (showing an offer is not sending it).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -85,9 +86,11 @@ def recommend(
                           "uplift scorer was given; train one with `rewards train uplift` or use objective 'expected_value'")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise PolicyError(f"k must be a positive integer, got {k!r}")
-    ctx = context if isinstance(context, Context) else Context(**dict(context))
     catalog = offers if isinstance(offers, OfferCatalog) else prepare_offers(offers)
-    hist = history if isinstance(history, ContactHistory) else index_history(history)
+    ctx = context if isinstance(context, Context) else Context(**dict(context))
+    if ctx.vocabulary is None:  # the context's daypart is named as the offers' program names it
+        ctx = replace(ctx, vocabulary=catalog.vocabulary)
+    hist = history if isinstance(history, ContactHistory) else index_history(history, catalog.vocabulary.dayparts)
     batch = customers if isinstance(customers, CustomerBatch) else batch_from_frame(customers)
 
     n_c, n_o = len(batch), len(catalog)
@@ -193,6 +196,7 @@ def recommend(
             feature_values=values,
             cold_start=~is_warm,
             context_daypart=ctx.daypart,
+            program=catalog.vocabulary.program,
             context_channel=ctx.channel,
             max_reasons=config.max_reasons,
         )

@@ -129,13 +129,15 @@ def customer_features(profiles: pd.DataFrame, feature_names: Sequence[str] | Non
 
 
 def book_for(profiles: pd.DataFrame, customers: pd.DataFrame, churn_model,
-             feature_names: Sequence[str] | None = None) -> CustomerBook:
-    """The customer book of ``profiles``: churn risk from ``churn_model``, habit tags, tier and consent."""
-    from features import habit_tags
+             feature_names: Sequence[str] | None = None, vocabulary: Vocabulary = SCHEMA_VOCABULARY) -> CustomerBook:
+    """The customer book of ``profiles``: churn risk from ``churn_model``, habit tags (those ``profiles``
+    carry, else the ones ``vocabulary``'s program declares), tier and consent."""
+    from features.tags import tags_of
 
     features = customer_features(profiles, feature_names)
     churn = np.asarray(churn_model.predict_proba(features.drop(columns=["customer_id"])))[:, 1] if len(features) else []
-    tags = profiles["habit_tags"].tolist() if "habit_tags" in profiles.columns else habit_tags(features).tolist()
+    tags = (profiles["habit_tags"].tolist() if "habit_tags" in profiles.columns
+            else tags_of(profiles, vocabulary.habit_tags).tolist())
     return customer_book(features, customers, churn_risk=churn, habit_tags=tags)
 
 
@@ -181,7 +183,7 @@ class DecisionSetup:
 
         With a taxonomy model and a broadcast scorer, the taxonomy columns of these customers are indexed
         here once (``lookup``, else built from ``tables``: a list chunk's own tables, else the source's)."""
-        book = book_for(profiles, customers, self.churn_model, self.feature_names)
+        book = book_for(profiles, customers, self.churn_model, self.feature_names, self.catalog.vocabulary)
         scorer = self.scorer
         if (self.taxonomy is not None and isinstance(scorer, MatrixScorer)
                 and not isinstance(scorer, PrecomputedScorer)):
@@ -249,7 +251,7 @@ def decision_setup(
     if uplift is not None and uses_taxonomy(uplift_model) and as_of is not None and "transactions" in tables:
         uplift = UpliftScorer(uplift_model, _default_feature_builder(TaxonomySource(tables, as_of)))
     catalog = prepare_offers(tables["offers"], vocabulary)
-    history = index_history(tables["offer_events"])
+    history = index_history(tables["offer_events"], vocabulary.dayparts)
     features = customer_features(profiles, feature_names) if profiles is not None else None
     source = lookup = None
     if uses_taxonomy(offer_model):

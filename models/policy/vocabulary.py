@@ -1,9 +1,11 @@
-"""The policy's vocabularies (tiers, reward categories, offer channels): the one place it takes them from.
+"""The policy's vocabularies (tiers, reward categories, offer channels, dayparts, habit tags): the one place
+it takes them from.
 
 ``Vocabulary.from_program(program)`` reads them from a program file: the tiers in order (none without
 tiers), the reward categories (the hierarchy's nodes, coarsest level first: an offer's
 ``reward_category`` may be a node of any level; the values the offers hold when a level is open) and
-the offer channels (or the values seen when open). ``SCHEMA_VOCABULARY``
+the offer channels (or the values seen when open), the dayparts a context is named by and the habit tags
+the customer book is labelled with. ``SCHEMA_VOCABULARY``
 is the built-in default program's. ``prepare_offers`` indexes the offers against a vocabulary and the
 indexed catalogue carries it to ``recommend`` and the contact rules.
 """
@@ -13,6 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from features.catalogue import DAYPARTS, Dayparts
+from features.tags import HABIT_TAGS, HabitTag, habit_tag_declarations
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,6 +30,9 @@ class Vocabulary:
     tiers: tuple[str, ...]  # ordered, lowest first; () for a program without (ordered) tiers
     categories: tuple[str, ...]  # reward categories
     offer_channels: tuple[str, ...]
+    dayparts: Dayparts = DAYPARTS  # (name, start_hour, end_hour) in order: what a context's hour is called
+    # The program the vocabularies come from (None: the built-in one); kept, not its tags, so it pickles.
+    program: Program | None = field(default=None, repr=False, compare=False)
     tier_code: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -34,6 +42,15 @@ class Vocabulary:
     def lowest_tier(self) -> str | None:
         """The tier assumed for a customer we know nothing about: the lowest, or None without tiers."""
         return self.tiers[0] if self.tiers else None
+
+    @property
+    def daypart_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _, _ in self.dayparts)
+
+    @property
+    def habit_tags(self) -> tuple[HabitTag, ...]:
+        """The habit tags the program declares (``features.tags.habit_tag_declarations``)."""
+        return HABIT_TAGS if self.program is None else habit_tag_declarations(self.program)
 
     @classmethod
     def from_program(cls, program: Program, offers: pd.DataFrame | None = None) -> Vocabulary:
@@ -45,7 +62,8 @@ class Vocabulary:
             categories = _seen([] if offers is None else offers["reward_category"])
         if channels is None:
             channels = _seen([] if offers is None else (c for cs in offers["channels"] if cs is not None for c in cs))
-        return cls(tiers=program.ordered_tiers, categories=tuple(categories), offer_channels=tuple(channels))
+        return cls(tiers=program.ordered_tiers, categories=tuple(categories), offer_channels=tuple(channels),
+                   dayparts=program.daypart_edges, program=program)
 
     @classmethod
     def from_schema(cls) -> Vocabulary:

@@ -210,3 +210,12 @@ def test_a_daypart_named_like_another_feature_is_refused_naming_it():
                                  {"name": "later", "start_hour": 11.0, "end_hour": 24.0}])
     with pytest.raises(ValueError, match=r"names features \['visit_share_before_11'\] twice.*rename the daypart"):
         catalogue(program)
+
+
+def test_the_attach_column_of_a_node_is_the_programs_first_declared_pair_with_that_target():
+    from features.catalogue import attach_columns_by_target
+
+    columns = feature_names()  # coffee.toml: bakery given coffee, breakfast given coffee, bakery given tea, ...
+    found = attach_columns_by_target(columns, ["bakery", "coffee", "snacks", "bakery"])
+    assert found == {"bakery": "attach_bakery_given_coffee", "snacks": "attach_snacks_given_cold_drinks"}
+    assert attach_columns_by_target(feature_names(program=_program(habits={})), ["bakery"]) == {}  # none declared

@@ -39,10 +39,14 @@ def test_dict_context_scores_every_customer_offer_pair(profiles, offers):
     assert list(rows.columns) == ["customer_id", "offer_id"] + offer_feature_columns()
     bk = rows[rows["offer_id"] == "bk"].set_index("customer_id")
     # the per-category spend and offer-history blocks are not the offer model's: its category history is long
-    # (taxonomy columns); the attach rates are for habit tags; a [habits] visit share is a profile column like others
-    assert not {"spend_share_bakery", "offers_cat_bakery_sent", "attach_bakery_given_coffee",
-                "cust_share_of_reward_category"} & set(rows.columns)
+    # (taxonomy columns); a [habits] visit share or attach rate is a profile column like others
+    assert not {"spend_share_bakery", "offers_cat_bakery_sent", "cust_share_of_reward_category"} & set(rows.columns)
     assert rows["visit_share_bakery"].tolist() == [0.8, 0.8, 0.2, 0.2]
+    assert rows["attach_bakery_given_coffee"].tolist() == [0.7, 0.7, 0.1, 0.1]
+    # the attach rate of the offer's node: the program's first [habits] pair with that target (coffee.toml:
+    # bakery given coffee, then bakery given tea); an offer on a node no pair targets has none
+    assert bk["cust_attach_rate_reward_category"].tolist() == [0.7, 0.1]
+    assert rows.loc[rows["offer_id"] == "cf", "cust_attach_rate_reward_category"].isna().all()
     assert bk.loc["c1", "send_daypart"] == "before_9"
     assert bk.loc["c1", "send_weekday"] == "tue" and bk.loc["c1", "send_is_weekend"] == 0.0
     assert bk.loc["c1", "offer_value_to_avg_basket"] == pytest.approx(0.4)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -15,7 +16,7 @@ from models.policy.scoring import VERIFY_CONTEXTS, verify_contexts
 from models.policy.vocabulary import SCHEMA_VOCABULARY
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_policy import NO_HOLDOUT, T, customers, decide, offer, offers_frame  # noqa: E402
+from test_policy import NO_HOLDOUT, T, customers, decide, events, offer, offers_frame  # noqa: E402
 
 
 def _program(**changes) -> Program:
@@ -93,3 +94,59 @@ def test_reasons_take_words_from_the_data_and_the_program():
     assert daypart_words(None) == "now"
     for name, _, _ in coffee_program().daypart_edges:  # the built-in program's dayparts, phrased from their hours
         assert phrase(f"visit_share_{name}", 0.25, None, None, {}) == f"25% of visits {daypart_words(name)}"
+
+
+class _Churn:
+    feature_names_in_: list = []
+
+    def predict_proba(self, X):
+        return np.column_stack([np.full(len(X), 0.9), np.full(len(X), 0.1)])
+
+
+def test_a_programs_dayparts_name_the_context_and_the_offer_rows():
+    from models.offer_response import offer_features
+
+    vocab = Vocabulary.from_program(_program(**SHOP))
+    at_ten = pd.Timestamp("2026-06-29 10:00")
+    ctx = Context(at_ten, "mail", vocabulary=vocab)
+    assert ctx.daypart == "morning" and ctx.as_dict()["daypart"] == "morning"
+    assert Context(at_ten, "app").daypart == "9_to_11"  # without a vocabulary: the built-in program's
+    profiles = pd.DataFrame({"customer_id": ["c1"], "avg_basket_365d": [5.0], "offers_redeem_rate": [0.2]})
+    offers = offers_frame(offer("N1", "nappies", tiers=(), channels=("mail",)))
+    assert offer_features(profiles, offers, ctx.as_dict())["send_daypart"].tolist() == ["morning"]
+
+
+def test_a_bare_context_is_named_by_the_offers_program_when_deciding():
+    vocab = Vocabulary.from_program(_program(**SHOP))
+    catalog = prepare_offers(offers_frame(offer("N1", "nappies", tiers=(), channels=("mail",))), vocab)
+    hist = events(*[(f"h{i}", "N1", "2026-06-01 19:00", "2026-06-02" if i % 2 else None) for i in range(10)])
+    from models.policy import customer_book, index_history, recommend
+
+    book = customer_book(pd.DataFrame({"customer_id": ["c1"], "prefs": [{}]}),
+                         pd.DataFrame({"customer_id": ["c1"], "tier": [None], "marketing_consent": [True]}))
+    d = recommend(book.batch(["new-1"]), catalog, index_history(hist, vocab.dayparts),
+                  Context(pd.Timestamp("2026-06-29 19:30"), "mail"), None, NO_HOLDOUT, 1)
+    reason = d.offers["reasons"].iloc[0][0]
+    assert reason == "new customer: a popular nappies offer after 18:00 on mail", reason  # the program's hours
+    assert index_history(hist, vocab.dayparts).popularity["daypart"].tolist() == ["evening"]
+
+
+def test_the_book_is_tagged_with_the_programs_habit_tags():
+    from models.policy.setup import book_for
+
+    vocab = Vocabulary.from_program(_program(**SHOP))
+    profiles = pd.DataFrame({"customer_id": ["c1"], "visits_90d": [10], "visit_share_morning": [0.9]})
+    known = pd.DataFrame({"customer_id": ["c1"], "tier": [None], "marketing_consent": [True]})
+    book = book_for(profiles, known, _Churn(), vocabulary=vocab)
+    assert "morning regular" in book.batch(["c1"]).habit_tags[0]
+    assert "morning regular" not in book_for(profiles, known, _Churn()).batch(["c1"]).habit_tags[0]  # built-in tags
+
+
+def test_training_rows_name_the_send_daypart_as_the_program_does(sample):
+    from models.training_sets import offer_response_training_set
+
+    ids = sorted(sample.tables["customers"]["customer_id"])[:150]
+    tables = {k: (v[v["customer_id"].isin(ids)] if "customer_id" in v.columns else v) for k, v in sample.tables.items()}
+    X, _, _ = offer_response_training_set(tables, program=_program(dayparts=SHOP["dayparts"]))
+    assert len(X) > 100 and set(X["send_daypart"]) <= {"morning", "afternoon", "evening"}
+    assert {"visit_share_morning", "visit_share_evening"} <= set(X.columns)
