@@ -5,8 +5,10 @@ REWARDS_DATA_DIR / MLFLOW_TRACKING_URI / REWARDS_PROFILES_PATH / REWARDS_VALIDAT
 from), REWARDS_API_KEYS (comma-separated; X-API-Key), REWARDS_DECISION_LOG (+ _MAX_MB, _KEEP),
 REWARDS_POLICY_JSON, REWARDS_SERVE_WORKERS, REWARDS_STORE_TIMEZONE, REWARDS_MAX_BODY_BYTES,
 REWARDS_REQUEST_TIMEOUT_S, REWARDS_RELOAD_MIN_CUSTOMER_RATIO / _MIN_OFFER_RATIO / _TIMEOUT_S, REWARDS_LOAD_NICE
-(the CPU priority of the thread that builds a reloaded state, 0-19, default 10).
-/healthz, /readyz and /docs.json are open; everything else needs a key when keys are set.
+(the CPU priority of the thread that builds a reloaded state, 0-19, default 10), REWARDS_WARMUP_DECISIONS
+(serving.warmup).
+/healthz, /readyz and /docs.json are open; everything else needs a key when keys are set. /readyz says ready only
+when every worker serves a warmed-up state (``OfferService.__is_ready__``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 import os
 import time
 import uuid
+from dataclasses import replace
 
 import bentoml
 
@@ -30,6 +33,7 @@ from serving.generations import GenerationBoard, GenerationCoordinator, ReloadRe
 from serving.guard import RequestGuard
 from serving.inputs import inputs_fingerprint
 from serving.loading import ServingLoadError, ServingState, Settings, load_state
+from serving.warmup import WarmUpConfigError, decisions_from_env, warm_up
 from serving.schemas import (
     BatchResponse,
     ChurnRequest,
@@ -96,6 +100,19 @@ def _settle_heap() -> None:
     gc.freeze()
 
 
+def _respond(state: ServingState, record: dict) -> None:
+    """Build and serialise the /recommend response of ``record`` as ``recommend`` does (warms pydantic's paths)."""
+    RecommendResponse(request_id="warm-up", model_versions=state.model_versions, objective=state.objective,
+                      profiles_as_of=state.profiles_as_of, **record).model_dump_json()
+
+
+def _warmed(state: ServingState) -> ServingState:
+    """``state`` after its warm-up decisions (serving.warmup), which it records; WarmUpError when one fails."""
+    done = warm_up(state, respond=_respond)
+    logger.info("warmed up: %s", done.describe())
+    return replace(state, warmup=done)
+
+
 def _load_while_serving(previous: ServingState | None = None) -> ServingState:
     """Build a new state next to the requests a worker serves: in a thread of its own, at a lower CPU
     priority (``$REWARDS_LOAD_NICE``, Linux threads have their own nice value), yielding the GIL often.
@@ -114,7 +131,7 @@ def _load_while_serving(previous: ServingState | None = None) -> ServingState:
         try:
             with contextlib.suppress(OSError, AttributeError):  # not Linux, or not allowed: normal priority
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOAD_NICE)
-            result["state"] = load_state(Settings.from_env(), previous=previous)
+            result["state"] = _warmed(load_state(Settings.from_env(), previous=previous))
         except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
             result["error"] = err
 
@@ -149,9 +166,11 @@ def _worker_index() -> int:
 def _describe(state: ServingState | None) -> dict:
     """What a worker serves, for its worker file (read by /status)."""
     if state is None:
-        return {"profiles_as_of": None, "model_versions": {}, "customers": 0, "loaded_at": None}
+        return {"profiles_as_of": None, "model_versions": {}, "customers": 0, "loaded_at": None, "ready": False,
+                "warmup": None}
     return {"profiles_as_of": state.profiles_as_of, "model_versions": state.model_versions,
-            "customers": len(state.book.positions), "loaded_at": state.loaded_at}
+            "customers": len(state.book.positions), "loaded_at": state.loaded_at, "ready": True,
+            "warmup": state.warmup.describe() if state.warmup is not None else None}
 
 
 def _refuse(err: ApiError, path: str, ctx: bentoml.Context | None):
@@ -184,7 +203,8 @@ class OfferService:
             self.settings = Settings.from_env()
             thresholds = ReloadThresholds.from_env()
             store_timezone()  # a misspelt zone is a start-up error, not a 400 on every request
-        except (ServingLoadError, ValueError) as err:
+            decisions_from_env()
+        except (ServingLoadError, WarmUpConfigError, ValueError) as err:
             self.settings = None
             self._settings_error = str(err)
             logger.error("offer API not ready: %s", err)
@@ -192,11 +212,11 @@ class OfferService:
         self.log = DecisionLog(self.settings.decision_log)
         try:
             fingerprint = _fingerprint()
-            self._state = load_state(self.settings)
+            self._state = _warmed(load_state(self.settings))  # warmed before this worker reports ready
             self._fingerprints = {id(self._state): fingerprint}
             _settle_heap()
             logger.info(
-                "offer API ready: models %s, profiles as of %s, %d customers, %d offers, %s scorer, loaded in %.1f s",
+                "offer API loaded: models %s, profiles as of %s, %d customers, %d offers, %s scorer, loaded in %.1f s",
                 self._state.model_versions, self._state.profiles_as_of, len(self._state.book.positions),
                 len(self._state.catalog), self._state.scorer_kind, self._state.load_seconds,
             )
@@ -214,7 +234,14 @@ class OfferService:
         self.coordinator.start()
 
     def __is_ready__(self) -> bool:
-        return self._state is not None
+        """Ready when this worker serves a warmed-up state and so does every worker of this server.
+
+        /readyz is answered by whichever worker takes the connection; the others may still be loading
+        (then their first requests would pay the cold start) or have failed to load. Each worker's file on
+        the generation board says whether it serves (written after the warm-up, ``_describe``)."""
+        if self._state is None or self.coordinator is None:
+            return False
+        return len(self.coordinator.board.ready_workers()) >= WORKERS
 
     # ---- helpers ---------------------------------------------------------------------------
 
