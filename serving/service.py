@@ -34,7 +34,6 @@ from serving.generations import GenerationBoard, GenerationCoordinator, ReloadRe
 from serving.guard import RequestGuard
 from serving.inputs import inputs_fingerprint
 from serving.loading import ServingLoadError, ServingState, Settings, load_state
-from serving.warmup import WarmUpConfigError, decisions_from_env, warm_up
 from serving.schemas import (
     BatchResponse,
     ChurnRequest,
@@ -52,6 +51,7 @@ from serving.schemas import (
     WorkerStatus,
     store_timezone,
 )
+from serving.warmup import WarmUpConfigError, decisions_from_env, warm_up
 
 logger = logging.getLogger("rewards.serving")
 if not logger.handlers:  # BentoML configures only its own loggers: give ours the same one-line format
