@@ -419,7 +419,7 @@ In process, on the server's own state (`serving.loading.load_state`), one decisi
 {args.workers} workers have {1000 * args.workers / args.rate:.0f} ms per decision). Scorer: {inproc[1000][2] or status[1000].get('scorer')}.
 Where a decision's time goes with 1,000 offers (cProfile, cumulative shares; parts overlap): {inproc[1000][1]}.
 Server memory (arbiter and workers): {rss[1000]:,.0f} MB with 1,000 offers, {rss[REFERENCE_OFFERS]:,.0f} MB with {REFERENCE_OFFERS}.
-Replies before the load (200 households each): {served[1000]['with_offers']} of {served[1000]['asked']} hold an offer
+Replies after the rounds (200 households each): {served[1000]['with_offers']} of {served[1000]['asked']} hold an offer
 ({served[1000]['offers']} offers) with 1,000 active, {served[REFERENCE_OFFERS]['with_offers']} of {served[REFERENCE_OFFERS]['asked']}
 ({served[REFERENCE_OFFERS]['offers']} offers) with {REFERENCE_OFFERS}.
 A reply's reasons with 1,000 offers: {json.dumps(reasons[:2])[:300]}.

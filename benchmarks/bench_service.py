@@ -447,7 +447,7 @@ def main() -> None:
     b = np.asarray(batch_ms)
     body = f"""
 Real server (`bentoml serve serving.service:OfferService`, {args.workers} worker(s), {status['scorer']} scorer,
-`/recommend` async on the event loop, uvloop + httptools, BentoML access log and metrics off) on loopback; open-loop asyncio (aiohttp) client on the same machine; latency from each request's scheduled send time.
+`/recommend` async on the event loop, uvloop + httptools, BentoML access log, metrics and tracing spans off, readiness once every worker has warmed up) on loopback; open-loop asyncio (aiohttp) client on the same machine; latency from each request's scheduled send time.
 Data: {args.customers:,} customers x {args.days} days (seed 42), {status['offers']} offers of which **{active} active**
 at the request time ({WHEN}, channel app); models trained by `pipelines.train.train_all` (versions
 {status['model_versions']}). `/recommend` asks for k=3 for a random profiled customer. Reference: `/healthz` at the
