@@ -13,7 +13,9 @@ the model) valid from the as_of date for 28 days; the reference issues only the 
 api: two real servers (`bentoml serve serving.service:OfferService`, 2 workers each, on loopback),
 profiles built by the real `rewards features`, one with 1,000 active offers and one with 10; open-loop
 aiohttp load (benchmarks/bench_service.run_rate) at 200 req/s, the two servers alternated for several
-rounds; p50/p95/p99 and errors; target p99 <= 25 ms, 0 errors with 1,000 offers.
+rounds, the first one straight after `/readyz` says ready (no warm-up by the client: the server warms
+itself before it reports ready); p50/p95/p99 and errors; target p99 <= 25 ms, 0 errors with 1,000 offers
+in every round. The sample replies are taken after the rounds.
 
 list: grocery data at N households (cached; tables as `rewards validate` writes them, see
 benchmarks/grocery_data.py), profiles by `rewards features`, then `rewards score --k 3 --channel app`
@@ -46,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import grocery_data  # noqa: E402
-from benchmarks.report import group_rss_mb, markdown_table, update_section  # noqa: E402
+from benchmarks.report import group_rss_mb, markdown_table, previous_section, update_section  # noqa: E402
 
 WORK = grocery_data.CACHE / "many_offers"
 AS_OF = grocery_data.END_DATE
@@ -254,6 +256,31 @@ def api_breakdown(folder: Path, profiles: Path, n: int = 100) -> tuple[float, st
     return per_ms, text, "; ".join(dict.fromkeys(notes))
 
 
+def worst_second(p99s: list) -> str:
+    """'second / its p99' of the slowest second of a run (``run_rate``'s p99_by_second)."""
+    known = [(p, i) for i, p in enumerate(p99s) if p is not None]
+    if not known:
+        return "-"
+    p, i = max(known)
+    return f"{i} / {p:g}"
+
+
+def previous_figures(section: str | None) -> dict | None:
+    """What the section being replaced said: when it was measured, the 1,000-offer rounds' p99s, the memory."""
+    import re
+
+    if not section:
+        return None
+    measured = re.search(r"_Measured ([^_]+?) on ", section)
+    p99s = [float(m.group(1)) for m in re.finditer(r"^\|[^|\n]*\| 1,000 \|(?:[^|\n]*\|)*?\s*[\d.]+ / [\d.]+ / ([\d.]+) \|",
+                                                section, re.M)]
+    memory = re.search(r"Server memory \(arbiter and workers\): ([\d,]+ MB with 1,000 offers)", section)
+    if not p99s:
+        return None
+    return {"measured": measured.group(1) if measured else "?", "p99s": " / ".join(f"{p:g}" for p in p99s),
+            "worst": f"{max(p99s):g}", "memory": memory.group(1) if memory else "not given"}
+
+
 def drain(url: str, timeout: float = 180.0) -> float:
     """Seconds until ``/healthz`` answers within 50 ms again (the server has worked off its queue)."""
     import httpx
@@ -272,7 +299,7 @@ def drain(url: str, timeout: float = 180.0) -> float:
 
 
 def api(args, models: dict) -> None:
-    from benchmarks.bench_service import free_port, run_rate
+    from benchmarks.bench_service import cpu_times, free_port, machine_during, run_rate
     from pipelines.serve import start_server, stop_server, wait_ready
 
     started = time.perf_counter()
@@ -281,7 +308,7 @@ def api(args, models: dict) -> None:
             for n in (1000, REFERENCE_OFFERS)}
     folders = {n: folder for n, (folder, _) in made.items()}
     stopgap = any(flag for _, flag in made.values())
-    servers, rows, status = {}, [], {}
+    servers, rows, status, launched, ready_at = {}, [], {}, {}, {}
     try:
         for n, folder in folders.items():
             profiles, seconds, restored = build_profiles(folder)
@@ -293,8 +320,10 @@ def api(args, models: dict) -> None:
                    "REWARDS_SERVE_WORKERS": str(args.workers)}
             proc = start_server("127.0.0.1", port, env=env, log_path=log)
             servers[n] = (proc, f"http://127.0.0.1:{port}", profiles)
+            launched[n] = time.perf_counter()
         for n, (proc, url, _) in servers.items():
             wait_ready(url, timeout=240, process=proc, log_path=WORK / "serve" / f"server-{n}.log")
+            ready_at[n] = time.perf_counter()
         ids = pd.read_parquet(servers[1000][2], columns=["customer_id"])["customer_id"].astype(str).tolist()
         rng = random.Random(0)
         order = [rng.choice(ids) for _ in range(100_000)]
@@ -303,8 +332,23 @@ def api(args, models: dict) -> None:
         def body(i: int) -> dict:
             return {"customer_id": order[i % len(order)], "k": 3, "context": ctx}
 
+        import gc
+
         import httpx
 
+        gc.collect()
+        gc.freeze()
+        # Round 1 starts straight after /readyz: whatever a fresh server still has to do shows in it.
+        for round_no in range(args.rounds):
+            for n in ((1000, REFERENCE_OFFERS) if round_no % 2 == 0 else (REFERENCE_OFFERS, 1000)):
+                since_ready, cpu_before = time.perf_counter() - ready_at[n], cpu_times()
+                r = asyncio.run(run_rate(servers[n][1], "/recommend", args.rate, args.seconds, body))
+                r.update(offers=n, round=round_no + 1, load=round(os.getloadavg()[0], 1), since_ready=round(since_ready, 1),
+                         **machine_during(cpu_before, cpu_times()),
+                         drained_s=drain(servers[n][1]))  # an overloaded server's backlog must not spill into the next run
+                print("api", json.dumps(r), flush=True)
+                rows.append(r)
+        rss = {n: group_rss_mb(proc.pid) for n, (proc, _, _) in servers.items()}
         sample, served = {}, {}
         for n, (_, url, _) in servers.items():
             with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=60) as client:
@@ -313,22 +357,9 @@ def api(args, models: dict) -> None:
             counts = [len(r.get("offers") or []) for r in replies]
             served[n] = {"with_offers": sum(c > 0 for c in counts), "offers": sum(counts), "asked": len(replies)}
             sample[n] = next((r for r in replies if r.get("offers")), replies[0])
-            asyncio.run(run_rate(url, "/recommend", 50, 5, body))  # warm-up
         print("replies holding offers", served, flush=True)
         print("status", json.dumps(status, default=str)[:600], flush=True)
         print("sample /recommend with 1,000 offers:", json.dumps(sample[1000], default=str)[:1500], flush=True)
-        import gc
-
-        gc.collect()
-        gc.freeze()
-        for round_no in range(args.rounds):
-            for n in ((1000, REFERENCE_OFFERS) if round_no % 2 == 0 else (REFERENCE_OFFERS, 1000)):
-                r = asyncio.run(run_rate(servers[n][1], "/recommend", args.rate, args.seconds, body))
-                r.update(offers=n, round=round_no + 1, load=round(os.getloadavg()[0], 1),
-                         drained_s=drain(servers[n][1]))  # an overloaded server's backlog must not spill into the next run
-                print("api", json.dumps(r), flush=True)
-                rows.append(r)
-        rss = {n: group_rss_mb(proc.pid) for n, (proc, _, _) in servers.items()}
     finally:
         for proc, _, _ in servers.values():
             stop_server(proc)
@@ -347,16 +378,24 @@ def api(args, models: dict) -> None:
     ok = errors_many == 0 and worst_many <= TARGET_P99_MS and all(r["throughput"] >= 0.95 * args.rate for r in many)
     load_end = os.getloadavg()[0]
     table = [{
-        "round": r["round"], "active offers": f"{active[r['offers']]:,}",
+        "round": r["round"], "active offers": f"{active[r['offers']]:,}", "starts s after ready": r["since_ready"],
         "/recommend p50 / p95 / p99 (ms)": f"{r['p50']} / {r['p95']} / {r['p99']}", "throughput (req/s)": r["throughput"],
-        "errors": r["errors"], "load avg": r["load"], "backlog drained after (s)": r["drained_s"],
+        "errors": r["errors"], "p99 first s (ms)": r["p99_by_second"][0],
+        "worst second: s / p99 (ms)": worst_second(r["p99_by_second"]),
+        "load avg": r["load"], "machine busy %": r["busy_pct"], "VM steal (ms)": r["steal_ms"],
+        "backlog drained after (s)": r["drained_s"],
     } for r in rows]
+    warmups = {n: "; ".join(f"worker {w['worker']} {w.get('warmup')}" for w in status[n].get("workers", []))
+               for n in servers}
+    before = previous_figures(previous_section("many_offers_api"))
     reasons = [o.get("reasons") for o in sample[1000].get("offers", [])] if isinstance(sample[1000], dict) else []
     text = f"""
 Real servers (`bentoml serve serving.service:OfferService`, {args.workers} workers each, {status[1000].get('scorer')} scorer) on
 loopback, both up for the whole run; open-loop aiohttp client on the same machine (`benchmarks/bench_service.run_rate`:
 latency from each request's scheduled send time), {args.rate:.0f} req/s for {args.seconds:.0f} s per run, the two servers
-alternated for {args.rounds} rounds. `/recommend` asks k=3 for a random profiled household at {WHEN}, channel app.
+alternated for {args.rounds} rounds, **round 1 of each server straight after its `/readyz` said ready** (no warm-up by
+the client; the servers became ready {ready_at[1000] - launched[1000]:.0f} s and {ready_at[REFERENCE_OFFERS] - launched[REFERENCE_OFFERS]:.0f} s after their start; each worker warms itself up
+first, `serving/warmup.py`: 1,000 offers {warmups[1000]}). `/recommend` asks k=3 for a random profiled household at {WHEN}, channel app.
 Models: grocery, {TRAIN_CUSTOMERS:,} households x 365 days (seed 42), real `rewards validate` and `rewards train all`
 (versions {status[1000].get('model_versions')}); profiles by `rewards features`. Offers: a new campaign re-issues the
 1,000 coupons under new ids (never seen by the model) valid from {AS_OF}: **{active[1000]:,} active** at the request
@@ -364,6 +403,11 @@ time ({status[1000].get('offers')} in the catalogue); reference: the same with o
 ({status[REFERENCE_OFFERS].get('offers')} in the catalogue).
 
 {markdown_table(table)}
+
+"p99 first s": the requests scheduled in the round's first second (round 1: the first second after `/readyz`);
+"worst second": the second of the round whose requests had the highest p99. "machine busy %": the share of the
+{os.cpu_count()} cores in use by anything during the round (other engineers' jobs included); "VM steal": CPU time the
+hypervisor took from this virtual machine during the round (ms, summed over the cores; while it lasts nothing here runs).
 
 Median p99: **{p99_many:.1f} ms with {active[1000]:,} offers, {p99_few:.1f} ms with {active[REFERENCE_OFFERS]} (ratio
 {p99_many / p99_few:.2f})**; median p50 {agg(1000, 'p50'):.1f} vs {agg(REFERENCE_OFFERS, 'p50'):.1f} ms (ratio
@@ -375,12 +419,13 @@ In process, on the server's own state (`serving.loading.load_state`), one decisi
 {args.workers} workers have {1000 * args.workers / args.rate:.0f} ms per decision). Scorer: {inproc[1000][2] or status[1000].get('scorer')}.
 Where a decision's time goes with 1,000 offers (cProfile, cumulative shares; parts overlap): {inproc[1000][1]}.
 Server memory (arbiter and workers): {rss[1000]:,.0f} MB with 1,000 offers, {rss[REFERENCE_OFFERS]:,.0f} MB with {REFERENCE_OFFERS}.
-Replies before the load (200 households each): {served[1000]['with_offers']} of {served[1000]['asked']} hold an offer
+Replies after the rounds (200 households each): {served[1000]['with_offers']} of {served[1000]['asked']} hold an offer
 ({served[1000]['offers']} offers) with 1,000 active, {served[REFERENCE_OFFERS]['with_offers']} of {served[REFERENCE_OFFERS]['asked']}
 ({served[REFERENCE_OFFERS]['offers']} offers) with {REFERENCE_OFFERS}.
 A reply's reasons with 1,000 offers: {json.dumps(reasons[:2])[:300]}.
 Machine load average {load_start:.1f} at the start, {load_end:.1f} at the end ({os.cpu_count()} cores{', shared with other jobs: compare the ratio' if max(load_start, load_end) > 1.5 else ''}).
 {restored_note(restored, stopgap)}Whole run {time.perf_counter() - started:.0f} s (training {models.get('train_s', 0):.0f} s before it).
+{f"Before this run, this section said (measured {before['measured']}): 1,000-offer rounds p99 {before['p99s']} ms (worst {before['worst']} ms), server memory {before['memory']}." if before else ""}
 """
     print(text)
     print(f"VERDICT many_offers_api: p99 {p99_many:.1f} ms median, {worst_many} ms worst, {errors_many} errors with "

@@ -38,6 +38,23 @@ WHEN = "2026-06-30T08:15:00"
 TARGET_P99_MS = 25.0
 
 
+def cpu_times() -> tuple[int, int, int]:
+    """(idle, steal, total) jiffies of the whole machine so far (/proc/stat); (0, 0, 0) when not Linux."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    except (OSError, ValueError, IndexError):
+        return 0, 0, 0
+    return fields[3] + fields[4], fields[7], sum(fields)
+
+
+def machine_during(before: tuple[int, int, int], after: tuple[int, int, int]) -> dict:
+    """Between two ``cpu_times``: the machine's busy share of its cores and the CPU time the hypervisor took
+    from this VM ("steal", ms summed over cores: while it runs, nothing of ours does)."""
+    idle, steal, total = (b - a for a, b in zip(before, after, strict=True))
+    tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+    return {"busy_pct": round(100 * (1 - idle / total), 0) if total else None, "steal_ms": round(steal * tick_ms)}
+
+
 def ensure_champions(tracking_uri: str) -> None:
     """Serve the latest version of a model the promotion gate kept as challenger (small data is noisy)."""
     from pipelines.config import CHURN_MODEL_NAME, OFFER_MODEL_NAME
@@ -132,11 +149,15 @@ async def run_rate(url: str, path: str, rate: float, seconds: float, body_fn, me
         await asyncio.gather(*(one(i) for i in range(n)))
         elapsed = time.perf_counter() - start
     done = lat[~np.isnan(lat)] * 1000
+    per_second = int(rate)  # requests scheduled in each second of the run
+    windows = [lat[i:i + per_second] * 1000 for i in range(0, n, per_second)]
     return {
         "rate": rate,
         "sent": n,
         "errors": errors,
         "throughput": round(len(done) / elapsed, 1),
+        # p99 of the requests scheduled in each second (where in the run a slow tail came from), NaN-free
+        "p99_by_second": [round(float(np.nanpercentile(w, 99)), 1) if np.isfinite(w).any() else None for w in windows],
         "p50": round(float(np.percentile(done, 50)), 2) if len(done) else None,
         "p95": round(float(np.percentile(done, 95)), 2) if len(done) else None,
         "p99": round(float(np.percentile(done, 99)), 2) if len(done) else None,
@@ -426,7 +447,7 @@ def main() -> None:
     b = np.asarray(batch_ms)
     body = f"""
 Real server (`bentoml serve serving.service:OfferService`, {args.workers} worker(s), {status['scorer']} scorer,
-`/recommend` async on the event loop, uvloop + httptools, BentoML access log and metrics off) on loopback; open-loop asyncio (aiohttp) client on the same machine; latency from each request's scheduled send time.
+`/recommend` async on the event loop, uvloop + httptools, BentoML access log, metrics and tracing spans off, readiness once every worker has warmed up) on loopback; open-loop asyncio (aiohttp) client on the same machine; latency from each request's scheduled send time.
 Data: {args.customers:,} customers x {args.days} days (seed 42), {status['offers']} offers of which **{active} active**
 at the request time ({WHEN}, channel app); models trained by `pipelines.train.train_all` (versions
 {status['model_versions']}). `/recommend` asks for k=3 for a random profiled customer. Reference: `/healthz` at the

@@ -39,6 +39,14 @@ def update_section(name: str, title: str, body: str, path: Path = DOC) -> Path:
     return path
 
 
+def previous_section(name: str, path: Path = DOC) -> str | None:
+    """The current text of section ``name`` (what ``update_section`` is about to replace), or None."""
+    if not path.exists():
+        return None
+    found = re.search(rf"<!-- BEGIN {re.escape(name)} -->(.*?)<!-- END {re.escape(name)} -->", path.read_text(), re.S)
+    return found.group(1) if found else None
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process (and finished children) in MB."""
     import resource

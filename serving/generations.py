@@ -216,6 +216,12 @@ class GenerationBoard:
         found = [_read_json(p) for p in self.dir.glob("worker-*.json")]
         return sorted((w for w in found if w), key=lambda w: w["worker"])
 
+    def ready_workers(self) -> list[int]:
+        """The workers whose file says they serve a (warmed-up) state, and whose process is alive (a worker
+        restarted by the server leaves its predecessor's file until it reports itself)."""
+        return sorted({int(w["worker"]) for w in self.workers()
+                       if w.get("ready") and int(w.get("pid") or 0) > 0 and _alive(int(w["pid"]))})
+
 
 class GenerationCoordinator:
     """This worker's side of the protocol: follow proposals in a thread, coordinate the reloads it receives.

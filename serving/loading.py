@@ -123,6 +123,7 @@ class ServingState:
     load_seconds: float
     model_versions: dict[str, str] = field(default_factory=dict)
     setup: DecisionSetup | None = None
+    warmup: object | None = None  # serving.warmup.WarmUp once the state has been warmed up
 
     @property
     def objective(self) -> str:

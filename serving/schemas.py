@@ -187,6 +187,9 @@ class WorkerStatus(BaseModel):
     model_versions: dict[str, str] = Field(description="Versions this worker serves.")
     customers: int = Field(description="Profiled customers this worker serves.")
     loaded_at: str | None = Field(description="When this worker's serving state was built (UTC).")
+    ready: bool = Field(False, description="Whether this worker serves a state (warmed up before it serves); "
+                                           "/readyz says ready once every worker does.")
+    warmup: str | None = Field(None, description="The warm-up of the state this worker serves (decisions, time).")
     updated_at: str = Field(description="When this worker last reported (UTC).")
 
 

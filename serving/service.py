@@ -5,8 +5,10 @@ REWARDS_DATA_DIR / MLFLOW_TRACKING_URI / REWARDS_PROFILES_PATH / REWARDS_VALIDAT
 from), REWARDS_API_KEYS (comma-separated; X-API-Key), REWARDS_DECISION_LOG (+ _MAX_MB, _KEEP),
 REWARDS_POLICY_JSON, REWARDS_SERVE_WORKERS, REWARDS_STORE_TIMEZONE, REWARDS_MAX_BODY_BYTES,
 REWARDS_REQUEST_TIMEOUT_S, REWARDS_RELOAD_MIN_CUSTOMER_RATIO / _MIN_OFFER_RATIO / _TIMEOUT_S, REWARDS_LOAD_NICE
-(the CPU priority of the thread that builds a reloaded state, 0-19, default 10).
-/healthz, /readyz and /docs.json are open; everything else needs a key when keys are set.
+(the CPU priority of the thread that builds a reloaded state, 0-19, default 10), REWARDS_WARMUP_DECISIONS
+(serving.warmup).
+/healthz, /readyz and /docs.json are open; everything else needs a key when keys are set. /readyz says ready only
+when every worker serves a warmed-up state (``OfferService.__is_ready__``).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import logging
 import os
 import time
 import uuid
+from dataclasses import replace
 
 import bentoml
+from starlette.responses import Response
 
 from models.policy import Context, PolicyError, UnknownOfferError
 from models.policy.errors import UnknownChannelError
@@ -47,6 +51,7 @@ from serving.schemas import (
     WorkerStatus,
     store_timezone,
 )
+from serving.warmup import WarmUpConfigError, decisions_from_env, warm_up
 
 logger = logging.getLogger("rewards.serving")
 if not logger.handlers:  # BentoML configures only its own loggers: give ours the same one-line format
@@ -76,8 +81,12 @@ def _server_timeout() -> float:
 
 SERVER_TIMEOUT_S = _server_timeout()
 # BentoML's per-request access log line and Prometheus metrics cost ~15 % of a /recommend request's
-# CPU at 200 req/s on 2 cores; every decision is in the decision log anyway. REWARDS_ACCESS_LOG=1 turns both on.
+# CPU at 200 req/s on 2 cores; every decision is in the decision log anyway. REWARDS_ACCESS_LOG=1 turns both on,
+# and with them BentoML's OpenTelemetry span per request (with no exporter configured it records nothing, but
+# still builds its spans: a few % of a request's CPU).
 ACCESS_LOG = os.environ.get("REWARDS_ACCESS_LOG", "").strip().lower() in {"1", "true", "yes"}
+UNTRACED = [] if ACCESS_LOG else ["/recommend", "/recommend_batch", "/churn_risk", "/status", "/healthz", "/readyz",
+                                  "/livez"]
 # The GIL switch interval while a worker builds a new state next to the requests it serves (see _load_while_serving).
 LOAD_SWITCH_INTERVAL_S = float(os.environ.get("REWARDS_LOAD_SWITCH_INTERVAL_S", "0.0002"))
 # The nice value of the thread that builds a new state (0-19; higher yields the CPU to serving sooner).
@@ -94,6 +103,19 @@ def _settle_heap() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+
+
+def _respond(state: ServingState, record: dict) -> None:
+    """Build and serialise the /recommend response of ``record`` as ``recommend`` does (warms pydantic's paths)."""
+    RecommendResponse(request_id="warm-up", model_versions=state.model_versions, objective=state.objective,
+                      profiles_as_of=state.profiles_as_of, **record).model_dump_json()
+
+
+def _warmed(state: ServingState) -> ServingState:
+    """``state`` after its warm-up decisions (serving.warmup), which it records; WarmUpError when one fails."""
+    done = warm_up(state, respond=_respond)
+    logger.info("warmed up: %s", done.describe())
+    return replace(state, warmup=done)
 
 
 def _load_while_serving(previous: ServingState | None = None) -> ServingState:
@@ -114,7 +136,7 @@ def _load_while_serving(previous: ServingState | None = None) -> ServingState:
         try:
             with contextlib.suppress(OSError, AttributeError):  # not Linux, or not allowed: normal priority
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOAD_NICE)
-            result["state"] = load_state(Settings.from_env(), previous=previous)
+            result["state"] = _warmed(load_state(Settings.from_env(), previous=previous))
         except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
             result["error"] = err
 
@@ -149,9 +171,17 @@ def _worker_index() -> int:
 def _describe(state: ServingState | None) -> dict:
     """What a worker serves, for its worker file (read by /status)."""
     if state is None:
-        return {"profiles_as_of": None, "model_versions": {}, "customers": 0, "loaded_at": None}
+        return {"profiles_as_of": None, "model_versions": {}, "customers": 0, "loaded_at": None, "ready": False,
+                "warmup": None}
     return {"profiles_as_of": state.profiles_as_of, "model_versions": state.model_versions,
-            "customers": len(state.book.positions), "loaded_at": state.loaded_at}
+            "customers": len(state.book.positions), "loaded_at": state.loaded_at, "ready": True,
+            "warmup": state.warmup.describe() if state.warmup is not None else None}
+
+
+def _json(model) -> Response:
+    """``model`` (a response schema) as a JSON response with a Content-Length: BentoML's own streams it
+    chunked, three socket writes per answer instead of two."""
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 def _refuse(err: ApiError, path: str, ctx: bentoml.Context | None):
@@ -169,6 +199,7 @@ def _refuse(err: ApiError, path: str, ctx: bentoml.Context | None):
     resources={"cpu": "1"},
     logging={"access": {"enabled": ACCESS_LOG}},
     metrics={"enabled": ACCESS_LOG},
+    tracing={"excluded_urls": UNTRACED},
 )
 class OfferService:
     """Next-best offers, churn risk, status and hot reload. Business rules live in models.policy."""
@@ -184,7 +215,8 @@ class OfferService:
             self.settings = Settings.from_env()
             thresholds = ReloadThresholds.from_env()
             store_timezone()  # a misspelt zone is a start-up error, not a 400 on every request
-        except (ServingLoadError, ValueError) as err:
+            decisions_from_env()
+        except (ServingLoadError, WarmUpConfigError, ValueError) as err:
             self.settings = None
             self._settings_error = str(err)
             logger.error("offer API not ready: %s", err)
@@ -192,11 +224,11 @@ class OfferService:
         self.log = DecisionLog(self.settings.decision_log)
         try:
             fingerprint = _fingerprint()
-            self._state = load_state(self.settings)
+            self._state = _warmed(load_state(self.settings))  # warmed before this worker reports ready
             self._fingerprints = {id(self._state): fingerprint}
             _settle_heap()
             logger.info(
-                "offer API ready: models %s, profiles as of %s, %d customers, %d offers, %s scorer, loaded in %.1f s",
+                "offer API loaded: models %s, profiles as of %s, %d customers, %d offers, %s scorer, loaded in %.1f s",
                 self._state.model_versions, self._state.profiles_as_of, len(self._state.book.positions),
                 len(self._state.catalog), self._state.scorer_kind, self._state.load_seconds,
             )
@@ -214,7 +246,14 @@ class OfferService:
         self.coordinator.start()
 
     def __is_ready__(self) -> bool:
-        return self._state is not None
+        """Ready when this worker serves a warmed-up state and so does every worker of this server.
+
+        /readyz is answered by whichever worker takes the connection; the others may still be loading
+        (then their first requests would pay the cold start) or have failed to load. Each worker's file on
+        the generation board says whether it serves (written after the warm-up, ``_describe``)."""
+        if self._state is None or self.coordinator is None:
+            return False
+        return len(self.coordinator.board.ready_workers()) >= WORKERS
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -313,10 +352,10 @@ class OfferService:
         except ApiError as err:
             return _refuse(err, "/recommend", ctx)
         self._log(request_id, "recommend", state, context, [record])
-        return RecommendResponse(
+        return _json(RecommendResponse(
             request_id=request_id, model_versions=state.model_versions, objective=state.objective,
             profiles_as_of=state.profiles_as_of, **record
-        )
+        ))
 
     @bentoml.api(route="/recommend_batch", input_spec=RecommendBatchRequest, output_spec=BatchResponse)
     def recommend_batch(self, customer_ids: list[str], context: RequestContext, k: int = 3,
@@ -334,13 +373,13 @@ class OfferService:
             return _refuse(err, "/recommend_batch", ctx)
         self._log(request_id, "recommend_batch", state, context, records)
         decisions = {r["customer_id"]: Decision(**r) for r in records}
-        return BatchResponse(
+        return _json(BatchResponse(
             request_id=request_id,
             results=[decisions[c] for c in customer_ids],
             model_versions=state.model_versions,
             objective=state.objective,
             profiles_as_of=state.profiles_as_of,
-        )
+        ))
 
     @bentoml.api(route="/churn_risk", input_spec=ChurnRequest, output_spec=ChurnResponse)
     def churn_risk(self, customer_ids: list[str], ctx: bentoml.Context = None) -> ChurnResponse:
