@@ -167,8 +167,10 @@ def read_log(path: Path, columns: Sequence[str]) -> pa.Table:
     schema = pq.read_schema(path)
     have = [c for c in columns if c in schema.names]
     strings = [c for c in have if pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type)]
-    table = pq.read_table(path, columns=have, read_dictionary=strings)
-    return table.unify_dictionaries().combine_chunks()
+    table = pq.read_table(path, columns=have, read_dictionary=strings).unify_dictionaries().combine_chunks()
+    # The read's buffers (1.6 GB for 25M lines) stay in Arrow's allocator until told: give them back.
+    pa.default_memory_pool().release_unused()
+    return table
 
 
 def as_frames(tables: dict[str, pd.DataFrame | pa.Table]) -> dict[str, pd.DataFrame]:

@@ -249,6 +249,7 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
                 from models.offer_taxonomy import SOURCE_TABLES
 
                 rows_by_customer = CustomerRows({n: tables[n] for n in SOURCE_TABLES if n in tables})
+                pa.default_memory_pool().release_unused()  # the set-up's Arrow temporaries
                 chunks = profile_chunks_with_tables(chunks, rows_by_customer)
             total = _count_rows(request.profiles)
         else:

@@ -314,7 +314,7 @@ def test_the_default_chunk_keeps_customers_x_active_offers_bounded():
     assert chunk_size_for(1_000) == 10_000 and chunk_size_for(1_000) * 1_000 <= CHUNK_PAIRS
     assert chunk_size_for(100_000) == 2_000 and chunk_size_for(0) == 50_000
     # chunks that carry their purchase lines (taxonomy columns): at most CHUNK_PURCHASES lines a chunk
-    assert chunk_size_for(10, purchases_per_customer=250) == 6_000 == chunk_size_for(1_000, 250)
+    assert chunk_size_for(10, purchases_per_customer=250) == 3_000 == chunk_size_for(1_000, 250)
 
 
 def test_a_chunks_tables_cut_by_customer_rows_equal_a_filter_on_its_customers(tables):
