@@ -19,8 +19,8 @@ import pyarrow as pa
 import typer
 
 from models.campaign import CampaignSummary, budget_remaining_by_offer
-from pipelines.score.chunks import (ChunkDecider, CustomerRows, profile_chunks_from_file, profile_chunks_with_tables,
-                                    read_log, table_chunks)
+from pipelines.score.chunks import (ChunkDecider, CustomerRows, as_frames, profile_chunks_from_file,
+                                    profile_chunks_with_tables, read_log, table_chunks)
 from pipelines.score.request import Engine, ScoreError, ScoreRequest, chunk_size_for
 from pipelines.score.workers import default_workers, score_customers
 from pipelines.score.writer import scratch_dir, write_campaign
@@ -123,18 +123,20 @@ def load_models(tracking_uri: str | None, objective: str | None = None) -> dict:
     return {"offer": offer, "churn": churn, "uplift": uplift_for(objective, tracking_uri)}
 
 
-def taxonomy_tables(data_dir: Path, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame | pa.Table]:
+def taxonomy_tables(data_dir: Path, tables: dict[str, pd.DataFrame], arrow: bool = True) -> dict[str, pd.DataFrame | pa.Table]:
     """The validated tables the taxonomy columns read (``SOURCE_TABLES``) that ``tables`` lacks; of the
     purchase log only the columns they read (``TAXONOMY_TRANSACTION_COLUMNS``), as Arrow with its strings
     as dictionary codes (``pipelines.score.chunks.read_log``: 100k grocery households' 25M lines are
-    ~0.8 GB so, ~6 GB as pandas), for ``CustomerRows`` to cut into each chunk's rows."""
+    ~0.8 GB so, ~6 GB as pandas), for ``CustomerRows`` to cut into each chunk's rows; ``arrow=False``:
+    as pandas (the Spark engine's set-up keeps the tables and computes from them)."""
     from models.offer_taxonomy import SOURCE_TABLES, TAXONOMY_TRANSACTION_COLUMNS
     from pipelines.io import read_validated_table
 
     out = {}
     path = Path(data_dir) / "transactions.parquet"
     if "transactions" not in tables and path.exists():
-        out["transactions"] = read_log(path, TAXONOMY_TRANSACTION_COLUMNS)
+        log = read_log(path, TAXONOMY_TRANSACTION_COLUMNS)
+        out["transactions"] = log if arrow else as_frames({"transactions": log})["transactions"]
     for name in SOURCE_TABLES:  # the small tables, one by one (never the whole folder: it holds the log)
         if name not in tables and name not in out and (Path(data_dir) / f"{name}.parquet").exists():
             out[name] = read_validated_table(data_dir, name)
@@ -204,7 +206,8 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
     from models.offer_taxonomy import uses_taxonomy
 
     if why is None and uses_taxonomy(models["offer"][0]) and "transactions" not in tables:
-        tables = {**tables, **taxonomy_tables(data_dir, tables)}  # the purchase log (and products) they read
+        tables = {**tables, **taxonomy_tables(data_dir, tables, arrow=request.engine is Engine.local)}  # the log
+        # (and products) they read
     if why is not None:
         from pipelines.io import read_validated
         from pipelines.score.retention import run_retention
