@@ -355,3 +355,20 @@ def test_a_cut_of_the_purchase_log_read_as_codes_holds_only_its_chunks_rows_and_
     assert set(first.column("customer_id").chunk(0).dictionary.to_pylist()) <= set(ids[:60])
     pd.testing.assert_frame_equal(as_frames(parts[0])["transactions"],
                                   whole[whole["customer_id"].isin(ids[:60])].reset_index(drop=True))
+
+
+def test_the_purchase_log_is_arrow_codes_for_local_chunks_and_pandas_for_the_spark_set_up(tables, tmp_path):
+    """taxonomy_tables: the local engine cuts chunks from the log as Arrow dictionary codes; the Spark
+    engine's set-up computes from its tables, so it gets pandas (same rows either way); the small tables
+    are read one by one."""
+    import pyarrow as pa
+
+    from pipelines.io import write_validated
+    from pipelines.score.command import taxonomy_tables
+
+    folder = write_validated(tables, tmp_path / "validated")
+    have = {n: tables[n] for n in ("customers", "offers", "offer_events")}
+    local, spark = taxonomy_tables(folder, have), taxonomy_tables(folder, have, arrow=False)
+    assert isinstance(local["transactions"], pa.Table) and isinstance(spark["transactions"], pd.DataFrame)
+    assert local["transactions"].num_rows == len(spark["transactions"]) == len(tables["transactions"])
+    assert "customers" not in local  # given already: not read again
