@@ -98,6 +98,7 @@ def time_breakdown(env: dict, n: int = 10_000) -> dict[str, float]:
     import cProfile
     import pstats
 
+    from models.offer_taxonomy import uses_taxonomy
     from pipelines.score import ScoreRequest, build_chunk_decider, load_models, profile_feature_names, with_attributes
 
     request = ScoreRequest(as_of=env["as_of"], campaign="bench", out=Path("unused.parquet"), k=3, channel="app",
@@ -109,11 +110,17 @@ def time_breakdown(env: dict, n: int = 10_000) -> dict[str, float]:
     customers = env["tables"]["customers"].set_index("customer_id").loc[real["customer_id"].iloc[pick]]
     customers = customers.reset_index(drop=True).assign(customer_id=chunk["customer_id"]).set_index("customer_id")
     chunk = with_attributes(chunk, customers)
-    scorer(chunk.iloc[:500])  # warm-up: compiles the trees and checks them against the model
+    # A taxonomy model reads each chunk's own purchase lines and offer events (as a list worker gets them):
+    # every resampled household gets its source household's rows.
+    tables = (_resampled_tables(env["tables"], real["customer_id"].iloc[pick], chunk["customer_id"])
+              if uses_taxonomy(scorer.setup.offer_model) else None)
+    warm = chunk.iloc[:500]  # warm-up: compiles the trees and checks them against the model
+    scorer(warm, tables=_resampled_tables(env["tables"], real["customer_id"].iloc[pick[:500]], warm["customer_id"])
+           if tables is not None else None)
     scorer.offer_scorer.max_threads = scorer.offer_scorer.predict.threads = 1  # as in a worker process
     profiler = cProfile.Profile()
     started = time.perf_counter()
-    profiler.runcall(scorer, chunk)
+    profiler.runcall(scorer, chunk, tables)
     total = time.perf_counter() - started
     stats = pstats.Stats(profiler).stats
     def cum(file_part: str, func: str) -> float:
@@ -121,12 +128,28 @@ def time_breakdown(env: dict, n: int = 10_000) -> dict[str, float]:
     out = {
         "total": total,
         "offer rows (offer_matrix)": cum("models/offer_response.py", "offer_matrix"),
+        "of which taxonomy columns (TaxonomyLookup.grid)": cum("models/offer_taxonomy.py", "grid"),
+        "taxonomy index of the chunk (TaxonomyLookup)": cum("models/offer_taxonomy.py", "__init__"),
         "P(redeem), compiled trees (lleaves)": cum("pipelines/compiled.py", "__call__"),
         "LightGBM (churn risk, leaves for reasons)": cum("lightgbm/basic.py", "__inner_predict_np2d"),
         "reasons (leaves, contributions, wording)": cum("models/policy/scoring.py", "explain_pairs") + cum("models/reasons.py", "reason_codes"),
         "list rows (campaign_rows)": cum("models/campaign.py", "campaign_rows"),
     }
     return {k: round(v, 2) for k, v in out.items()}
+
+
+def _resampled_tables(tables: dict[str, pd.DataFrame], source_ids: pd.Series, new_ids: pd.Series) -> dict[str, pd.DataFrame]:
+    """The tables of resampled households: each of ``new_ids`` gets the customer-keyed rows of the household in
+    ``source_ids`` at the same position (tables without customer_id whole)."""
+    mapping = pd.DataFrame({"customer_id": source_ids.astype(str).to_numpy(), "_new": new_ids.astype(str).to_numpy()})
+    out = {}
+    for name, frame in tables.items():
+        if "customer_id" not in frame.columns:
+            out[name] = frame
+            continue
+        joined = frame.assign(customer_id=frame["customer_id"].astype(str)).merge(mapping, on="customer_id")
+        out[name] = joined.drop(columns="customer_id").rename(columns={"_new": "customer_id"})[list(frame.columns)]
+    return out
 
 
 def _tree_rss(pid: int) -> int:

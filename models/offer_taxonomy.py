@@ -25,7 +25,7 @@ from scipy import sparse
 
 from features.catalogue import node_feature_names, node_offer_feature_names, offer_product_feature_names
 from features.hierarchy import offer_nodes, offer_products, product_nodes, with_product_nodes
-from features.node_affinity import PurchaseLog, node_affinity_features
+from features.node_affinity import PurchaseLog, node_affinity_features, purchase_lines
 from features.offer_products import RECENT_DAYS
 
 DEPTHS = 3  # levels joined, from the finest up; a deeper program's coarsest levels are not joined
@@ -202,7 +202,10 @@ class TaxonomyLookup:
         structure = structure if structure is not None else offer_structure(tables)
         nodes, levels = structure.nodes, structure.levels
         nodes_of_offer = structure.nodes_of_offer[structure.nodes_of_offer["offer_id"].isin(self.offers)]
-        lines = (log if log is not None else PurchaseLog(tables)).lines(self.as_of, self.customers)
+        # One cut: read straight off the log (Arrow kernel; ~6x faster than indexing it first with a
+        # PurchaseLog, which pays off only over many cuts, e.g. training's one per send day).
+        lines = log.lines(self.as_of, self.customers) if log is not None else purchase_lines(
+            tables, self.as_of, self.customers)
         affinity = node_affinity_features(tables, self.as_of, self.customers, nodes, lines)
         self.has_visits = self.customers.isin(pd.unique(affinity["customer_id"].to_numpy()))
         sum_names = [n for n in node_feature_names() if n != _RECENCY]

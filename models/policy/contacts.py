@@ -63,15 +63,18 @@ def index_history(offer_events: pd.DataFrame, dayparts: Dayparts | None = None) 
     require_columns(offer_events.columns, POLICY_EVENT_COLUMNS, OFFER_EVENTS.name, error=MissingPolicyInputError)
     ev = offer_events.loc[~offer_events["is_control"].astype(bool), list(POLICY_EVENT_COLUMNS)]
     ev = ev.sort_values(["customer_id", "sent_at"], kind="stable")
-    cust = ev["customer_id"].astype(str).to_numpy(dtype=object)
-    if len(cust):
-        uniq, starts = np.unique(cust, return_index=True)
+    # Codes, not one Python string per event (millions of events: their strings, and the survivors
+    # scattered among them, would stay resident); the customers in sorted order, each with its first row.
+    cust_codes, cust_names = pd.factorize(ev["customer_id"].astype(str), use_na_sentinel=False)
+    uniq = np.asarray(cust_names, dtype=object)
+    if len(uniq) > 1 and not (uniq[1:] > uniq[:-1]).all():  # not sorted as strings (ids of another dtype)
+        uniq, starts = np.unique(ev["customer_id"].astype(str).to_numpy(dtype=object), return_index=True)
     else:
-        uniq, starts = np.array([], dtype=object), np.array([], dtype=np.int64)
-    ends = np.append(starts[1:], len(cust)).astype(np.int64)
+        starts = np.flatnonzero(np.diff(cust_codes, prepend=-1) != 0)
+    ends = np.append(starts[1:], len(ev)).astype(np.int64)
     sent = as_ns(ev["sent_at"], missing=NAT_NS)
     redeemed = as_ns(ev["redeemed_at"], missing=NAT_NS)
-    offer_ids = ev["offer_id"].astype(str).to_numpy(dtype=object)
+    offer_ids = _shared_strings(ev["offer_id"])
     red_mask = redeemed != NAT_NS
     by_offer = {
         oid: np.sort(np.asarray(times, dtype=np.int64))
@@ -83,7 +86,7 @@ def index_history(offer_events: pd.DataFrame, dayparts: Dayparts | None = None) 
         {
             "offer_id": offer_ids,
             "daypart": daypart_names(hours, dayparts),
-            "channel": ev["channel"].astype(str).to_numpy(),
+            "channel": _shared_strings(ev["channel"]),
             "redeemed": red_mask,
         }
     )
@@ -100,6 +103,12 @@ def index_history(offer_events: pd.DataFrame, dayparts: Dayparts | None = None) 
         redemptions_by_offer=by_offer,
         popularity=popularity,
     )
+
+
+def _shared_strings(column: pd.Series) -> np.ndarray:
+    """``column.astype(str)`` as an object array holding one str object per distinct value (not one per row)."""
+    codes, names = pd.factorize(column.astype(str), use_na_sentinel=False)
+    return np.asarray(names, dtype=object)[codes]
 
 
 def history_rows(hist: ContactHistory, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

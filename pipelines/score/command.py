@@ -15,11 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import typer
 
 from models.campaign import CampaignSummary, budget_remaining_by_offer
-from pipelines.score.chunks import (ChunkDecider, CustomerRows, profile_chunks_from_file, profile_chunks_with_tables,
-                                    table_chunks)
+from pipelines.score.chunks import (ChunkDecider, CustomerRows, as_frames, profile_chunks_from_file,
+                                    profile_chunks_with_tables, read_log, table_chunks)
 from pipelines.score.request import Engine, ScoreError, ScoreRequest, chunk_size_for
 from pipelines.score.workers import default_workers, score_customers
 from pipelines.score.writer import scratch_dir, write_campaign
@@ -39,7 +40,10 @@ def build_chunk_decider(
     uplift_model, uplift_version = models.get("uplift", (None, None))
     policy = PolicyConfig(**{**request.policy, **({"objective": request.objective} if request.objective else {})})
     # Local chunks bring their own tables (taxonomy columns: cut from the tables, or a profile file's
-    # chunk with its customers' rows); Spark partitions do not, so that set-up keeps the tables.
+    # chunk with its customers' rows); Spark partitions do not, so that set-up keeps the tables. The local
+    # set-up never sees the purchase log (it goes to every worker: each chunk brings its own lines).
+    if request.engine is Engine.local:
+        tables = {name: frame for name, frame in tables.items() if name != "transactions"}
     setup = decision_setup(
         tables, churn_model, offer_model, policy=policy, campaign=request.campaign_spec,
         feature_names=feature_names, predict=compiled_predictor(offer_model), uplift_model=uplift_model,
@@ -119,24 +123,23 @@ def load_models(tracking_uri: str | None, objective: str | None = None) -> dict:
     return {"offer": offer, "churn": churn, "uplift": uplift_for(objective, tracking_uri)}
 
 
-def taxonomy_tables(data_dir: Path, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+def taxonomy_tables(data_dir: Path, tables: dict[str, pd.DataFrame], arrow: bool = True) -> dict[str, pd.DataFrame | pa.Table]:
     """The validated tables the taxonomy columns read (``SOURCE_TABLES``) that ``tables`` lacks; of the
-    purchase log only the columns they read (``TAXONOMY_TRANSACTION_COLUMNS``: 100k grocery households'
-    25M lines are 2.6 GB whole)."""
-    import pyarrow.parquet as pq
-
+    purchase log only the columns they read (``TAXONOMY_TRANSACTION_COLUMNS``), as Arrow with its strings
+    as dictionary codes (``pipelines.score.chunks.read_log``: 100k grocery households' 25M lines are
+    ~0.8 GB so, ~6 GB as pandas), for ``CustomerRows`` to cut into each chunk's rows; ``arrow=False``:
+    as pandas (the Spark engine's set-up keeps the tables and computes from them)."""
     from models.offer_taxonomy import SOURCE_TABLES, TAXONOMY_TRANSACTION_COLUMNS
-    from pipelines.io import read_validated
+    from pipelines.io import read_validated_table
 
     out = {}
     path = Path(data_dir) / "transactions.parquet"
     if "transactions" not in tables and path.exists():
-        have = set(pq.read_schema(path).names)
-        out["transactions"] = pd.read_parquet(path, columns=[c for c in TAXONOMY_TRANSACTION_COLUMNS if c in have])
-    rest = [n for n in SOURCE_TABLES if n not in tables and n not in out]
-    if rest:
-        full = read_validated(data_dir)  # the small tables (the purchase log is read above)
-        out.update({n: full[n] for n in rest if n in full})
+        log = read_log(path, TAXONOMY_TRANSACTION_COLUMNS)
+        out["transactions"] = log if arrow else as_frames({"transactions": log})["transactions"]
+    for name in SOURCE_TABLES:  # the small tables, one by one (never the whole folder: it holds the log)
+        if name not in tables and name not in out and (Path(data_dir) / f"{name}.parquet").exists():
+            out[name] = read_validated_table(data_dir, name)
     return out
 
 
@@ -203,7 +206,8 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
     from models.offer_taxonomy import uses_taxonomy
 
     if why is None and uses_taxonomy(models["offer"][0]) and "transactions" not in tables:
-        tables = {**tables, **taxonomy_tables(data_dir, tables)}  # the purchase log (and products) they read
+        tables = {**tables, **taxonomy_tables(data_dir, tables, arrow=request.engine is Engine.local)}  # the log
+        # (and products) they read
     if why is not None:
         from pipelines.io import read_validated
         from pipelines.score.retention import run_retention
@@ -248,6 +252,7 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
                 from models.offer_taxonomy import SOURCE_TABLES
 
                 rows_by_customer = CustomerRows({n: tables[n] for n in SOURCE_TABLES if n in tables})
+                pa.default_memory_pool().release_unused()  # the set-up's Arrow temporaries
                 chunks = profile_chunks_with_tables(chunks, rows_by_customer)
             total = _count_rows(request.profiles)
         else:

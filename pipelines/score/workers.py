@@ -88,7 +88,7 @@ def _score_chunk(decider: ChunkDecider, chunk, attrs: pd.DataFrame | None) -> tu
         return decider(frame, tables=chunk.tables), len(frame)
     if isinstance(chunk, ProfileChunk):
         frame = with_attributes(chunk.profiles.to_pandas(), attrs)
-        return decider(frame, tables=chunk.tables), len(frame)
+        return decider(frame, tables=chunk.frames()), len(frame)
     frame = with_attributes(chunk.to_pandas() if isinstance(chunk, pa.Table) else chunk, attrs)
     return decider(frame), len(frame)
 

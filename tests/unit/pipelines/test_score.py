@@ -314,18 +314,61 @@ def test_the_default_chunk_keeps_customers_x_active_offers_bounded():
     assert chunk_size_for(1_000) == 10_000 and chunk_size_for(1_000) * 1_000 <= CHUNK_PAIRS
     assert chunk_size_for(100_000) == 2_000 and chunk_size_for(0) == 50_000
     # chunks that carry their purchase lines (taxonomy columns): at most CHUNK_PURCHASES lines a chunk
-    assert chunk_size_for(10, purchases_per_customer=250) == 6_000 == chunk_size_for(1_000, 250)
+    assert chunk_size_for(10, purchases_per_customer=250) == 3_000 == chunk_size_for(1_000, 250)
 
 
 def test_a_chunks_tables_cut_by_customer_rows_equal_a_filter_on_its_customers(tables):
     """CustomerRows.cut: the customer-keyed tables' rows of the chunk's customers, in their original order
-    (what a filter gives); tables without customer_id whole."""
-    from pipelines.score.chunks import CustomerRows
+    (what a filter gives, same dtypes once as_frames decodes them); tables without customer_id whole."""
+    from pipelines.score.chunks import CustomerRows, as_frames
 
     rows = CustomerRows({n: tables[n] for n in ("transactions", "offer_events", "offers", "customers")})
     ids = sorted(tables["customers"]["customer_id"].astype(str))[5:40] + ["nobody"]
-    cut = rows.cut(ids)
+    cut = as_frames(rows.cut(ids))
     for name in ("transactions", "offer_events", "customers"):
         frame = tables[name]
-        pd.testing.assert_frame_equal(cut[name], frame[frame["customer_id"].astype(str).isin(ids)])
+        pd.testing.assert_frame_equal(cut[name], frame[frame["customer_id"].astype(str).isin(ids)].reset_index(drop=True))
     assert len(cut["transactions"]) > 0 and cut["offers"] is tables["offers"]
+
+
+def test_a_cut_of_the_purchase_log_read_as_codes_holds_only_its_chunks_rows_and_values(tables, tmp_path):
+    """read_log keeps the log's strings as dictionary codes (the parent never holds them as Python strings);
+    a worker gets only its chunk's rows, each dictionary cut to the values of those rows, and decoded they
+    are what pd.read_parquet and a filter give. Every line goes to exactly one chunk: the counts add up."""
+    import pyarrow as pa
+
+    from models.offer_taxonomy import TAXONOMY_TRANSACTION_COLUMNS
+    from pipelines.io import write_frame
+    from pipelines.score.chunks import CustomerRows, as_frames, read_log
+
+    path = write_frame(tables["transactions"], tmp_path / "transactions.parquet")
+    log = read_log(path, TAXONOMY_TRANSACTION_COLUMNS)
+    assert pa.types.is_dictionary(log.schema.field("customer_id").type)
+    assert pa.types.is_dictionary(log.schema.field("transaction_id").type)
+    rows = CustomerRows({"transactions": log})
+    whole = pd.read_parquet(path, columns=list(log.column_names))
+    ids = sorted(tables["customers"]["customer_id"].astype(str))
+    parts = [rows.cut(ids[lo: lo + 60]) for lo in range(0, len(ids), 60)]
+    assert sum(p["transactions"].num_rows for p in parts) == len(whole)  # every line in exactly one chunk
+    first = parts[0]["transactions"]
+    assert len(first.column("transaction_id").chunk(0).dictionary) == len(set(first.column("transaction_id").to_pylist()))
+    assert set(first.column("customer_id").chunk(0).dictionary.to_pylist()) <= set(ids[:60])
+    pd.testing.assert_frame_equal(as_frames(parts[0])["transactions"],
+                                  whole[whole["customer_id"].isin(ids[:60])].reset_index(drop=True))
+
+
+def test_the_purchase_log_is_arrow_codes_for_local_chunks_and_pandas_for_the_spark_set_up(tables, tmp_path):
+    """taxonomy_tables: the local engine cuts chunks from the log as Arrow dictionary codes; the Spark
+    engine's set-up computes from its tables, so it gets pandas (same rows either way); the small tables
+    are read one by one."""
+    import pyarrow as pa
+
+    from pipelines.io import write_validated
+    from pipelines.score.command import taxonomy_tables
+
+    folder = write_validated(tables, tmp_path / "validated")
+    have = {n: tables[n] for n in ("customers", "offers", "offer_events")}
+    local, spark = taxonomy_tables(folder, have), taxonomy_tables(folder, have, arrow=False)
+    assert isinstance(local["transactions"], pa.Table) and isinstance(spark["transactions"], pd.DataFrame)
+    assert local["transactions"].num_rows == len(spark["transactions"]) == len(tables["transactions"])
+    assert "customers" not in local  # given already: not read again
