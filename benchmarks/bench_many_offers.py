@@ -60,8 +60,6 @@ API_RATE, TARGET_P99_MS = 200.0, 25.0
 TARGET_LIST_S, TARGET_LIST_MB = 180.0, 8 * 1024
 API_KEY = "bench-key"
 CAMPAIGN_DAYS = 28
-TIER_STOPGAP = True  # --no-tier-stopgap turns it off (see new_campaign)
-FEATURE_STOPGAP = True  # --no-feature-stopgap turns it off (see restore_absent_features)
 
 
 def cli(*args: str, env: dict | None = None, log: Path | None = None) -> float:
@@ -102,12 +100,10 @@ def train_models() -> dict:
     return {"validated": validated, "raw": raw, **timings}
 
 
-def new_campaign(validated: Path, out: Path, n_offers: int | None) -> tuple[Path, bool]:
+def new_campaign(validated: Path, out: Path, n_offers: int | None) -> Path:
     """A folder like ``validated`` (its other tables linked) whose catalogue adds a campaign re-issuing ``n_offers``
     coupons (all when None) under new ids, valid from AS_OF for CAMPAIGN_DAYS days (the other offers all ended
-    before); whether the tier stopgap was applied. Rebuilt every run (cheap), so the stopgap check is current."""
-    from models.policy import prepare_offers
-
+    before). Rebuilt every run (cheap)."""
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     for path in validated.iterdir():
@@ -119,20 +115,12 @@ def new_campaign(validated: Path, out: Path, n_offers: int | None) -> tuple[Path
     start = pd.Timestamp(AS_OF)
     again = issued.assign(offer_id="N-" + issued["offer_id"], valid_from=start,
                           valid_to=start + pd.Timedelta(days=CAMPAIGN_DAYS) - pd.Timedelta(seconds=1))
-    # Stopgap, named in the report: the policy's tier vocabulary is still the coffee schema's (models/policy/
-    # vocabulary.py), so an offer of a program without tiers (eligible_tiers []) is eligible for nobody and
-    # every decision is "no_eligible_offer". Only while that holds, the re-issued coupons name every tier the
-    # policy knows, so that the scoring work is measured at all.
-    catalog = prepare_offers(again.reset_index(drop=True))
-    stopgap = TIER_STOPGAP and not catalog.tier_ok.any()
-    if stopgap:
-        again = again.assign(eligible_tiers=[list(catalog.vocabulary.tiers)] * len(again))
     again_products = covered[covered["offer_id"].isin(issued["offer_id"])].assign(
         offer_id=lambda f: "N-" + f["offer_id"])
     pd.concat([offers, again], ignore_index=True).astype(offers.dtypes.to_dict()).to_parquet(
         out / "offers.parquet", index=False)
     pd.concat([covered, again_products], ignore_index=True).to_parquet(out / "offer_products.parquet", index=False)
-    return out, stopgap
+    return out
 
 
 def active_offers(folder: Path, when: str) -> int:
@@ -141,61 +129,11 @@ def active_offers(folder: Path, when: str) -> int:
     return int(((offers["valid_from"] <= t) & (offers["valid_to"] >= t)).sum())
 
 
-def build_profiles(folder: Path) -> tuple[Path, float, list[str]]:
-    """`rewards features` into a profiles folder beside ``folder``; its seconds; the features restored after it."""
+def build_profiles(folder: Path) -> tuple[Path, float]:
+    """`rewards features` into a profiles folder beside ``folder``; its seconds."""
     out = folder.parent / f"profiles-{folder.name}" / "profiles.parquet"
     seconds = cli("features", "--data", str(folder), "--as-of", AS_OF, "--out", str(out))
-    return out, seconds, restore_absent_features(folder, out) if FEATURE_STOPGAP else []
-
-
-def restore_absent_features(folder: Path, profiles_path: Path) -> list[str]:
-    """Put back the profile features the offer model reads that `rewards features` left out for an empty table.
-
-    A stopgap, named in the report: on main, `rewards features` drops the features of a table with no rows
-    (grocery has no feedback) while the offer model reads the fixed list `profile_columns_used()`, so the
-    server refuses the snapshot (serving/loading.check_model_features) and the list cannot build offer rows.
-    The values put back are the ones build_profiles computes with that table empty (identical for every
-    customer: taken from a one-customer build), as training saw them. Does nothing once the two agree.
-    """
-    from features import build_profiles as build
-    from features.catalogue import feature_names
-    from features.manifest import manifest_feature_names
-    from models.offer_response import profile_columns_used
-    from pipelines.build_features import manifest_path
-    from pipelines.io import read_validated
-
-    manifest = json.loads(manifest_path(profiles_path).read_text())
-    have = set(manifest_feature_names(manifest))
-    missing = [f for f in profile_columns_used() if f not in have]
-    if not missing:
-        return []
-    tables = read_validated(folder)
-    one = tables["customers"]["customer_id"].iloc[:1]
-    tiny = {name: (frame[frame["customer_id"].isin(one)] if "customer_id" in frame.columns else frame)
-            for name, frame in tables.items()}
-    built = build(tiny, AS_OF)[missing]
-    profiles = pd.read_parquet(profiles_path)
-    for name in missing:
-        profiles[name] = np.repeat(built[name].to_numpy()[:1], len(profiles))  # keeps build_profiles' dtype
-    order = [c for c in feature_names() if c in profiles.columns]
-    rest = [c for c in profiles.columns if c not in order]
-    profiles = profiles[rest[:1] + order + rest[1:]]  # customer_id, features in catalogue order, habit_tags
-    profiles.to_parquet(profiles_path, index=False)
-    manifest["features"] = [{"name": c, "dtype": str(profiles[c].dtype)} for c in order]
-    for table, names in list(manifest.get("absent_tables", {}).items()):
-        manifest["absent_tables"][table] = [n for n in names if n not in missing]
-    manifest_path(profiles_path).write_text(json.dumps(manifest, indent=2) + "\n")
-    return missing
-
-
-def restored_note(restored: list[str], stopgap: bool) -> str:
-    note = ("**Stopgap:** the re-issued coupons name every tier the policy knows (the policy's tier vocabulary is the "
-            "coffee schema's, so an offer of a program without tiers is eligible for nobody on this code).\n") if stopgap else ""
-    if not restored:
-        return note
-    return note + (f"**Stopgap:** the profile snapshots got back {restored} after `rewards features` left them out (the grocery "
-            "program has no feedback table, but the offer model reads a fixed list of profile features and the server "
-            "refuses a snapshot without them); values as build_profiles computes them for an empty table.\n")
+    return out, seconds
 
 
 # --------------------------------------------------------------------------------------------------
@@ -204,7 +142,7 @@ def restored_note(restored: list[str], stopgap: bool) -> str:
 
 
 API_PROFILED = {  # (file part, function) -> label: where one /recommend decision spends its time
-    ("models/offer_response.py", "offer_matrix"): "offer rows (models/offer_response.offer_matrix)",
+    ("models/offer_grid.py", "offer_matrix"): "offer rows (models/offer_grid.offer_matrix)",
     ("models/tabular.py", "to_matrix"): "of which frame -> matrix (models/tabular.to_matrix)",
     ("models/offer_response.py", "_interaction_columns"): "of which interaction columns (offer_response._interaction_columns)",
     ("pipelines/compiled.py", "__call__"): "P(redeem), compiled trees",
@@ -304,15 +242,13 @@ def api(args, models: dict) -> None:
 
     started = time.perf_counter()
     load_start = os.getloadavg()[0]
-    made = {n: new_campaign(models["validated"], WORK / "serve" / f"offers-{n}", None if n == 1000 else n)
-            for n in (1000, REFERENCE_OFFERS)}
-    folders = {n: folder for n, (folder, _) in made.items()}
-    stopgap = any(flag for _, flag in made.values())
+    folders = {n: new_campaign(models["validated"], WORK / "serve" / f"offers-{n}", None if n == 1000 else n)
+               for n in (1000, REFERENCE_OFFERS)}
     servers, rows, status, launched, ready_at = {}, [], {}, {}, {}
     try:
         for n, folder in folders.items():
-            profiles, seconds, restored = build_profiles(folder)
-            print(f"profiles for {folder.name} in {seconds:.0f} s; restored {restored}", flush=True)
+            profiles, seconds = build_profiles(folder)
+            print(f"profiles for {folder.name} in {seconds:.0f} s", flush=True)
             port = free_port()
             log = WORK / "serve" / f"server-{n}.log"
             env = {**mlflow_env(), "REWARDS_VALIDATED_DIR": str(folder), "REWARDS_PROFILES_PATH": str(profiles),
@@ -424,7 +360,7 @@ Replies after the rounds (200 households each): {served[1000]['with_offers']} of
 ({served[REFERENCE_OFFERS]['offers']} offers) with {REFERENCE_OFFERS}.
 A reply's reasons with 1,000 offers: {json.dumps(reasons[:2])[:300]}.
 Machine load average {load_start:.1f} at the start, {load_end:.1f} at the end ({os.cpu_count()} cores{', shared with other jobs: compare the ratio' if max(load_start, load_end) > 1.5 else ''}).
-{restored_note(restored, stopgap)}Whole run {time.perf_counter() - started:.0f} s (training {models.get('train_s', 0):.0f} s before it).
+Whole run {time.perf_counter() - started:.0f} s (training {models.get('train_s', 0):.0f} s before it).
 {f"Before this run, this section said (measured {before['measured']}): 1,000-offer rounds p99 {before['p99s']} ms (worst {before['worst']} ms), server memory {before['memory']}." if before else ""}
 """
     print(text)
@@ -522,9 +458,9 @@ def campaign_list(args, models: dict) -> None:
     started = time.perf_counter()
     load_start = os.getloadavg()[0]
     raw, generated = grocery_data.raw(args.customers, 365, SEED)
-    folder, stopgap = new_campaign(grocery_data.by_construction(raw), raw.parent / "offers-1000", None)
-    profiles, profile_s, restored = build_profiles(folder)
-    print(f"profiles for {args.customers:,} households in {profile_s:.0f} s; restored {restored}", flush=True)
+    folder = new_campaign(grocery_data.by_construction(raw), raw.parent / "offers-1000", None)
+    profiles, profile_s = build_profiles(folder)
+    print(f"profiles for {args.customers:,} households in {profile_s:.0f} s", flush=True)
     offers = pd.read_parquet(folder / "offers.parquet")
     reissued = sorted(offers.loc[offers["offer_id"].str.startswith("N-"), "offer_id"])
     n_active = active_offers(folder, SEND_AT)
@@ -581,7 +517,7 @@ Target ({args.customers:,} x {n_active:,} offers, top 3, <= {TARGET_LIST_S:.0f} 
 """ + "".join(f"- {v}.\n" for v in verdicts) + f"""
 Machine load average {load_start:.1f} at the start, {load_end:.1f} at the end ({os.cpu_count()} cores{', shared with other jobs: compare the ratio' if max(load_start, load_end) > 1.5 else ''}).
 {breakdown}
-{stopped}{restored_note(restored, stopgap)}Whole run {time.perf_counter() - started:.0f} s (training {models.get('train_s', 0):.0f} s before it).
+{stopped}Whole run {time.perf_counter() - started:.0f} s (training {models.get('train_s', 0):.0f} s before it).
 """
     print(text)
     for label, ref, many in runs:
@@ -612,16 +548,8 @@ def main() -> None:
                         help="score with the last run's models instead of retraining (quick reruns while the code is unchanged)")
     parser.add_argument("--no-breakdown", dest="breakdown", action="store_false",
                         help="list: skip the cProfile breakdown of one 2,000-household chunk")
-    parser.add_argument("--no-tier-stopgap", dest="tier_stopgap", action="store_false",
-                        help="never rewrite the re-issued coupons' eligible_tiers (once the policy takes its tiers from the program)")
-    parser.add_argument("--no-feature-stopgap", dest="feature_stopgap", action="store_false",
-                        help="leave the profiles as `rewards features` wrote them (once the features follow the program: "
-                             "the stopgap's fixed coffee list would rewrite a grocery manifest)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
-    global TIER_STOPGAP, FEATURE_STOPGAP
-    TIER_STOPGAP = args.tier_stopgap
-    FEATURE_STOPGAP = args.feature_stopgap
     WORK.mkdir(parents=True, exist_ok=True)
     if args.reuse_models and (WORK / "mlflow.db").exists():
         models = {"validated": WORK / "train" / "validated", "train_s": 0.0}
