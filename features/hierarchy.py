@@ -39,7 +39,7 @@ def product_nodes(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
                .sort_values(["product_id", "n"], ascending=[True, False], kind="stable")
                .drop_duplicates("product_id"))
     from_tx = from_tx[["product_id", "category"]].astype("str")
-    if products is None or not len(products) or levels == [FALLBACK_LEVEL] and FALLBACK_LEVEL not in products:
+    if products is None or not len(products) or (levels == [FALLBACK_LEVEL] and FALLBACK_LEVEL not in products):
         return from_tx.reset_index(drop=True)
     products = products[["product_id", *levels]].astype("str").drop_duplicates("product_id")
     unknown = from_tx[~from_tx["product_id"].isin(products["product_id"])]
@@ -51,7 +51,7 @@ def with_product_nodes(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFram
     """``tables`` with a products table: its own, else each product's category in the whole purchase log
     (so a cut of the customer-keyed tables still covers every product of an offer's node)."""
     products = tables.get("products")
-    if products is not None and len(products) and len([c for c in products.columns if c != "product_id"]):
+    if products is not None and len(products) and any(c != "product_id" for c in products.columns):
         return tables
     return {**tables, "products": product_nodes(tables)}
 

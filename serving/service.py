@@ -105,10 +105,15 @@ def _settle_heap() -> None:
     gc.freeze()
 
 
+def _recommend_response(state: ServingState, request_id: str, record: dict) -> RecommendResponse:
+    """The /recommend response of one decision ``record`` of ``state``."""
+    return RecommendResponse(request_id=request_id, model_versions=state.model_versions, objective=state.objective,
+                             profiles_as_of=state.profiles_as_of, **record)
+
+
 def _respond(state: ServingState, record: dict) -> None:
     """Build and serialise the /recommend response of ``record`` as ``recommend`` does (warms pydantic's paths)."""
-    RecommendResponse(request_id="warm-up", model_versions=state.model_versions, objective=state.objective,
-                      profiles_as_of=state.profiles_as_of, **record).model_dump_json()
+    _recommend_response(state, "warm-up", record).model_dump_json()
 
 
 def _warmed(state: ServingState) -> ServingState:
@@ -352,10 +357,7 @@ class OfferService:
         except ApiError as err:
             return _refuse(err, "/recommend", ctx)
         self._log(request_id, "recommend", state, context, [record])
-        return _json(RecommendResponse(
-            request_id=request_id, model_versions=state.model_versions, objective=state.objective,
-            profiles_as_of=state.profiles_as_of, **record
-        ))
+        return _json(_recommend_response(state, request_id, record))
 
     @bentoml.api(route="/recommend_batch", input_spec=RecommendBatchRequest, output_spec=BatchResponse)
     def recommend_batch(self, customer_ids: list[str], context: RequestContext, k: int = 3,

@@ -128,8 +128,8 @@ class CustomerRows:
         self.tables: dict[str, pd.DataFrame | pa.Table] = {}
         self._rows: dict[str, tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray]] = {}
         for name, frame in tables.items():
-            if "customer_id" not in frame.columns if isinstance(frame, pd.DataFrame) else "customer_id" not in (
-                    frame.column_names):
+            columns = frame.columns if isinstance(frame, pd.DataFrame) else frame.column_names
+            if "customer_id" not in columns:
                 self.tables[name] = frame
                 continue
             table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)

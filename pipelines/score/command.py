@@ -206,8 +206,8 @@ def run_score(request: ScoreRequest, models: dict | None = None, tables: dict | 
     from models.offer_taxonomy import uses_taxonomy
 
     if why is None and uses_taxonomy(models["offer"][0]) and "transactions" not in tables:
-        tables = {**tables, **taxonomy_tables(data_dir, tables, arrow=request.engine is Engine.local)}  # the log
-        # (and products) they read
+        # the purchase log (and products) they read
+        tables = {**tables, **taxonomy_tables(data_dir, tables, arrow=request.engine is Engine.local)}
     if why is not None:
         from pipelines.io import read_validated
         from pipelines.score.retention import run_retention
