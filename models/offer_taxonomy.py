@@ -86,10 +86,13 @@ class TaxonomySource:
                              "TaxonomySource with the validated transactions, customers and products)")
         if tables is not None:
             return TaxonomyLookup(tables, self.as_of, customer_ids, offers)
-        # this source's own tables: the purchase log is indexed once, whatever the number of lookups
-        if "log" not in self._cache:
-            self._cache["log"] = PurchaseLog(self.tables)
-        return TaxonomyLookup(self.tables, self.as_of, customer_ids, offers, log=self._cache["log"])
+        # this source's own tables: the first lookup cuts the log straight off (the API's one lookup: an
+        # index would cost more than it saves); from the second (a list's chunks) it is indexed once
+        cache = self._cache
+        if "log" not in cache and cache.setdefault("lookups", 0) >= 1:
+            cache["log"] = PurchaseLog(self.tables)
+        cache["lookups"] = cache.get("lookups", 0) + 1
+        return TaxonomyLookup(self.tables, self.as_of, customer_ids, offers, log=cache.get("log"))
 
     def for_customers(self, customer_ids) -> TaxonomySource:
         """This source with the customer-keyed tables cut to ``customer_ids`` (their taxonomy columns are
