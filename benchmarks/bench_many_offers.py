@@ -428,8 +428,8 @@ def list_breakdown(n: int = 2000) -> tuple[dict, str]:
     from benchmarks.bench_score import time_breakdown
     from pipelines.io import read_validated
 
-    folder, _ = new_campaign(WORK / "train" / "validated", WORK / "breakdown" / "offers-1000", None)
-    profiles, _, _ = build_profiles(folder)
+    folder = new_campaign(WORK / "train" / "validated", WORK / "breakdown" / "offers-1000", None)
+    profiles, _ = build_profiles(folder)
     env = {"as_of": AS_OF, "profiles": profiles, "tables": read_validated(folder), "uri": mlflow_env()["MLFLOW_TRACKING_URI"]}
     from pipelines.config import environment
 

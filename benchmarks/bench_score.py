@@ -127,7 +127,7 @@ def time_breakdown(env: dict, n: int = 10_000) -> dict[str, float]:
         return sum(v[3] for (f, _, name), v in stats.items() if file_part in f and name == func)
     out = {
         "total": total,
-        "offer rows (offer_matrix)": cum("models/offer_response.py", "offer_matrix"),
+        "offer rows (models/offer_grid.offer_matrix)": cum("models/offer_grid.py", "offer_matrix"),
         "of which taxonomy columns (TaxonomyLookup.grid)": cum("models/offer_taxonomy.py", "grid"),
         "taxonomy index of the chunk (TaxonomyLookup)": cum("models/offer_taxonomy.py", "__init__"),
         "P(redeem), compiled trees (lleaves)": cum("pipelines/compiled.py", "__call__"),
