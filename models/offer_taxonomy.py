@@ -92,7 +92,24 @@ class TaxonomySource:
         if "log" not in cache and cache.setdefault("lookups", 0) >= 1:
             cache["log"] = PurchaseLog(self.tables)
         cache["lookups"] = cache.get("lookups", 0) + 1
-        return TaxonomyLookup(self.tables, self.as_of, customer_ids, offers, log=cache.get("log"))
+        return TaxonomyLookup(self.tables, self.as_of, customer_ids, offers, structure=self._structure(offers),
+                              log=cache.get("log"))
+
+    def at(self, as_of) -> TaxonomySource:
+        """This source's tables at another cut, sharing what does not depend on the cut (the offers'
+        structure, the product map): a reload of a new profile snapshot over the same tables."""
+        other = TaxonomySource.__new__(TaxonomySource)
+        object.__setattr__(other, "tables", self.tables)
+        object.__setattr__(other, "as_of", pd.Timestamp(as_of))
+        object.__setattr__(other, "_memo", {"shared": self._shared})
+        return other
+
+    def _structure(self, offers: pd.DataFrame) -> OfferStructure:
+        """The ``OfferStructure`` of this source's tables with ``offers``, built once per offers frame."""
+        held = self._shared.get("structure")
+        if held is None or held[0] is not offers:
+            held = self._shared["structure"] = (offers, offer_structure({**self.tables, "offers": offers}))
+        return held[1]
 
     def for_customers(self, customer_ids) -> TaxonomySource:
         """This source with the customer-keyed tables cut to ``customer_ids`` (their taxonomy columns are
@@ -100,15 +117,23 @@ class TaxonomySource:
         if self.tables is None:
             return self
         wanted = pd.Index(pd.unique(np.asarray(customer_ids).astype(str)))
+        if "nodes" not in self._shared:  # a one-level map of the whole log, once per source's tables
+            self._shared["nodes"] = with_product_nodes(self.tables)
         cut = {name: (frame[frame["customer_id"].astype(str).isin(wanted)] if "customer_id" in frame.columns else frame)
-               for name, frame in with_product_nodes(self.tables).items()}  # a one-level map of the whole log
+               for name, frame in self._shared["nodes"].items()}
         return TaxonomySource(cut, self.as_of)
 
     @property
     def _cache(self) -> dict:
+        """What this source computed once: the indexed log and its lookup count (this cut), and under
+        "shared" what does not depend on the cut (shared with ``at``'s sources)."""
         if "_memo" not in self.__dict__:
             object.__setattr__(self, "_memo", {})
         return self.__dict__["_memo"]
+
+    @property
+    def _shared(self) -> dict:
+        return self._cache.setdefault("shared", {})
 
     def __getstate__(self):  # the cache is rebuilt where it is needed, never shipped
         return {"tables": self.tables, "as_of": self.as_of}

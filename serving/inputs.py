@@ -49,13 +49,20 @@ def champion_versions(tracking_uri: str) -> dict[str, str]:
     return versions
 
 
+def validated_key(directory: Path) -> str:
+    """What identifies the validated folder's contents: its tables' and program file's size, mtime and inode."""
+    from data_contracts.program import PROGRAM_FILE
+
+    if not directory.is_dir():
+        return f"{directory}:missing"
+    return "\n".join(sorted(_file_key(p) for p in [*directory.glob("*.parquet"), directory / PROGRAM_FILE]))
+
+
 def inputs_fingerprint(settings) -> str:
     """A digest of everything ``serving.loading.load_state(settings)`` reads."""
     from pipelines.build_features import manifest_path
 
     parts = [repr(sorted(champion_versions(settings.tracking_uri).items())),
              _file_key(Path(settings.profiles_path)), _file_key(manifest_path(Path(settings.profiles_path)))]
-    validated = Path(settings.validated_dir)
-    parts += sorted(_file_key(p) for p in validated.glob("*.parquet")) if validated.is_dir() else [f"{validated}:missing"]
-    parts += [repr(settings.policy), repr(settings.max_scorer_mb)]
+    parts += [validated_key(Path(settings.validated_dir)), repr(settings.policy), repr(settings.max_scorer_mb)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()

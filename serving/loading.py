@@ -32,6 +32,7 @@ from models.policy import (
 from models.policy.setup import Campaign, DecisionSetup, decision_setup
 from pipelines import config
 from pipelines.compiled import compiled_predictor
+from serving.inputs import validated_key
 
 logger = logging.getLogger("rewards.serving")
 
@@ -124,6 +125,10 @@ class ServingState:
     model_versions: dict[str, str] = field(default_factory=dict)
     setup: DecisionSetup | None = None
     warmup: object | None = None  # serving.warmup.WarmUp once the state has been warmed up
+    # The validated tables the set-up was built from (those it reads) and their folder's key
+    # (serving.inputs.validated_key): a reload of a new snapshot over the same folder reuses them.
+    tables: dict[str, pd.DataFrame] | None = field(default=None, repr=False)
+    tables_key: str | None = None
 
     @property
     def objective(self) -> str:
@@ -257,10 +262,17 @@ def load_state(settings: Settings | None = None, previous: ServingState | None =
             "with `rewards features` on the validated data"
         )
     check_model_features(manifest, churn_model, offer_model)
-    try:
-        tables = read_validated(settings.validated_dir)
-    except Exception as err:  # noqa: BLE001
-        raise _fail(f"cannot read the validated tables in '{settings.validated_dir}'", err) from err
+    tables_key = validated_key(Path(settings.validated_dir))
+    reuse = (previous.setup if previous is not None and previous.tables is not None
+             and previous.tables_key == tables_key else None)
+    if reuse is not None:  # the same validated folder: its tables, offers, history and taxonomy tables are kept
+        tables = previous.tables
+        logger.info("reload keeps the validated tables, offers and contact history (folder unchanged)")
+    else:
+        try:
+            tables = read_validated(settings.validated_dir)
+        except Exception as err:  # noqa: BLE001
+            raise _fail(f"cannot read the validated tables in '{settings.validated_dir}'", err) from err
 
     try:
         if predict is None:
@@ -268,8 +280,9 @@ def load_state(settings: Settings | None = None, previous: ServingState | None =
         setup = decision_setup(
             tables, churn_model, offer_model, policy=policy, campaign=settings.campaign, profiles=profiles,
             feature_names=manifest_feature_names(manifest), predict=predict, precompute_max_mb=settings.max_scorer_mb,
-            uplift_model=uplift_model, as_of=manifest.get("as_of"),
-            vocabulary=Vocabulary.from_program(read_validated_program(settings.validated_dir)[0], tables["offers"]),
+            uplift_model=uplift_model, as_of=manifest.get("as_of"), reuse=reuse,
+            vocabulary=reuse.catalog.vocabulary if reuse is not None else Vocabulary.from_program(
+                read_validated_program(settings.validated_dir)[0], tables["offers"]),
         )
     except Exception as err:  # noqa: BLE001 - any failure here means "cannot serve this snapshot"
         raise _fail("cannot set up decisions over the profiles, offers and history", err) from err
@@ -292,4 +305,18 @@ def load_state(settings: Settings | None = None, previous: ServingState | None =
         model_versions={OFFER_MODEL_NAME: offer_version, CHURN_MODEL_NAME: churn_version,
                         **({UPLIFT_MODEL_NAME: uplift_version} if uplift_model is not None else {})},
         setup=setup,
+        tables=tables if reuse is not None else _kept_tables(tables, offer_model, uplift_model),
+        tables_key=tables_key,
     )
+
+
+def _kept_tables(tables: dict[str, pd.DataFrame], offer_model, uplift_model) -> dict[str, pd.DataFrame]:
+    """The tables a decision set-up reads (kept for the next reload): offers, offer events and customers,
+    and the purchase log and catalogue when a model computes the taxonomy columns from them (the set-up
+    holds those already)."""
+    from models.offer_taxonomy import source_tables, uses_taxonomy
+
+    kept = {name: tables[name] for name in ("offers", "offer_events", "customers") if name in tables}
+    if uses_taxonomy(offer_model) or (uplift_model is not None and uses_taxonomy(uplift_model)):
+        kept.update(source_tables(tables))
+    return kept

@@ -233,6 +233,7 @@ def decision_setup(
     uplift_model=None,
     as_of=None,
     taxonomy_tables: bool = True,
+    reuse: DecisionSetup | None = None,
 ) -> DecisionSetup:
     """The decision set-up from the tables (offers, offer_events; customers with ``profiles``) and models.
 
@@ -242,6 +243,8 @@ def decision_setup(
     and unused otherwise. An offer model using the taxonomy columns (``models.offer_taxonomy``) needs
     ``as_of`` (the profiles' cut) and the transactions (and products, offer_products) in ``tables``;
     ``taxonomy_tables=False`` keeps no tables in the set-up (a list then gives each chunk's own).
+    ``reuse``: a set-up built from the same tables and vocabulary (the API's reload of a new profile
+    snapshot): its offer catalogue, contact history and taxonomy tables are kept, not built again.
     """
     config = campaign.policy(policy) if campaign is not None else (policy or PolicyConfig())
     if config.objective == OBJECTIVE_UPLIFT and uplift_model is None:
@@ -250,8 +253,11 @@ def decision_setup(
     uplift = UpliftScorer(uplift_model) if config.objective == OBJECTIVE_UPLIFT else None
     if uplift is not None and uses_taxonomy(uplift_model) and as_of is not None and "transactions" in tables:
         uplift = UpliftScorer(uplift_model, _default_feature_builder(TaxonomySource(tables, as_of)))
-    catalog = prepare_offers(tables["offers"], vocabulary)
-    history = index_history(tables["offer_events"], vocabulary.dayparts)
+    if reuse is not None:
+        catalog, history = reuse.catalog, reuse.history
+    else:
+        catalog = prepare_offers(tables["offers"], vocabulary)
+        history = index_history(tables["offer_events"], vocabulary.dayparts)
     features = customer_features(profiles, feature_names) if profiles is not None else None
     source = lookup = None
     if uses_taxonomy(offer_model):
@@ -263,6 +269,8 @@ def decision_setup(
             raise PolicyError(f"decision set-up: the offer model uses the taxonomy columns, computed from tables "
                               f"{missing} that were not given; read the validated tables with pipelines.io.read_validated")
         with_tables = TaxonomySource(tables, as_of) if not missing else None
+        if with_tables is not None and reuse is not None and reuse.taxonomy is not None and reuse.taxonomy.tables:
+            with_tables = reuse.taxonomy.at(as_of)  # what does not depend on the cut is not built again
         if profiles is not None:
             lookup = with_tables.lookup(profiles["customer_id"], catalog.frame)
         source = with_tables if taxonomy_tables else TaxonomySource(None, as_of)
