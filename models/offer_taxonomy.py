@@ -23,10 +23,20 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from features.catalogue import node_feature_names, node_offer_feature_names, offer_product_feature_names
-from features.hierarchy import offer_nodes, offer_products, product_nodes, with_product_nodes
+from features.catalogue import (
+    node_feature_names,
+    node_offer_feature_names,
+    offer_product_feature_names,
+)
+from features.hierarchy import (
+    offer_nodes,
+    offer_products,
+    product_nodes,
+    with_product_nodes,
+)
 from features.node_affinity import PurchaseLog, node_affinity_features, purchase_lines
 from features.offer_products import RECENT_DAYS
+from models.sparse_ops import csr, grid_min, pair_min, pair_sum
 
 DEPTHS = 3  # levels joined, from the finest up; a deeper program's coarsest levels are not joined
 # What the lookups read of the validated tables (the rest of a folder is not needed for these columns).
@@ -144,47 +154,6 @@ def source_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return {name: tables[name] for name in SOURCE_TABLES if name in tables}
 
 
-def _csr(values, rows, cols, shape) -> sparse.csr_matrix:
-    return sparse.csr_matrix((np.asarray(values, dtype=np.float64), (rows, cols)), shape=shape)
-
-
-def _ragged(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """``concatenate([arange(s, s + c) for s, c in zip(starts, counts)])`` without the loop."""
-    total = int(counts.sum())
-    if not total:
-        return np.zeros(0, dtype=np.int64)
-    shift = np.repeat(starts - np.cumsum(counts) + counts, counts)
-    return shift + np.arange(total)
-
-
-def _grid_min(values: sparse.csr_matrix, incidence: sparse.csc_matrix, n_offers: int) -> np.ndarray:
-    """Per (row, offer): the smallest stored value of the row over the items the offer covers (NaN: none).
-
-    ``values`` rows x items (stored entries only count), ``incidence`` items x offers (0/1)."""
-    coo = values.tocoo()
-    inc = incidence.tocsr()
-    starts, counts = inc.indptr[coo.col], np.diff(inc.indptr)[coo.col]
-    cols = inc.indices[_ragged(starts, counts)]
-    out = np.full((values.shape[0], n_offers), np.nan)
-    np.fmin.at(out, (np.repeat(coo.row, counts), cols), np.repeat(coo.data, counts))
-    return out
-
-
-def _pair_sum(values: sparse.csr_matrix, incidence_t: sparse.csr_matrix, cust: np.ndarray, offer: np.ndarray) -> np.ndarray:
-    """Per pair k: sum over the items offer[k] covers of values[cust[k], item]."""
-    return np.asarray(values[cust].multiply(incidence_t[offer]).sum(axis=1)).ravel()
-
-
-def _pair_min(values: sparse.csr_matrix, incidence_t: sparse.csr_matrix, cust: np.ndarray, offer: np.ndarray) -> np.ndarray:
-    """Per pair k: min over the items offer[k] covers of the stored values[cust[k], item] (NaN: none)."""
-    both = sparse.csr_matrix(values[cust].multiply(incidence_t[offer]))
-    out = np.full(len(cust), np.nan)
-    filled = np.flatnonzero(np.diff(both.indptr) > 0)
-    if len(filled):
-        out[filled] = np.minimum.reduceat(both.data, both.indptr[filled])
-    return out
-
-
 @dataclass(frozen=True)
 class OfferStructure:
     """What does not change with the cut: each product's node per level, each offer's nodes and products."""
@@ -249,8 +218,8 @@ class TaxonomyLookup:
                                                        aff["node"].to_numpy(dtype=object)])))
             rows, cols = self.customers.get_indexer(aff["customer_id"]), index.get_indexer(aff["node"])
             self.depths.append(self._items(
-                {n: _csr(aff[n], rows, cols, (n_c, len(index))) for n in sum_names},
-                _csr(aff[_RECENCY], rows, cols, (n_c, len(index))),
+                {n: csr(aff[n], rows, cols, (n_c, len(index))) for n in sum_names},
+                csr(aff[_RECENCY], rows, cols, (n_c, len(index))),
                 index.get_indexer(on["node"]), self.offers.get_indexer(on["offer_id"]), len(index)))
         per_product = lines.assign(recent=lines["age_days"] <= RECENT_DAYS).groupby(
             ["customer_id", "product_id"], sort=False).agg(
@@ -261,10 +230,10 @@ class TaxonomyLookup:
         rows, cols = self.customers.get_indexer(per_product["customer_id"]), index.get_indexer(per_product["product_id"])
         shape = (n_c, len(index))
         self.products = self._items(
-            {"purchases": _csr(per_product["purchases"], rows, cols, shape),
-             "recent": _csr(per_product["recent"], rows, cols, shape),
-             "bought": _csr(np.ones(len(per_product)), rows, cols, shape)},
-            _csr(per_product["youngest"], rows, cols, shape),
+            {"purchases": csr(per_product["purchases"], rows, cols, shape),
+             "recent": csr(per_product["recent"], rows, cols, shape),
+             "bought": csr(np.ones(len(per_product)), rows, cols, shape)},
+            csr(per_product["youngest"], rows, cols, shape),
             index.get_indexer(covered["product_id"]), self.offers.get_indexer(covered["offer_id"]), len(index))
         self.n_covered = np.bincount(self.offers.get_indexer(covered["offer_id"]), minlength=n_o).astype(float)
         self._offer_history(tables.get("offer_events"), every_offer, offers)
@@ -297,8 +266,8 @@ class TaxonomyLookup:
         index = pd.Index(pd.unique(np.concatenate([scored_cat, cat[known]])))
         cols = index.get_indexer(cat[known])
         shape = (n_c, len(index))
-        self.sent = _csr(np.ones(int(known.sum())), cust[known], cols, shape)
-        self.redeemed = _csr(redeemed[known].astype(float), cust[known], cols, shape)
+        self.sent = csr(np.ones(int(known.sum())), cust[known], cols, shape)
+        self.redeemed = csr(redeemed[known].astype(float), cust[known], cols, shape)
         self.offer_category = index.get_indexer(scored_cat)
 
     def _items(self, sums, recency, item_of, offer_of, n_items) -> _Items:
@@ -340,7 +309,7 @@ class TaxonomyLookup:
             return out
 
         def smallest(items: _Items) -> np.ndarray:
-            out = _grid_min(items.recency[rows], incidence(items), len(offer))
+            out = grid_min(items.recency[rows], incidence(items), len(offer))
             out[~known] = np.nan
             return out
 
@@ -363,10 +332,10 @@ class TaxonomyLookup:
         rows = np.where(known, cust, 0)
 
         def sums(m: sparse.csr_matrix, items: _Items) -> np.ndarray:
-            return np.where(known, _pair_sum(m, items.incidence_t, rows, offer), 0.0)
+            return np.where(known, pair_sum(m, items.incidence_t, rows, offer), 0.0)
 
         def smallest(items: _Items) -> np.ndarray:
-            return np.where(known, _pair_min(items.recency, items.incidence_t, rows, offer), np.nan)
+            return np.where(known, pair_min(items.recency, items.incidence_t, rows, offer), np.nan)
 
         visits = self.has_visits[rows] & known
 

@@ -12,8 +12,8 @@ import pyarrow as pa
 
 from models.campaign import campaign_rows, sort_rows
 from models.policy import ATTRIBUTE_COLUMNS, Context
-from models.offer_taxonomy import _ragged
 from models.policy.setup import DecisionSetup
+from models.sparse_ops import ragged_ranges
 from pipelines.score.writer import ROW_SCHEMA
 
 
@@ -154,7 +154,7 @@ class CustomerRows:
             index, order, starts, counts = self._rows[name]
             pos = index.get_indexer(pd.Index(customer_ids).astype("str"))
             pos = pos[pos >= 0]
-            rows = np.sort(order[_ragged(starts[pos], counts[pos])])
+            rows = np.sort(order[ragged_ranges(starts[pos], counts[pos])])
             out[name] = _compact(table.take(pa.array(rows, type=pa.int64())))
         return out
 
