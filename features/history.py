@@ -127,6 +127,17 @@ def factorize(values: pd.Series) -> np.ndarray:
     return encoded.indices.to_numpy(zero_copy_only=False).astype("int64", copy=False)
 
 
+def category_codes(values: pd.Series, nodes) -> tuple[np.ndarray, np.ndarray]:
+    """(a code per distinct value, -1 when null, int32; the position of each value in ``nodes``, -1 when
+    absent or null, int8) from one Arrow dictionary encoding: the second is looked up on the distinct values."""
+    encoded = pc.dictionary_encode(_arrow(values))
+    cat = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype("int32", copy=False)
+    node_set = _arrow(pd.Series(list(nodes), dtype="str"))
+    in_nodes = pc.index_in(encoded.dictionary, value_set=node_set).fill_null(-1).to_numpy(zero_copy_only=False)
+    lut = np.append(np.asarray(in_nodes, dtype="int8"), np.int8(-1))  # code -1 (null) reads the last entry
+    return cat, lut[cat]
+
+
 def receipt_codes(values: pd.Series) -> np.ndarray:
     """Integer codes of receipt ids: equal ids share a code.
 
@@ -182,8 +193,7 @@ def _purchases(tx: pd.DataFrame, ids: pd.Series, as_of_ns: int, channels: tuple[
     keep = _select((ts < as_of_ns) & (cust >= 0))
     lines: Arrays = {
         "cust": cust[keep],
-        "cat": np.where(tx["category"].isna().to_numpy(), -1, factorize(tx["category"])).astype("int32")[keep],
-        "habit": codes(tx["category"], habit_nodes).astype("int8")[keep],
+        **{k: v[keep] for k, v in zip(("cat", "habit"), category_codes(tx["category"], habit_nodes), strict=True)},
         "amount": tx["amount"].to_numpy(dtype="float64")[keep],
         "is_refund": tx["is_refund"].to_numpy(dtype=bool)[keep],
         "product": factorize(tx["product_id"]).astype("int32")[keep],
