@@ -264,7 +264,8 @@ def load_state(settings: Settings | None = None, previous: ServingState | None =
     check_model_features(manifest, churn_model, offer_model)
     tables_key = validated_key(Path(settings.validated_dir))
     reuse = (previous.setup if previous is not None and previous.tables is not None
-             and previous.tables_key == tables_key else None)
+             and previous.tables_key == tables_key
+             and (not _reads_purchases(offer_model, uplift_model) or "transactions" in previous.tables) else None)
     if reuse is not None:  # the same validated folder: its tables, offers, history and taxonomy tables are kept
         tables = previous.tables
         logger.info("reload keeps the validated tables, offers and contact history (folder unchanged)")
@@ -314,9 +315,16 @@ def _kept_tables(tables: dict[str, pd.DataFrame], offer_model, uplift_model) -> 
     """The tables a decision set-up reads (kept for the next reload): offers, offer events and customers,
     and the purchase log and catalogue when a model computes the taxonomy columns from them (the set-up
     holds those already)."""
-    from models.offer_taxonomy import source_tables, uses_taxonomy
+    from models.offer_taxonomy import source_tables
 
     kept = {name: tables[name] for name in ("offers", "offer_events", "customers") if name in tables}
-    if uses_taxonomy(offer_model) or (uplift_model is not None and uses_taxonomy(uplift_model)):
+    if _reads_purchases(offer_model, uplift_model):
         kept.update(source_tables(tables))
     return kept
+
+
+def _reads_purchases(offer_model, uplift_model) -> bool:
+    """Whether a model computes the taxonomy columns from the purchase log (so the set-up needs the log)."""
+    from models.offer_taxonomy import uses_taxonomy
+
+    return uses_taxonomy(offer_model) or (uplift_model is not None and uses_taxonomy(uplift_model))

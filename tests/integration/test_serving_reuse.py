@@ -74,3 +74,19 @@ def test_a_changed_validated_folder_is_read_again_on_reload(service_env, own_fol
     again = _load(service_env, validated, snapshot, previous=first)
     assert again.tables_key != first.tables_key
     assert again.setup.catalog is not first.setup.catalog and again.tables is not first.tables
+
+
+def test_a_previous_state_without_the_purchase_log_is_not_reused_for_a_model_that_reads_it(service_env, own_folder):
+    """E.g. the champion changed from an offer model without the taxonomy columns to one with them."""
+    from dataclasses import replace
+
+    from models.offer_taxonomy import uses_taxonomy
+
+    validated, snapshot = own_folder
+    first = _load(service_env, validated)
+    assert uses_taxonomy(first.setup.offer_model)  # the sample's offer model reads the purchase log
+    without_log = replace(first, tables={k: v for k, v in first.tables.items() if k != "transactions"})
+
+    again = _load(service_env, validated, snapshot, previous=without_log)
+    assert again.setup.catalog is not first.setup.catalog and "transactions" in again.tables
+    assert again.profiles_as_of.startswith(NEW_AS_OF)
