@@ -99,9 +99,10 @@ class TaxonomySource:
         # this source's own tables: the first lookup cuts the log straight off (the API's one lookup: an
         # index would cost more than it saves); from the second (a list's chunks) it is indexed once
         cache = self._cache
-        if "log" not in cache and cache.setdefault("lookups", 0) >= 1:
+        earlier = cache.get("lookups", 0)
+        cache["lookups"] = earlier + 1
+        if earlier and "log" not in cache:
             cache["log"] = PurchaseLog(self.tables)
-        cache["lookups"] = cache.get("lookups", 0) + 1
         return TaxonomyLookup(self.tables, self.as_of, customer_ids, offers, structure=self._structure(offers),
                               log=cache.get("log"))
 

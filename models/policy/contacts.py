@@ -65,10 +65,11 @@ def index_history(offer_events: pd.DataFrame, dayparts: Dayparts | None = None) 
     ev = ev.sort_values(["customer_id", "sent_at"], kind="stable")
     # Codes, not one Python string per event (millions of events: their strings, and the survivors
     # scattered among them, would stay resident); the customers in sorted order, each with its first row.
-    cust_codes, cust_names = pd.factorize(ev["customer_id"].astype(str), use_na_sentinel=False)
+    cust = ev["customer_id"].astype(str)
+    cust_codes, cust_names = pd.factorize(cust, use_na_sentinel=False)
     uniq = np.asarray(cust_names, dtype=object)
     if len(uniq) > 1 and not (uniq[1:] > uniq[:-1]).all():  # not sorted as strings (ids of another dtype)
-        uniq, starts = np.unique(ev["customer_id"].astype(str).to_numpy(dtype=object), return_index=True)
+        uniq, starts = np.unique(cust.to_numpy(dtype=object), return_index=True)
     else:
         starts = np.flatnonzero(np.diff(cust_codes, prepend=-1) != 0)
     ends = np.append(starts[1:], len(ev)).astype(np.int64)
